@@ -1,0 +1,244 @@
+"""The input events of DESIGN.md section 3 as typed values the decision core folds over.
+
+Field names are those of the Avro schemas under `schemas/`; `event_from_dict` is the one place where
+a decoded record (from Avro or from a JSON Lines file) becomes a typed event, so the worker and the
+backtest cannot disagree on what an event means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal, TypeAlias
+
+EventType: TypeAlias = Literal["message", "sentiment", "contact", "account", "outcome"]
+EVENT_TYPES: Final[tuple[EventType, ...]] = (
+    "message",
+    "sentiment",
+    "contact",
+    "account",
+    "outcome",
+)
+ROLES: Final[frozenset[str]] = frozenset({"customer", "ai_agent", "human_agent", "system"})
+CONTACT_ACTIONS: Final[frozenset[str]] = frozenset({"opened", "closed", "reopened"})
+RESOLVERS: Final[frozenset[str]] = frozenset({"human", "ai", "unresolved"})
+
+
+class EventError(ValueError):
+    """An event record that cannot be a valid event; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedAction:
+    type: str
+    consequence_class: str
+    amount: float | None = None
+    currency: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    event_id: str
+    customer_id: str
+    occurred_at: int
+    conversation_id: str
+    message_id: str
+    role: str
+    text: str
+    channel: str = "chat"
+    category: str | None = None
+    intent: str | None = None
+    intent_confidence: float | None = None
+    proposed_action: ProposedAction | None = None
+    action_attempted: bool = False
+    action_failed: bool = False
+    schema_version: int = 1
+    type: Literal["message"] = field(default="message", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentEvent:
+    event_id: str
+    customer_id: str
+    occurred_at: int
+    conversation_id: str
+    message_id: str
+    score: float
+    labels: tuple[str, ...] = ()
+    model: str = "unknown"
+    schema_version: int = 1
+    type: Literal["sentiment"] = field(default="sentiment", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactEvent:
+    event_id: str
+    customer_id: str
+    occurred_at: int
+    contact_id: str
+    conversation_id: str
+    action: str
+    issue_key: str
+    category: str | None = None
+    channel: str = "chat"
+    schema_version: int = 1
+    type: Literal["contact"] = field(default="contact", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvent:
+    event_id: str
+    customer_id: str
+    occurred_at: int
+    tier: str = "standard"
+    plan: str | None = None
+    enterprise_contract: bool = False
+    contract_id: str | None = None
+    primary_email: str | None = None
+    balance: float = 0.0
+    currency: str = "USD"
+    flags: tuple[str, ...] = ()
+    open_cases: int = 0
+    schema_version: int = 1
+    type: Literal["account"] = field(default="account", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeEvent:
+    event_id: str
+    customer_id: str
+    occurred_at: int
+    ticket_id: str
+    conversation_id: str
+    decision_id: str | None = None
+    resolved_by: str = "unresolved"
+    handle_time_seconds: float | None = None
+    special_expertise: bool = False
+    reopened_at: int | None = None
+    csat: int | None = None
+    schema_version: int = 1
+    type: Literal["outcome"] = field(default="outcome", init=False)
+
+
+Event: TypeAlias = MessageEvent | SentimentEvent | ContactEvent | AccountEvent | OutcomeEvent
+
+_CLASSES: Final[dict[str, type[Any]]] = {
+    "message": MessageEvent,
+    "sentiment": SentimentEvent,
+    "contact": ContactEvent,
+    "account": AccountEvent,
+    "outcome": OutcomeEvent,
+}
+_REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    name: tuple(
+        f.name
+        for f in cls.__dataclass_fields__.values()
+        if f.init and f.default is f.default_factory  # both MISSING: no default
+    )
+    for name, cls in _CLASSES.items()
+}
+_FIELDS: Final[dict[str, frozenset[str]]] = {
+    name: frozenset(f.name for f in cls.__dataclass_fields__.values() if f.init)
+    for name, cls in _CLASSES.items()
+}
+
+
+def _str(record: dict[str, Any], name: str, kind: str) -> str:
+    value = record[name]
+    if not isinstance(value, str) or not value:
+        raise EventError(f"{kind}.{name}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _millis(value: Any, name: str, kind: str) -> int:
+    # bool is an int subclass; a flag in a time field is a producer bug, not a timestamp
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise EventError(f"{kind}.{name}: expected epoch milliseconds, got {value!r}")
+    return value
+
+
+def _opt_float(value: Any, name: str, kind: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EventError(f"{kind}.{name}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _proposed_action(value: Any) -> ProposedAction | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise EventError(f"message.proposed_action: expected a record, got {value!r}")
+    for name in ("type", "consequence_class"):
+        if not isinstance(value.get(name), str) or not value[name]:
+            raise EventError(f"message.proposed_action.{name}: expected a non-empty string")
+    return ProposedAction(
+        type=value["type"],
+        consequence_class=value["consequence_class"],
+        amount=_opt_float(value.get("amount"), "proposed_action.amount", "message"),
+        currency=value.get("currency"),
+        target=value.get("target"),
+    )
+
+
+def event_from_dict(kind: str, record: dict[str, Any]) -> Event:
+    """Build a typed event from a decoded record, refusing what the decision core cannot use."""
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        raise EventError(f"unknown event type {kind!r}; expected one of {', '.join(EVENT_TYPES)}")
+    missing = [name for name in _REQUIRED[kind] if record.get(name) is None]
+    if missing:
+        raise EventError(f"{kind}.{missing[0]}: required field is missing")
+    values = {k: v for k, v in record.items() if k in _FIELDS[kind]}
+    for name in ("event_id", "customer_id"):
+        _str(values, name, kind)
+    values["occurred_at"] = _millis(values["occurred_at"], "occurred_at", kind)
+    if kind == "message":
+        if values["role"] not in ROLES:
+            raise EventError(f"message.role: {values['role']!r} is not one of {sorted(ROLES)}")
+        confidence = _opt_float(values.get("intent_confidence"), "intent_confidence", kind)
+        if confidence is not None and not 0.0 <= confidence <= 1.0:
+            raise EventError(f"message.intent_confidence: {confidence} is outside 0..1")
+        values["intent_confidence"] = confidence
+        values["proposed_action"] = _proposed_action(values.get("proposed_action"))
+    elif kind == "sentiment":
+        score = _opt_float(values["score"], "score", kind)
+        if score is None or not -1.0 <= score <= 1.0:
+            raise EventError(f"sentiment.score: {score} is outside -1..1")
+        values["score"] = score
+        values["labels"] = tuple(values.get("labels") or ())
+    elif kind == "contact":
+        if values["action"] not in CONTACT_ACTIONS:
+            raise EventError(
+                f"contact.action: {values['action']!r} is not one of {sorted(CONTACT_ACTIONS)}"
+            )
+        _str(values, "issue_key", kind)
+    elif kind == "account":
+        values["flags"] = tuple(values.get("flags") or ())
+        values["balance"] = _opt_float(values.get("balance", 0.0), "balance", kind) or 0.0
+    elif kind == "outcome":
+        if values.get("resolved_by", "unresolved") not in RESOLVERS:
+            raise EventError(
+                f"outcome.resolved_by: {values['resolved_by']!r} is not one of {sorted(RESOLVERS)}"
+            )
+        if values.get("reopened_at") is not None:
+            values["reopened_at"] = _millis(values["reopened_at"], "reopened_at", kind)
+        values["handle_time_seconds"] = _opt_float(
+            values.get("handle_time_seconds"), "handle_time_seconds", kind
+        )
+    try:
+        event: Event = cls(**values)
+    except TypeError as exc:
+        raise EventError(f"{kind}: {exc}") from exc
+    return event
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The Avro-shaped record of an event (tuples become lists), without the `type` tag."""
+    record = asdict(event)
+    record.pop("type")
+    for key, value in record.items():
+        if isinstance(value, tuple):
+            record[key] = list(value)
+    return record
