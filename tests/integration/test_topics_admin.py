@@ -1,0 +1,186 @@
+"""ensure_topics on the real broker: creates, is idempotent, reports drift without hiding it."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
+
+from stream.topics import (
+    TopicDefinition,
+    TopicReport,
+    admin_config_from_bootstrap,
+    ensure_topics,
+    load_definitions,
+)
+
+pytestmark = pytest.mark.integration
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# A customer-keyed input, a compacted snapshot topic and the single-partition policy topic.
+SAMPLE = ("support.messages", "support.accounts", "escalation.policy")
+
+
+@pytest.fixture(scope="module")
+def admin() -> AdminClient:
+    client = AdminClient(admin_config_from_bootstrap(BOOTSTRAP))
+    try:
+        client.list_topics(timeout=5)
+    except KafkaException as exc:
+        pytest.skip(f"no Kafka at {BOOTSTRAP} ({exc}); start one with deploy/kafka/kafka.sh up")
+    return client
+
+
+@pytest.fixture
+def prefix(admin: AdminClient) -> Iterator[str]:
+    """A unique topic prefix per test, so tests never see each other's topics; deleted after."""
+    value = f"it-{uuid.uuid4().hex[:12]}."
+    yield value
+    names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(value)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(timeout=60)
+
+
+@pytest.fixture
+def defs(prefix: str) -> dict[str, TopicDefinition]:
+    loaded = load_definitions()
+    return {prefix + name: loaded[name].renamed(prefix + name) for name in SAMPLE}
+
+
+def partitions_of(admin: AdminClient, topic: str) -> int:
+    return len(admin.list_topics(topic=topic, timeout=10).topics[topic].partitions)
+
+
+def topic_config(admin: AdminClient, topic: str) -> dict[str, str | None]:
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    entries = admin.describe_configs([resource])[resource].result(timeout=30)
+    return {key: entry.value for key, entry in entries.items()}
+
+
+def create_topic(admin: AdminClient, topic: str, partitions: int) -> None:
+    future = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    future[topic].result(timeout=30)
+    deadline = time.monotonic() + 10
+    while topic not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def statuses(reports: list[TopicReport]) -> dict[str, str]:
+    return {r.topic: r.status for r in reports}
+
+
+def test_creates_missing_topics_then_reports_ok(
+    admin: AdminClient, prefix: str, defs: dict[str, TopicDefinition]
+) -> None:
+    config = admin_config_from_bootstrap(BOOTSTRAP)
+
+    first = ensure_topics(config, defs)
+
+    assert statuses(first) == dict.fromkeys(defs, "created")
+    assert partitions_of(admin, prefix + "support.messages") == 4
+    assert partitions_of(admin, prefix + "escalation.policy") == 1
+    accounts = topic_config(admin, prefix + "support.accounts")
+    assert accounts["cleanup.policy"] == "compact"
+    assert accounts["retention.ms"] == "-1"
+
+    # Running it again right away changes nothing: the definitions are already in force.
+    second = ensure_topics(config, defs)
+
+    assert statuses(second) == dict.fromkeys(defs, "ok"), [r.detail for r in second]
+
+
+def test_check_mode_creates_nothing(
+    admin: AdminClient, prefix: str, defs: dict[str, TopicDefinition]
+) -> None:
+    reports = ensure_topics(admin_config_from_bootstrap(BOOTSTRAP), defs, apply=False)
+
+    assert statuses(reports) == dict.fromkeys(defs, "drift")
+    assert all("does not exist" in r.detail for r in reports)
+    assert not [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+
+
+def test_fewer_partitions_is_drift_until_growth_is_asked_for(
+    admin: AdminClient, prefix: str, defs: dict[str, TopicDefinition]
+) -> None:
+    config = admin_config_from_bootstrap(BOOTSTRAP)
+    messages = prefix + "support.messages"
+    # Given a topic someone created by hand with too few partitions
+    create_topic(admin, messages, partitions=2)
+
+    # When the definitions are ensured
+    reports = {r.topic: r for r in ensure_topics(config, defs)}
+
+    # Then it is reported, left alone, and the other topics are still created
+    assert reports[messages].status == "drift"
+    assert "has 2 partitions, defined 4" in reports[messages].detail
+    assert partitions_of(admin, messages) == 2
+    assert reports[prefix + "support.accounts"].status == "created"
+
+    # And growing happens only on request, after which the topic is in line
+    grown = {r.topic: r for r in ensure_topics(config, defs, grow_partitions=True)}
+    assert grown[messages].status == "updated"
+    assert "partitions 2 -> 4" in grown[messages].detail
+    deadline = time.monotonic() + 10
+    while partitions_of(admin, messages) != 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert statuses(ensure_topics(config, defs)) == dict.fromkeys(defs, "ok")
+
+
+def test_more_partitions_is_drift(
+    admin: AdminClient, prefix: str, defs: dict[str, TopicDefinition]
+) -> None:
+    policy = prefix + "escalation.policy"
+    create_topic(admin, policy, partitions=3)
+
+    reports = {
+        r.topic: r
+        for r in ensure_topics(admin_config_from_bootstrap(BOOTSTRAP), defs, grow_partitions=True)
+    }
+
+    assert reports[policy].status == "drift"
+    assert "has 3 partitions, defined 1" in reports[policy].detail
+    assert "cannot reduce" in reports[policy].detail
+
+
+def test_config_difference_is_reported_then_updated(
+    admin: AdminClient, prefix: str, defs: dict[str, TopicDefinition]
+) -> None:
+    config = admin_config_from_bootstrap(BOOTSTRAP)
+    messages = prefix + "support.messages"
+    ensure_topics(config, defs)
+    # Given someone shortened the retention of a topic by hand
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        messages,
+        incremental_configs=[
+            ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+    defined = defs[messages].config["retention.ms"]
+
+    # When checking, the difference is drift and nothing changes
+    checked = {r.topic: r for r in ensure_topics(config, defs, apply=False)}
+    assert checked[messages].status == "drift"
+    assert f"retention.ms is 3600000, defined {defined}" in checked[messages].detail
+    assert topic_config(admin, messages)["retention.ms"] == "3600000"
+
+    # When applying, the definition is restored
+    applied = {r.topic: r for r in ensure_topics(config, defs)}
+    assert applied[messages].status == "updated"
+    assert f"retention.ms 3600000 -> {defined}" in applied[messages].detail
+    assert topic_config(admin, messages)["retention.ms"] == defined
+    assert statuses(ensure_topics(config, defs)) == dict.fromkeys(defs, "ok")
