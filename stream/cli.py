@@ -1,0 +1,142 @@
+"""The `escalation` command: broker topics, schemas, policies, the worker, replay and backtest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stream.settings import Settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+schemas_app = typer.Typer(help="Avro contracts under schemas/.", no_args_is_help=True)
+policy_app = typer.Typer(help="Escalation policies: validate and publish.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(policy_app, name="policy")
+
+
+@app.command()
+def topics(
+    check: Annotated[bool, typer.Option(help="Report drift only; change nothing.")] = False,
+    grow_partitions: Annotated[
+        bool, typer.Option(help="Add partitions to topics that have fewer than defined.")
+    ] = False,
+) -> None:
+    """Create or update the topics defined under topics/ and report drift."""
+    from stream.topics import ensure_topics, format_reports, load_definitions
+
+    settings = Settings()
+    definitions = load_definitions()
+    if settings.topic_prefix:
+        definitions = {
+            settings.topic(name): d.model_copy(update={"name": settings.topic(name)})
+            for name, d in definitions.items()
+        }
+    reports = ensure_topics(
+        settings.confluent_config(), definitions, apply=not check, grow_partitions=grow_partitions
+    )
+    typer.echo(format_reports(reports))
+    if any(r.status == "drift" for r in reports):
+        raise typer.Exit(1)
+
+
+@schemas_app.command("freeze")
+def schemas_freeze() -> None:
+    """Record every changed top-level schema as its next released version."""
+    from stream.serde import freeze
+    from stream.topics import load_definitions
+
+    for name in sorted({d.value.schema_name for d in load_definitions().values()}):
+        path = freeze(name)
+        typer.echo(f"{name}: {'released ' + str(path) if path else 'unchanged'}")
+
+
+@policy_app.command("validate")
+def policy_validate(path: Path) -> None:
+    """Validate a policy file; prints warnings, exits 1 naming the field on error."""
+    from stream.core.policy import PolicyError, load_policy, policy_warnings
+
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        typer.echo(f"{path}: invalid policy: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for warning in policy_warnings(policy):
+        typer.echo(f"{path}: warning: {warning}", err=True)
+    typer.echo(f"{path}: policy {policy.version} is valid")
+
+
+@policy_app.command("publish")
+def policy_publish(
+    path: Path,
+    author: Annotated[str | None, typer.Option(help="Who publishes it.")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Publish even if invalid (workers will refuse it).")
+    ] = False,
+) -> None:
+    """Publish a policy file to the compacted policy topic; running workers adopt it live."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from stream.core.policy import PolicyError, load_policy
+    from stream.serde import serde_for_topic
+
+    settings = Settings()
+    try:
+        version = load_policy(path).version
+    except PolicyError as exc:
+        if not force:
+            typer.echo(f"{path}: invalid policy, not published: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        version = "invalid"
+    record = {
+        "version": version,
+        "yaml": path.read_text(),
+        "published_at": int(time.time() * 1000),
+        "author": author,
+    }
+    producer = Producer(settings.confluent_config())
+    producer.produce(
+        settings.topic("escalation.policy"),
+        key=b"policy",
+        value=serde_for_topic("escalation.policy").encode(record),
+    )
+    if producer.flush(30):
+        typer.echo("policy not delivered within 30 s", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"published policy {version} to {settings.topic('escalation.policy')}")
+
+
+@app.command()
+def worker() -> None:
+    """Run a streaming worker (Faust) with settings from ESCALATION_* variables."""
+    from stream.worker.run import main as run_worker
+
+    sys.argv = [sys.argv[0], "worker"]
+    run_worker(Settings())
+
+
+@app.command()
+def signals(
+    input: Annotated[Path, typer.Option("--input", help="JSON Lines of {id, text}.")],
+    output: Annotated[Path | None, typer.Option(help="Where to write; stdout if omitted.")] = None,
+) -> None:
+    """Negative/frustration markers and a verdict for each line of text."""
+    from stream.signals import run_signals
+
+    if output is None:
+        run_signals(input, sys.stdout)
+    else:
+        with output.open("w") as out:
+            run_signals(input, out)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""One frozen settings object for every process, read from `ESCALATION_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Built once at start and passed down; nothing deeper reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATION_", frozen=True, extra="ignore")
+
+    # The de-facto standard variable wins too, so the broker script, tests and tools agree.
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("ESCALATION_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    schema_registry_url: str | None = None
+
+    app_id: str = "escalation-stream"
+    # Prefix for every topic name: isolates test runs and lets several deployments share a cluster.
+    topic_prefix: str = ""
+    partitions: int = Field(default=4, ge=1)
+    data_dir: Path = REPO_ROOT / "data"
+    policy_path: Path = REPO_ROOT / "policy" / "default.yaml"
+    web_port: int = 6066
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Per-category and per-trigger counts are kept in tumbling windows of this many seconds.
+    stats_window_seconds: int = Field(default=3600, ge=60)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def confluent_config(self) -> dict[str, Any]:
+        """librdkafka client settings: security included, secrets unwrapped only here."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol.lower(),
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_cafile:
+            config["ssl.ca.location"] = str(self.ssl_cafile)
+        if self.ssl_certfile:
+            config["ssl.certificate.location"] = str(self.ssl_certfile)
+        if self.ssl_keyfile:
+            config["ssl.key.location"] = str(self.ssl_keyfile)
+        if self.ssl_key_password:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        return config

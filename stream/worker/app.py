@@ -1,0 +1,209 @@
+"""The Faust application: input topics in, the customer-state table, decisions and handoffs out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import faust
+import structlog
+from confluent_kafka import Producer
+
+from stream.core.policy import load_policy, policy_warnings
+from stream.serde import SerdeError, serde_for_topic
+from stream.settings import Settings
+from stream.worker.handler import INPUT_EVENT_TYPES, RecordHandler
+from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
+
+log = structlog.get_logger(__name__)
+
+STATE_TABLE = "customer-state"
+STATS_TABLE = "decision-stats"
+
+
+def dimension_keys(decision: dict[str, Any]) -> list[str]:
+    """The live counters one decision increments: by action, category and trigger."""
+    action = decision["action"]
+    keys = [f"action:{action}", f"category:{decision['category'] or 'none'}:{action}"]
+    keys.extend(f"trigger:{hit['trigger']}:{action}" for hit in decision["triggers"])
+    return keys
+
+
+def _broker_urls(settings: Settings) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")]
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.sasl_mechanism and settings.sasl_username and settings.sasl_password:
+        ssl_context = None
+        if settings.security_protocol == "SASL_SSL":
+            ssl_context = faust.auth.ssl.create_default_context(
+                cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+            )
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    if settings.security_protocol == "SSL":
+        return faust.SSLCredentials(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
+    return None
+
+
+def build_app(settings: Settings) -> faust.App:
+    """Everything the worker runs, named explicitly so changelogs and groups survive restarts."""
+    policy = load_policy(settings.policy_path)
+    for warning in policy_warnings(policy):
+        log.warning("policy_warning", version=policy.version, warning=warning)
+    in_force = PolicyInForce(policy)
+
+    app = faust.App(
+        settings.app_id,
+        broker=_broker_urls(settings),
+        broker_credentials=_credentials(settings),
+        store="rocksdb://",
+        datadir=str(settings.data_dir / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        web_host="127.0.0.1",
+        web_port=settings.web_port,
+        producer_acks=-1,
+        # Commit often: after a crash everything since the last commit is processed again, and
+        # the deterministic decision ids make those re-sends duplicates the consumer can drop.
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+    )
+
+    raw = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    inputs = app.topic(*(settings.topic(name) for name in INPUT_EVENT_TYPES), **raw)
+    decisions = app.topic(settings.topic("escalation.decisions"), **raw)
+    handoffs = app.topic(settings.topic("escalation.handoffs"), **raw)
+    deadletters = app.topic(settings.topic("support.deadletter"), **raw)
+
+    states = app.Table(
+        STATE_TABLE,
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,
+        options={"driver": "rocksdict"},
+        help="Per-customer state folded by the decision core; exact event-time windows live here.",
+    )
+    # Live diagnostics for the calibration loop: counts of decisions by category, trigger and
+    # action in tumbling windows of processing time (see docs/worker.md for why not event time).
+    stats = app.Table(
+        STATS_TABLE,
+        default=int,
+        partitions=settings.partitions,
+        key_type=str,
+        value_type=int,
+        help="Decisions by category/trigger/action in tumbling windows.",
+    ).tumbling(
+        timedelta(seconds=settings.stats_window_seconds),
+        expires=timedelta(seconds=settings.stats_window_seconds * 24),
+    )
+
+    handler = RecordHandler(
+        in_force.get,
+        topic_prefix=settings.topic_prefix,
+        consumer=settings.app_id,
+        registry_url=settings.schema_registry_url,
+    )
+
+    @app.agent(inputs, name="customer-decisions")
+    async def decide(stream: faust.StreamT[bytes]) -> None:
+        """Thin glue: load the customer's state, call the handler, write what it returns."""
+        async for event in stream.events():
+            message = event.message
+            handled = handler.handle(
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                message.headers,
+                int(message.timestamp * 1000) if message.timestamp else None,
+                states.get,
+            )
+            if handled.deadletter is not None:
+                log.warning(
+                    "dead_letter",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    reason=handled.reason,
+                )
+                await deadletters.send(key=message.key, value=handled.deadletter)
+                continue
+            assert handled.customer_id is not None
+            states[handled.customer_id] = handled.state
+            key = message.key
+            for value in handled.decisions:
+                await decisions.send(key=key, value=value)
+            for value in handled.handoffs:
+                await handoffs.send(key=key, value=value)
+
+    # Each decision fans out to one count per dimension; the counts are re-keyed by dimension
+    # through an internal topic so every key's count lives on exactly one partition.
+    stat_keys = app.topic(
+        f"{settings.app_id}-decision-stats-keys",
+        key_type=str,
+        value_type=int,
+        partitions=settings.partitions,
+        internal=True,
+    )
+
+    @app.agent(decisions, name="decision-stats-fanout")
+    async def fan_out(stream: faust.StreamT[bytes]) -> None:
+        """Turns a decision into the dimension keys it counts towards."""
+        serde = serde_for_topic("escalation.decisions", settings.schema_registry_url)
+        async for value in stream:
+            try:
+                record = serde.decode(value)
+            except SerdeError:  # decisions are ours; a foreign record is counted, not fatal
+                await stat_keys.send(key="undecodable", value=1)
+                continue
+            for key in dimension_keys(record):
+                await stat_keys.send(key=key, value=1)
+
+    @app.agent(stat_keys, name="decision-stats")
+    async def count(stream: faust.StreamT[int]) -> None:
+        async for key, increment in stream.items():
+            stats[key] += increment
+
+    @app.page("/stats/")
+    async def stats_view(web: Any, request: Any) -> Any:
+        return web.json({key: value for key, value in stats.items().now()})
+
+    @app.page("/policy/")
+    async def policy_view(web: Any, request: Any) -> Any:
+        return web.json({"version": in_force.get().version})
+
+    feed_producer = Producer(settings.confluent_config())
+    feed = PolicyFeed(
+        in_force,
+        settings.topic("escalation.policy"),
+        settings.confluent_config(),
+        rejecting_to_deadletter(
+            feed_producer,
+            settings.topic("escalation.policy"),
+            settings.topic("support.deadletter"),
+            handler.deadletter,
+        ),
+    )
+
+    @app.task
+    async def follow_policy() -> None:
+        feed.start()
+
+    return app

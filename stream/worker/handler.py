@@ -1,0 +1,151 @@
+"""One input record in, state and encoded outputs out: everything an agent does, without Faust.
+
+The agent stays a loop around `RecordHandler.handle`, so every path a record can take (decoded and
+decided, or dead-lettered with its reason) is testable without a broker, and the Faust glue has no
+business rule in it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream.core.events import Event, EventError, event_from_dict
+from stream.core.policy import Policy
+from stream.core.state import CustomerState
+from stream.core.step import step
+from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
+
+# Input topic (without prefix) -> event type of its records.
+INPUT_EVENT_TYPES: Mapping[str, str] = {
+    "support.messages": "message",
+    "support.sentiment": "sentiment",
+    "support.contacts": "contact",
+    "support.accounts": "account",
+    "ticketing.outcomes": "outcome",
+}
+
+
+@dataclass(slots=True)
+class Handled:
+    """What the agent must write: the new state, and records for the output topics."""
+
+    customer_id: str | None = None
+    state: dict[str, Any] | None = None
+    decisions: list[bytes] = field(default_factory=list)
+    handoffs: list[bytes] = field(default_factory=list)
+    deadletter: bytes | None = None
+    event: Event | None = None
+    actions: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+
+class RecordHandler:
+    """Decodes, validates and folds one record; anything that goes wrong becomes a dead letter."""
+
+    def __init__(
+        self,
+        policy: Callable[[], Policy],
+        *,
+        topic_prefix: str = "",
+        consumer: str = "escalation-stream",
+        registry_url: str | None = None,
+    ) -> None:
+        self._policy = policy
+        self._consumer = consumer
+        self._types = {f"{topic_prefix}{name}": kind for name, kind in INPUT_EVENT_TYPES.items()}
+        self._serdes: dict[str, Serde] = {
+            f"{topic_prefix}{name}": serde_for_topic(name, registry_url)
+            for name in INPUT_EVENT_TYPES
+        }
+        self._decision_serde = serde_for_topic("escalation.decisions", registry_url)
+        self._handoff_serde = serde_for_topic("escalation.handoffs", registry_url)
+        self._deadletter_serde: Serde = serde_for_schema("escalation.DeadLetter")
+
+    def handle(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes | None]] | None,
+        timestamp_ms: int | None,
+        load_state: Callable[[str], dict[str, Any] | None],
+    ) -> Handled:
+        def dead(error_type: str, reason: str) -> Handled:
+            return Handled(
+                reason=reason,
+                deadletter=self.deadletter(
+                    topic, partition, offset, key, value, headers, timestamp_ms, error_type, reason
+                ),
+            )
+
+        kind = self._types.get(topic)
+        if kind is None:
+            return dead("validation", f"no event type is defined for topic {topic!r}")
+        try:
+            record = self._serdes[topic].decode(value)
+        except SerdeError as exc:
+            return dead("decode", str(exc))
+        try:
+            event = event_from_dict(kind, record)
+        except EventError as exc:
+            return dead("validation", str(exc))
+        customer_id = event.customer_id
+        # Co-partitioning is what lets one partition own a customer; a record keyed otherwise
+        # would fold into a state another worker owns.
+        if key is None or key != customer_id.encode():
+            shown = key.decode("utf-8", "replace") if key is not None else "null"
+            return dead(
+                "validation", f"key {shown!r} is not the record's customer_id {customer_id!r}"
+            )
+        policy = self._policy()
+        try:
+            raw_state = load_state(customer_id)
+            state = CustomerState.from_dict(raw_state) if raw_state is not None else None
+            result = step(state, event, policy)
+            handled = Handled(
+                customer_id=customer_id,
+                state=result.state.to_dict(),
+                decisions=[self._decision_serde.encode(d.to_record()) for d in result.decisions],
+                handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
+                event=event,
+                actions=[d.action for d in result.decisions],
+            )
+        except Exception as exc:  # a bug in one customer's fold must not stop the partition
+            return dead("processing", f"{type(exc).__name__}: {exc}")
+        return handled
+
+    def deadletter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes | None]] | None,
+        timestamp_ms: int | None,
+        error_type: str,
+        reason: str,
+    ) -> bytes:
+        return self._deadletter_serde.encode(
+            {
+                "source_topic": topic,
+                "partition": partition,
+                "offset": offset,
+                "timestamp": timestamp_ms,
+                "key": key,
+                "value": value,
+                "headers": [{"key": k, "value": v} for k, v in (headers or ())],
+                "reason": reason,
+                "error_type": error_type,
+                "failed_at": int(time.time() * 1000),
+                "consumer": self._consumer,
+            }
+        )
+
+
+__all__ = ["INPUT_EVENT_TYPES", "Handled", "RecordHandler"]
