@@ -1,0 +1,64 @@
+# escalation-stream: every target is documented; `make` alone lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+KAFKA := deploy/kafka/kafka.sh
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(PYTHON): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $(PYTHON)
+
+.PHONY: setup
+setup: $(PYTHON) ## Create .venv and install the project with its dev tools
+	@$(PYTHON) -c 'import stream, faust, confluent_kafka, rocksdict; print("environment ready")'
+
+.PHONY: kafka-up
+kafka-up: ## Start the local single-node Kafka (KRaft) on 127.0.0.1:9092 (fetches jars once)
+	$(KAFKA) up
+
+.PHONY: kafka-down
+kafka-down: ## Stop the local Kafka
+	$(KAFKA) down
+
+.PHONY: topics
+topics: setup ## Create or update the topics of topics/ and report drift
+	$(VENV)/bin/escalation topics
+
+.PHONY: test
+test: setup ## Run unit and integration tests (starts the local broker, stops it after if it started it)
+	@started=0; if ! $(KAFKA) status >/dev/null 2>&1; then $(KAFKA) up && started=1; fi; \
+	ESCALATION_REQUIRE_BROKER=1 $(PYTHON) -m pytest -q; rc=$$?; \
+	if [ $$started = 1 ]; then $(KAFKA) down; fi; exit $$rc
+
+.PHONY: unit
+unit: setup ## Run the unit tests only (no broker)
+	$(PYTHON) -m pytest -q -m "not integration"
+
+.PHONY: lint
+lint: setup ## ruff format check, ruff lint, mypy on the decision core
+	$(VENV)/bin/ruff format --check stream tests bench
+	$(VENV)/bin/ruff check stream tests bench
+	$(VENV)/bin/mypy
+
+.PHONY: demo
+demo: setup ## Broker, topics, worker, a few thousand replayed conversations, a summary; stops all at the end
+	$(PYTHON) -m stream.demo
+
+.PHONY: bench
+bench: setup ## Throughput and latency of the worker vs a bare passthrough on the local broker (not a test)
+	@started=0; if ! $(KAFKA) status >/dev/null 2>&1; then $(KAFKA) up && started=1; fi; \
+	$(PYTHON) bench/worker_bench.py; rc=$$?; \
+	if [ $$started = 1 ]; then $(KAFKA) down; fi; exit $$rc
+
+.PHONY: clean
+clean: ## Remove local state (worker data, broker data); keeps .venv and jars
+	rm -rf data out
+	$(KAFKA) reset

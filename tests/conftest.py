@@ -1,0 +1,23 @@
+"""Suite-wide rules: under `make test` an integration test may not quietly skip for want of a broker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        report.skipped
+        and os.environ.get("ESCALATION_REQUIRE_BROKER") == "1"
+        and item.get_closest_marker("integration") is not None
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"integration test skipped while a broker is required: {report.longrepr}"
+    return report
