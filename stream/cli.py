@@ -72,6 +72,9 @@ def policy_validate(path: Path) -> None:
 def policy_publish(
     path: Path,
     author: Annotated[str | None, typer.Option(help="Who publishes it.")] = None,
+    name: Annotated[
+        str, typer.Option(help="Policy name: the record key, compaction keeps the latest.")
+    ] = "default",
     force: Annotated[
         bool, typer.Option(help="Publish even if invalid (workers will refuse it).")
     ] = False,
@@ -101,7 +104,7 @@ def policy_publish(
     producer = Producer(settings.confluent_config())
     producer.produce(
         settings.topic("escalation.policy"),
-        key=b"policy",
+        key=name.encode(),
         value=serde_for_topic("escalation.policy").encode(record),
     )
     if producer.flush(30):
@@ -125,13 +128,17 @@ def signals(
     output: Annotated[Path | None, typer.Option(help="Where to write; stdout if omitted.")] = None,
 ) -> None:
     """Negative/frustration markers and a verdict for each line of text."""
-    from stream.signals import run_signals
+    from stream.signals import SignalsInputError, run_signals
 
-    if output is None:
-        run_signals(input, sys.stdout)
-    else:
-        with output.open("w") as out:
-            run_signals(input, out)
+    try:
+        if output is None:
+            run_signals(input, sys.stdout)
+        else:
+            with output.open("w") as out:
+                run_signals(input, out)
+    except (SignalsInputError, OSError) as exc:
+        typer.echo(f"escalation signals: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

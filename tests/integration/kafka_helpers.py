@@ -1,0 +1,192 @@
+"""Real-broker helpers for integration tests: isolated topics, a worker process, produce and collect."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+
+from stream.serde import serde_for_topic
+from stream.topics import ensure_topics, load_definitions
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+REPO = Path(__file__).resolve().parents[2]
+TOPIC_OF = {
+    "message": "support.messages",
+    "sentiment": "support.sentiment",
+    "contact": "support.contacts",
+    "account": "support.accounts",
+    "outcome": "ticketing.outcomes",
+}
+
+
+def broker_available() -> bool:
+    try:
+        AdminClient({"bootstrap.servers": BOOTSTRAP}).list_topics(timeout=5)
+    except KafkaException:
+        return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Isolated:
+    """A unique topic prefix and app id, with every defined topic created under the prefix."""
+
+    prefix: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:10]}.")
+
+    def __post_init__(self) -> None:
+        self.app_id = f"{self.prefix}worker"
+        definitions = {
+            self.topic(name): d.renamed(self.topic(name)) for name, d in load_definitions().items()
+        }
+        reports = ensure_topics({"bootstrap.servers": BOOTSTRAP}, definitions)
+        bad = [r for r in reports if r.status not in ("created", "ok")]
+        assert not bad, bad
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def delete(self) -> None:
+        admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+        names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(self.prefix)]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                try:
+                    future.result(timeout=60)
+                except KafkaException:
+                    pass
+
+
+def produce(isolated: Isolated, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True})
+    count = 0
+    for kind, record in events:
+        topic = TOPIC_OF[kind]
+        producer.produce(
+            isolated.topic(topic),
+            key=record["customer_id"].encode(),
+            value=serde_for_topic(topic).encode(record),
+        )
+        count += 1
+    assert producer.flush(30) == 0
+    return count
+
+
+def produce_raw(
+    isolated: Isolated,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    producer.produce(isolated.topic(topic), key=key, value=value, headers=headers)
+    assert producer.flush(30) == 0
+
+
+class Collector:
+    """Reads an output topic from the beginning and decodes it; waits, bounded, for a condition."""
+
+    def __init__(self, isolated: Isolated, topic: str) -> None:
+        self.topic = isolated.topic(topic)
+        self.serde = serde_for_topic(topic)
+        self.records: list[dict[str, Any]] = []
+        self.raw: list[Any] = []
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": BOOTSTRAP,
+                "group.id": f"collector-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        metadata = self._consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+        self._consumer.assign(
+            [TopicPartition(self.topic, p, 0) for p in metadata.partitions]  # from the start
+        )
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 90.0
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.records):
+                return self.records
+            for msg in self._consumer.consume(500, timeout=0.5):
+                if msg.error():
+                    continue
+                self.raw.append(msg)
+                self.records.append(self.serde.decode(msg.value()))
+        raise AssertionError(
+            f"timed out after {timeout}s waiting on {self.topic}; have {len(self.records)} records: "
+            f"{self.records[-5:]}"
+        )
+
+    def drain(self, quiet: float = 3.0) -> list[dict[str, Any]]:
+        """Everything that arrives until the topic has been quiet for `quiet` seconds."""
+        last = time.monotonic()
+        deadline = last + 120
+        while time.monotonic() - last < quiet and time.monotonic() < deadline:
+            batch = self._consumer.consume(500, timeout=0.5)
+            for msg in batch:
+                if not msg.error():
+                    self.raw.append(msg)
+                    self.records.append(self.serde.decode(msg.value()))
+                    last = time.monotonic()
+        return self.records
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+@contextmanager
+def running_worker(
+    isolated: Isolated, data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker process on the isolated topics; stopped (SIGTERM, then SIGKILL) on exit."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "ESCALATION_TOPIC_PREFIX": isolated.prefix,
+        "ESCALATION_APP_ID": isolated.app_id,
+        "ESCALATION_DATA_DIR": str(data_dir),
+        "ESCALATION_WEB_PORT": str(free_port()),
+        **(extra_env or {}),
+    }
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stream.worker"], cwd=REPO, env=env, stdout=log, stderr=log
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
