@@ -1,0 +1,201 @@
+"""`make demo`: the main job end to end on the local broker, then a summary and one handoff package.
+
+Runs on topics of its own (a fresh prefix per run) so a second demo never sees the first one's
+customers, and deletes them at the end; every process it starts is stopped before it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+
+from stream.replay import ReplayConfig, iter_events
+from stream.replay_kafka import produce
+from stream.serde import serde_for_topic
+from stream.settings import REPO_ROOT, Settings
+from stream.topics import ensure_topics, format_reports, load_definitions
+from stream.worker.handler import INPUT_EVENT_TYPES
+
+KAFKA = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
+SOURCE = REPO_ROOT.parent / "shared" / "data" / "twcs-airlines" / "airlines_raw.csv.bz2"
+
+
+def _sh(*args: str) -> int:
+    return subprocess.run(args, check=False).returncode
+
+
+def _end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"demo-{uuid.uuid4().hex}"})
+    try:
+        ends = {}
+        for topic in topics:
+            for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                ends[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+        return ends
+    finally:
+        consumer.close()
+
+
+def _committed(bootstrap: str, group: str, partitions: list[tuple[str, int]]) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=10)
+        return sum(max(tp.offset, 0) for tp in tps)
+    finally:
+        consumer.close()
+
+
+def _read_all(bootstrap: str, topic: str, schema_topic: str) -> list[dict[str, Any]]:
+    serde = serde_for_topic(schema_topic)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"demo-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in parts}
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        records: list[dict[str, Any]] = []
+        remaining = sum(ends.values())
+        deadline = time.monotonic() + 120
+        while remaining > 0 and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=1.0):
+                if msg.error():
+                    continue
+                records.append(serde.decode(msg.value()))
+                remaining -= 1
+        return records
+    finally:
+        consumer.close()
+
+
+def run(conversations: int, keep: bool) -> int:
+    settings = Settings()
+    bootstrap = settings.bootstrap_servers
+    started_broker = False
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and _sh(str(KAFKA), "status") != 0:
+        if _sh(str(KAFKA), "up") != 0:
+            return 1
+        started_broker = True
+    prefix = f"demo-{time.strftime('%Y%m%d%H%M%S')}."
+    app_id = f"{prefix}worker"
+    topic = lambda name: f"{prefix}{name}"  # noqa: E731
+    worker: subprocess.Popen[bytes] | None = None
+    log_path = REPO_ROOT / "data" / f"{prefix}worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        print(f"== topics (prefix {prefix})")
+        definitions = {topic(n): d.renamed(topic(n)) for n, d in load_definitions().items()}
+        print(format_reports(ensure_topics(settings.confluent_config(), definitions)))
+
+        print("== worker")
+        env = {
+            **os.environ,
+            "ESCALATION_BOOTSTRAP_SERVERS": bootstrap,
+            "ESCALATION_TOPIC_PREFIX": prefix,
+            "ESCALATION_APP_ID": app_id,
+            "ESCALATION_DATA_DIR": str(REPO_ROOT / "data"),
+        }
+        with log_path.open("wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "stream.worker"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        print(f"   pid {worker.pid}, log {log_path}")
+
+        print(f"== replaying {conversations} real airline conversations")
+        events = list(iter_events(SOURCE, ReplayConfig(conversations=conversations)))
+        counts = Counter(kind for kind, _ in events)
+        produce(
+            events,
+            bootstrap,
+            topic_for={kind: topic(name) for name, kind in INPUT_EVENT_TYPES.items()},
+            total=len(events),
+        )
+        print(f"   produced {len(events)} events: {dict(counts)}")
+
+        print("== waiting for the worker to consume everything")
+        inputs = [topic(name) for name in INPUT_EVENT_TYPES]
+        ends = _end_offsets(bootstrap, inputs)
+        target = sum(ends.values())
+        deadline = time.monotonic() + 240
+        done = 0
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                print(f"worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
+                return 1
+            done = _committed(bootstrap, app_id, list(ends))
+            print(f"\r   committed {done}/{target}", end="", flush=True)
+            if done >= target:
+                break
+            time.sleep(2)
+        print()
+        if done < target:
+            print(f"worker did not catch up within 240 s; see {log_path}", file=sys.stderr)
+            return 1
+
+        decisions = _read_all(bootstrap, topic("escalation.decisions"), "escalation.decisions")
+        handoffs = _read_all(bootstrap, topic("escalation.handoffs"), "escalation.handoffs")
+        dead = _read_all(bootstrap, topic("support.deadletter"), "support.deadletter")
+        by_action = Counter(d["action"] for d in decisions)
+        by_trigger = Counter(h["trigger"] for d in decisions for h in d["triggers"])
+        print("== summary")
+        print(f"   events in:      {len(events)}  {dict(counts)}")
+        print(f"   decisions:      {len(decisions)}  by action {dict(by_action)}")
+        print(f"   by trigger:     {dict(by_trigger)}")
+        print(
+            f"   handoffs:       {len(handoffs)} ({sum(h['revision'] == 0 for h in handoffs)} new)"
+        )
+        print(f"   dead letters:   {len(dead)}")
+        if handoffs:
+            richest = max(
+                (h for h in handoffs if h["revision"] == 0),
+                key=lambda h: (len(h["reasons"]), len(h["prior_contacts"]), len(h["transcript"])),
+            )
+            print("== one handoff package")
+            print(json.dumps(richest, indent=2, ensure_ascii=False))
+        return 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if not keep:
+            admin = AdminClient(settings.confluent_config())
+            names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
+            if names:
+                for future in admin.delete_topics(names, operation_timeout=30).values():
+                    future.result(timeout=60)
+        if started_broker:
+            _sh(str(KAFKA), "down")
+        print("== stopped everything the demo started")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--conversations", type=int, default=3000)
+    parser.add_argument("--keep", action="store_true", help="keep the demo's topics")
+    args = parser.parse_args()
+    raise SystemExit(run(args.conversations, args.keep))
+
+
+if __name__ == "__main__":
+    main()
