@@ -1,7 +1,8 @@
-"""Real-broker helpers for integration tests: isolated topics, a worker process, produce and collect."""
+"""Real-broker helpers for integration tests: isolated topics, a worker, produce and collect."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -69,10 +70,8 @@ class Isolated:
         names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(self.prefix)]
         if names:
             for future in admin.delete_topics(names, operation_timeout=30).values():
-                try:
+                with contextlib.suppress(KafkaException):
                     future.result(timeout=60)
-                except KafkaException:
-                    pass
 
 
 def produce(isolated: Isolated, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
@@ -136,7 +135,7 @@ class Collector:
                 self.raw.append(msg)
                 self.records.append(self.serde.decode(msg.value()))
         raise AssertionError(
-            f"timed out after {timeout}s waiting on {self.topic}; have {len(self.records)} records: "
+            f"timed out after {timeout}s on {self.topic}; have {len(self.records)} records: "
             f"{self.records[-5:]}"
         )
 
