@@ -1,0 +1,553 @@
+"""The decision function: fold one event into a customer's state and say what must happen now.
+
+`step(state, event, policy)` is pure in the sense that matters for replays: the same state, event
+and policy always give the same decisions, with no clock, randomness or I/O. For speed it mutates
+the state it is given and returns that same object; callers that need the previous state keep its
+`to_dict()` first.
+
+What it emits:
+- a Decision for every customer or AI-agent message of a conversation that is not escalated and
+  not taken over by a human (action continue, offer_transfer or escalate);
+- a Decision for a contact opened/reopened that hits repeat contact, and for a sentiment event
+  that fires, and nothing for those events otherwise;
+- nothing for account and outcome events, which only fold into state;
+- with every escalate Decision, exactly one HandoffPackage (revision 0, handoff_id = decision_id).
+  Later events on an escalated conversation give no Decision; a customer turn or a new hit gives a
+  package revision (up to `handoff.max_revisions`).
+
+Event time: the state keeps a watermark (the highest occurred_at seen). An event older than the
+watermark minus `lateness_seconds` is folded into what it can update (turns, contacts, account) but
+does not fire window triggers (repeat contact, sentiment). Events within the bound are folded in
+event-time order and judged on windows that end at their own time.
+
+A redelivered event that had escalated or offered a transfer re-emits the same decision (same
+decision_id) and the latest package; any other redelivered message is ignored.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from typing import Any, NamedTuple
+
+from stream.core import handoff
+from stream.core.combine import Combined, combine, priority_of
+from stream.core.decision import (
+    AccountSnapshot,
+    AttemptedAction,
+    Decision,
+    HandoffPackage,
+    TriggerHit,
+    decision_id_for,
+)
+from stream.core.events import (
+    AccountEvent,
+    ContactEvent,
+    Event,
+    MessageEvent,
+    OutcomeEvent,
+    SentimentEvent,
+)
+from stream.core.markers import analyze_turn
+from stream.core.policy import Policy
+from stream.core.state import ContactRecord, Conversation, CustomerState, Turn
+from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
+from stream.core.triggers.confidence import threshold_for
+
+# How many earlier customer turns a new turn is compared with to spot a repeated question.
+_REPEAT_LOOKBACK = 5
+_MAX_INTENTS = 20
+
+
+class StepResult(NamedTuple):
+    state: CustomerState
+    decisions: list[Decision]
+    handoffs: list[HandoffPackage]
+
+
+def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResult:
+    """Fold `event` into `state` (created when None) and return the decisions it leads to."""
+    if state is None:
+        state = CustomerState.new(event.customer_id)
+    at = event.occurred_at
+    too_late = at < state.watermark - policy.compiled.lateness_ms
+    if at > state.watermark:
+        state.watermark = at
+    if isinstance(event, MessageEvent):
+        return _on_message(state, event, policy, too_late)
+    if isinstance(event, SentimentEvent):
+        return _on_sentiment(state, event, policy, too_late)
+    if isinstance(event, ContactEvent):
+        return _on_contact(state, event, policy, too_late)
+    if isinstance(event, AccountEvent):
+        _on_account(state, event)
+    elif isinstance(event, OutcomeEvent):
+        _close(state, event.conversation_id, policy)
+    return StepResult(state, [], [])
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def _on_message(
+    state: CustomerState, ev: MessageEvent, policy: Policy, too_late: bool
+) -> StepResult:
+    conv_id = ev.conversation_id
+    if state.closed and conv_id in state.closed:
+        return StepResult(state, [], [])
+    conv = state.conversations.get(conv_id)
+    if conv is None:
+        conv = _open(state, conv_id, ev.occurred_at, policy)
+    else:
+        replayed = _replay(state, conv, ev.event_id)
+        if replayed is not None:
+            return replayed
+        for turn in conv.turns:
+            if turn.message_id == ev.message_id:
+                return StepResult(state, [], [])
+    if ev.category:
+        conv.category = ev.category
+    conv.channel = ev.channel
+    at = ev.occurred_at
+    if at > conv.last_at:
+        conv.last_at = at
+    role = ev.role
+    limits = policy.state
+    text = ev.text if len(ev.text) <= limits.max_text_chars else ev.text[: limits.max_text_chars]
+
+    if role == "customer":
+        previous = [t.text for t in conv.turns if t.role == "customer" and t.at <= at]
+        signal = analyze_turn(text, previous[-_REPEAT_LOOKBACK:])
+        turn = Turn(
+            ev.message_id,
+            role,
+            text,
+            at,
+            tuple((m.kind, m.text) for m in signal.markers),
+            signal.negative,
+            conv.pending_scores.pop(ev.message_id, None),
+        )
+        conv.customer_turns += 1
+    else:
+        turn = Turn(ev.message_id, role, text, at)
+        if role == "ai_agent":
+            _note_ai_turn(conv, ev, text, policy)
+        elif role == "human_agent":
+            conv.human = True
+    _add_turn(conv, turn, limits.max_turns_per_conversation)
+
+    if role != "customer" and role != "ai_agent":
+        return StepResult(state, [], [])
+    if conv.human:
+        return StepResult(state, [], [])
+
+    account = state.account
+    hits: list[TriggerHit] = []
+    if role == "customer":
+        hits.extend(explicit_request.check(ev.message_id, text, turn.markers, policy).hits)
+        if not too_late:
+            hits.extend(sentiment.check(_customer_turns_until(conv, turn), policy).hits)
+        thresholds: dict[str, float] = policy.compiled.customer_thresholds
+    else:
+        hits.extend(confidence.check(ev, policy).hits)
+        thresholds = _action_thresholds(ev, account, policy)
+    hits.extend(boundary.check(ev, conv, account, policy).hits)
+
+    if conv.escalation is not None:
+        package = _revise(state, conv, hits, policy, always=role == "customer")
+        return StepResult(state, [], [package] if package is not None else [])
+
+    combined = combine(hits, policy, account, offered=conv.offer is not None)
+    hold = combined.action != "continue" and ev.proposed_action is not None
+    decision = _decision(state, conv, ev, combined, policy, thresholds, hold)
+    return _record(state, conv, ev.event_id, decision, combined, policy)
+
+
+def _on_sentiment(
+    state: CustomerState, ev: SentimentEvent, policy: Policy, too_late: bool
+) -> StepResult:
+    conv_id = ev.conversation_id
+    if state.closed and conv_id in state.closed:
+        return StepResult(state, [], [])
+    conv = state.conversations.get(conv_id)
+    if conv is None:
+        conv = _open(state, conv_id, ev.occurred_at, policy)
+    else:
+        replayed = _replay(state, conv, ev.event_id)
+        if replayed is not None:
+            return replayed
+    if ev.occurred_at > conv.last_at:
+        conv.last_at = ev.occurred_at
+    turn = next((t for t in conv.turns if t.message_id == ev.message_id), None)
+    if turn is None:
+        # The score came before its message: keep it (bounded) until the message arrives.
+        pending = conv.pending_scores
+        if len(pending) >= policy.state.max_turns_per_conversation:
+            pending.pop(next(iter(pending)))
+        pending[ev.message_id] = ev.score
+        return StepResult(state, [], [])
+    turn.sentiment = ev.score
+    if turn.role != "customer" or conv.human or too_late:
+        return StepResult(state, [], [])
+    hits = list(sentiment.check(_customer_turns_until(conv, turn), policy).hits)
+    if not hits:
+        return StepResult(state, [], [])
+    if conv.escalation is not None:
+        package = _revise(state, conv, hits, policy, always=False)
+        return StepResult(state, [], [package] if package is not None else [])
+    combined = combine(hits, policy, state.account, offered=conv.offer is not None)
+    if combined.action == "continue":
+        return StepResult(state, [], [])
+    decision = _decision(
+        state, conv, ev, combined, policy, policy.compiled.customer_thresholds, False
+    )
+    return _record(state, conv, ev.event_id, decision, combined, policy)
+
+
+def _on_contact(
+    state: CustomerState, ev: ContactEvent, policy: Policy, too_late: bool
+) -> StepResult:
+    conv_id = ev.conversation_id
+    if ev.action == "closed":
+        _close(state, conv_id, policy)
+        return StepResult(state, [], [])
+    if ev.action == "reopened" and conv_id in state.closed:
+        state.closed.remove(conv_id)
+    record = ContactRecord(
+        ev.contact_id,
+        conv_id,
+        ev.issue_key,
+        ev.occurred_at,
+        ev.category,
+        ev.channel,
+        ev.action,
+    )
+    contacts = state.contacts
+    for known in contacts:
+        if (
+            known.contact_id == record.contact_id
+            and known.action == record.action
+            and known.at == record.at
+        ):
+            conv = state.conversations.get(conv_id)
+            replayed = _replay(state, conv, ev.event_id) if conv is not None else None
+            return replayed if replayed is not None else StepResult(state, [], [])
+    insort(contacts, record, key=_contact_time)
+    _prune_contacts(state, policy)
+
+    conv = state.conversations.get(conv_id)
+    if conv is None:
+        if conv_id in state.closed:
+            return StepResult(state, [], [])
+        conv = _open(state, conv_id, ev.occurred_at, policy)
+    if ev.category:
+        conv.category = ev.category
+    conv.channel = ev.channel
+    if ev.occurred_at > conv.last_at:
+        conv.last_at = ev.occurred_at
+    if too_late or record not in contacts:
+        return StepResult(state, [], [])
+
+    # A contact that arrives out of order can make a later contact on the same issue the Nth:
+    # the customer's newest contact on the issue is the one judged, on its own window.
+    current = record
+    for known in contacts:
+        if known.issue_key == record.issue_key and known.at > current.at:
+            current = known
+    hits = list(repeat_contact.check(contacts, current, policy).hits)
+    if not hits:
+        return StepResult(state, [], [])
+    target = state.conversations.get(current.conversation_id)
+    if target is None or target.human:
+        return StepResult(state, [], [])
+    if target.escalation is not None:
+        package = _revise(state, target, hits, policy, always=False)
+        return StepResult(state, [], [package] if package is not None else [])
+    combined = combine(hits, policy, state.account, offered=target.offer is not None)
+    if combined.action == "continue":
+        return StepResult(state, [], [])
+    decision = _decision(
+        state, target, ev, combined, policy, policy.compiled.contact_thresholds, False
+    )
+    return _record(state, target, ev.event_id, decision, combined, policy)
+
+
+def _on_account(state: CustomerState, ev: AccountEvent) -> None:
+    # The topic is a compacted snapshot: an older snapshot arriving late never replaces a newer one.
+    if ev.occurred_at < state.account_at:
+        return
+    state.account_at = ev.occurred_at
+    state.account = AccountSnapshot(
+        tier=ev.tier,
+        plan=ev.plan,
+        enterprise_contract=ev.enterprise_contract,
+        contract_id=ev.contract_id,
+        primary_email=ev.primary_email,
+        balance=ev.balance,
+        currency=ev.currency,
+        flags=tuple(ev.flags),
+        open_cases=ev.open_cases,
+        known=True,
+    )
+
+
+# --- folding helpers ---------------------------------------------------------------------------
+
+
+def _turn_time(turn: Turn) -> int:
+    return turn.at
+
+
+def _contact_time(contact: ContactRecord) -> int:
+    return contact.at
+
+
+def _add_turn(conv: Conversation, turn: Turn, cap: int) -> None:
+    turns = conv.turns
+    if not turns or turns[-1].at <= turn.at:
+        turns.append(turn)
+    else:
+        insort(turns, turn, key=_turn_time)
+    if len(turns) > cap:
+        del turns[: len(turns) - cap]
+
+
+def _customer_turns_until(conv: Conversation, turn: Turn) -> list[Turn]:
+    """Customer turns up to and including `turn` in event time: windows end at the event."""
+    out: list[Turn] = []
+    for t in conv.turns:
+        if t.role == "customer" and t.at <= turn.at:
+            out.append(t)
+        if t is turn:
+            break
+    return out
+
+
+def _note_ai_turn(conv: Conversation, ev: MessageEvent, text: str, policy: Policy) -> None:
+    conv.ai_turns += 1
+    intent = ev.intent
+    if intent and intent not in conv.intents and len(conv.intents) < _MAX_INTENTS:
+        conv.intents.append(intent)
+    if intent in ("clarify", "clarification") or handoff.CLARIFYING.search(text):
+        conv.clarifications += 1
+    action = ev.proposed_action
+    if action is not None:
+        attempts = conv.attempts
+        attempts.append(
+            AttemptedAction(
+                message_id=ev.message_id,
+                intent=intent,
+                confidence=ev.intent_confidence,
+                type=action.type,
+                consequence_class=action.consequence_class,
+                amount=action.amount,
+                currency=action.currency,
+                target=action.target,
+                attempted=ev.action_attempted,
+                failed=ev.action_failed,
+            )
+        )
+        cap = policy.state.max_attempts_per_conversation
+        if len(attempts) > cap:
+            del attempts[: len(attempts) - cap]
+
+
+def _open(state: CustomerState, conv_id: str, at: int, policy: Policy) -> Conversation:
+    conversations = state.conversations
+    if conversations:
+        idle_before = state.watermark - policy.compiled.idle_ms
+        for stale in [c for c in conversations.values() if c.last_at < idle_before]:
+            _forget(state, stale, policy)
+        if len(conversations) >= policy.state.max_open_conversations:
+            oldest = min(conversations.values(), key=lambda c: (c.last_at, c.conversation_id))
+            _forget(state, oldest, policy)
+    conv = Conversation(conv_id, at)
+    conversations[conv_id] = conv
+    return conv
+
+
+def _forget(state: CustomerState, conv: Conversation, policy: Policy) -> None:
+    """Drop an idle or evicted conversation; one already escalated must never escalate again."""
+    del state.conversations[conv.conversation_id]
+    if conv.escalation is not None:
+        _remember_closed(state, conv.conversation_id, policy)
+
+
+def _close(state: CustomerState, conv_id: str, policy: Policy) -> None:
+    state.conversations.pop(conv_id, None)
+    _remember_closed(state, conv_id, policy)
+
+
+def _remember_closed(state: CustomerState, conv_id: str, policy: Policy) -> None:
+    closed = state.closed
+    if conv_id in closed:
+        return
+    closed.append(conv_id)
+    cap = policy.state.max_closed_remembered
+    if len(closed) > cap:
+        del closed[: len(closed) - cap]
+
+
+def _prune_contacts(state: CustomerState, policy: Policy) -> None:
+    compiled = policy.compiled
+    horizon = state.watermark - compiled.repeat_window_ms - compiled.lateness_ms
+    contacts = state.contacts
+    drop = 0
+    while drop < len(contacts) and contacts[drop].at < horizon:
+        drop += 1
+    excess = len(contacts) - drop - policy.state.max_contacts
+    if excess > 0:
+        drop += excess
+    if drop:
+        del contacts[:drop]
+
+
+# --- deciding ----------------------------------------------------------------------------------
+
+
+def _action_thresholds(
+    ev: MessageEvent, account: AccountSnapshot | None, policy: Policy
+) -> dict[str, float]:
+    action = ev.proposed_action
+    if action is None:
+        return {}
+    klass = action.consequence_class
+    out = {f"confidence.{klass}": threshold_for(klass, policy)}
+    compiled = policy.compiled
+    if action.type in compiled.refund_types:
+        refund = policy.boundaries.refund
+        tier = account.tier if account is not None else None
+        if tier is not None and tier in refund.by_tier:
+            out["boundary.refund_limit"] = refund.by_tier[tier]
+        elif action.currency is not None and action.currency in refund.by_currency:
+            out["boundary.refund_limit"] = refund.by_currency[action.currency]
+        else:
+            out["boundary.refund_limit"] = refund.limit
+    return out
+
+
+def _decision(
+    state: CustomerState,
+    conv: Conversation,
+    ev: MessageEvent | SentimentEvent | ContactEvent,
+    combined: Combined,
+    policy: Policy,
+    thresholds: dict[str, float],
+    hold: bool,
+) -> Decision:
+    version = policy.version
+    return Decision(
+        decision_id=decision_id_for(state.customer_id, conv.conversation_id, ev.event_id, version),
+        customer_id=state.customer_id,
+        conversation_id=conv.conversation_id,
+        event_id=ev.event_id,
+        event_type=ev.type,
+        occurred_at=ev.occurred_at,
+        action=combined.action,
+        priority=combined.priority,
+        hold_action=hold,
+        triggers=combined.hits,
+        category=conv.category,
+        customer_message=combined.customer_message,
+        policy_version=version,
+        thresholds=thresholds,
+    )
+
+
+def _record(
+    state: CustomerState,
+    conv: Conversation,
+    event_id: str,
+    decision: Decision,
+    combined: Combined,
+    policy: Policy,
+) -> StepResult:
+    """Remember what a non-continue decision did, and build the package of an escalation."""
+    if decision.action == "offer_transfer":
+        conv.offer = decision.to_record()
+        return StepResult(state, [decision], [])
+    if decision.action != "escalate":
+        return StepResult(state, [decision], [])
+    package = handoff.build(
+        customer_id=state.customer_id,
+        conv=conv,
+        account=state.account,
+        policy=policy,
+        handoff_id=decision.decision_id,
+        decision_id=decision.decision_id,
+        revision=0,
+        escalated_at=decision.occurred_at,
+        policy_version=decision.policy_version,
+        reasons=combined.hits,
+        prior_contacts=handoff.prior_contacts_for(
+            state, conv.conversation_id, decision.occurred_at
+        ),
+        priority=decision.priority,
+        customer_message=decision.customer_message or policy.messages.escalate,
+    )
+    conv.escalation = {
+        "event_id": event_id,
+        "decision": decision.to_record(),
+        "handoff": package.to_record(),
+    }
+    return StepResult(state, [decision], [package])
+
+
+def _revise(
+    state: CustomerState,
+    conv: Conversation,
+    hits: list[TriggerHit],
+    policy: Policy,
+    *,
+    always: bool,
+) -> HandoffPackage | None:
+    """A new revision of an escalated conversation's package, or None when nothing is worth one."""
+    escalation = conv.escalation
+    assert escalation is not None
+    latest: dict[str, Any] = escalation["handoff"]
+    if latest.get("revision", 0) >= policy.handoff.max_revisions:
+        return None
+    previous = HandoffPackage.from_record(latest)
+    reasons, added = handoff.merge_reasons(previous.reasons, hits)
+    if not (always or added):
+        return None
+    priority = previous.ticket.priority
+    if added:
+        recomputed = priority_of(reasons, policy, previous.account)
+        if _rank(recomputed) > _rank(priority):
+            priority = recomputed
+    package = handoff.build(
+        customer_id=state.customer_id,
+        conv=conv,
+        account=previous.account,
+        policy=policy,
+        handoff_id=previous.handoff_id,
+        decision_id=previous.decision_id,
+        revision=previous.revision + 1,
+        escalated_at=previous.escalated_at,
+        policy_version=previous.policy_version,
+        reasons=reasons,
+        prior_contacts=previous.prior_contacts,
+        priority=priority,
+        customer_message=previous.customer_message,
+    )
+    escalation["handoff"] = package.to_record()
+    return package
+
+
+def _rank(priority: str) -> int:
+    return ("low", "normal", "high", "urgent").index(priority)
+
+
+def _replay(state: CustomerState, conv: Conversation, event_id: str) -> StepResult | None:
+    """The same decision again for a redelivered event that escalated or offered a transfer."""
+    escalation = conv.escalation
+    if escalation is not None and escalation["event_id"] == event_id:
+        return StepResult(
+            state,
+            [Decision.from_record(escalation["decision"])],
+            [HandoffPackage.from_record(escalation["handoff"])],
+        )
+    offer = conv.offer
+    if offer is not None and offer["event_id"] == event_id:
+        return StepResult(state, [Decision.from_record(offer)], [])
+    return None

@@ -1,0 +1,241 @@
+"""Policy boundary: actions beyond the AI agent's authority, and operator rules, escalate now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream.core.conditions import evaluate, matched_facts
+from stream.core.decision import AccountSnapshot, Evidence, TriggerHit
+from stream.core.events import MessageEvent, ProposedAction
+from stream.core.policy import Policy
+from stream.core.state import Conversation
+from stream.core.triggers import NO_HITS, TriggerError, TriggerResult, failed
+
+TRIGGER = "policy_boundary"
+
+
+def facts(
+    message: MessageEvent | None, conv: Conversation | None, account: AccountSnapshot | None
+) -> dict[str, Any]:
+    """The flat field-path view the condition language evaluates against."""
+    out: dict[str, Any] = {}
+    if account is not None:
+        out["account.tier"] = account.tier
+        out["account.plan"] = account.plan
+        out["account.flags"] = account.flags
+        out["account.enterprise_contract"] = account.enterprise_contract
+        out["account.primary_email"] = account.primary_email
+        out["account.balance"] = account.balance
+        out["account.currency"] = account.currency
+        out["account.open_cases"] = account.open_cases
+        out["account.known"] = account.known
+    else:
+        out["account.known"] = False
+    if conv is not None:
+        out["conversation.category"] = conv.category
+        out["conversation.channel"] = conv.channel
+        out["conversation.customer_turns"] = conv.customer_turns
+        out["conversation.ai_turns"] = conv.ai_turns
+    if message is not None:
+        out["message.role"] = message.role
+        out["message.intent"] = message.intent
+        out["message.intent_confidence"] = message.intent_confidence
+        out["message.text"] = message.text
+        action = message.proposed_action
+        if action is not None:
+            out["action.type"] = action.type
+            out["action.consequence_class"] = action.consequence_class
+            out["action.amount"] = action.amount
+            out["action.currency"] = action.currency
+            out["action.target"] = action.target
+    return out
+
+
+def _hit(rule: str, reason: str, evidence: list[Evidence]) -> TriggerHit:
+    return TriggerHit(
+        trigger=TRIGGER, rule=rule, action="escalate", reason=reason, evidence=tuple(evidence)
+    )
+
+
+def refund_limit(
+    action: ProposedAction, account: AccountSnapshot | None, policy: Policy, message_id: str
+) -> TriggerHit | None:
+    """A refund strictly above the limit; a limit by tier wins over one by currency."""
+    refund = policy.boundaries.refund
+    amount = action.amount
+    if amount is None:
+        return _hit(
+            "boundary.refund_limit",
+            "A refund of unknown amount cannot be checked against the refund limit.",
+            [Evidence(kind="amount", detail="refund without an amount", message_id=message_id)],
+        )
+    account_currency = account.currency if account is not None else None
+    currency = action.currency or account_currency
+    tier = account.tier if account is not None else None
+    limit: float | None = None
+    limit_currency: str | None = None
+    if tier is not None and tier in refund.by_tier:
+        limit, limit_currency = refund.by_tier[tier], account_currency
+    elif currency is not None and currency in refund.by_currency:
+        limit, limit_currency = refund.by_currency[currency], currency
+    elif currency is None or account_currency is None or currency == account_currency:
+        limit, limit_currency = refund.limit, account_currency
+    if limit is None or (limit_currency is not None and currency not in (None, limit_currency)):
+        return _hit(
+            "boundary.refund_currency",
+            f"A refund in {currency} cannot be compared with the limit in {account_currency}.",
+            [
+                Evidence(
+                    kind="amount",
+                    detail=f"refund of {amount:.2f} {currency}",
+                    message_id=message_id,
+                    value=amount,
+                ),
+                Evidence(
+                    kind="limit",
+                    detail=f"limit {refund.limit:.2f} {account_currency}",
+                    threshold=refund.limit,
+                ),
+            ],
+        )
+    if amount <= limit:
+        return None
+    unit = f" {limit_currency}" if limit_currency else ""
+    return _hit(
+        "boundary.refund_limit",
+        f"A refund of {amount:.2f}{unit} is above the AI agent's limit of {limit:.2f}{unit}.",
+        [
+            Evidence(
+                kind="amount",
+                detail=f"refund of {amount:.2f}{unit}",
+                message_id=message_id,
+                value=amount,
+                ref=action.target,
+            ),
+            Evidence(
+                kind="limit",
+                detail=f"refund limit {limit:.2f}{unit}" + (f" for tier {tier}" if tier else ""),
+                threshold=limit,
+            ),
+        ],
+    )
+
+
+def email_access(
+    action: ProposedAction, account: AccountSnapshot | None, message_id: str
+) -> TriggerHit | None:
+    """Change or disclosure for an address that is not (or cannot be shown to be) the primary."""
+    target = (action.target or "").strip().lower()
+    primary = ((account.primary_email if account is not None else None) or "").strip().lower()
+    if target and primary and target == primary:
+        return None
+    if not primary:
+        why = "no primary email is on record, so the target cannot be verified"
+    elif not target:
+        why = "the action names no email address"
+    else:
+        why = "the email is not the account's primary email"
+    return _hit(
+        "boundary.non_primary_email",
+        f"{action.type} for {action.target or 'an unspecified email'}: {why}.",
+        [
+            Evidence(
+                kind="email",
+                detail=why,
+                message_id=message_id,
+                text=action.target,
+                ref=account.primary_email if account is not None else None,
+            )
+        ],
+    )
+
+
+def enterprise_cancellation(
+    action: ProposedAction, account: AccountSnapshot | None, message_id: str
+) -> TriggerHit | None:
+    """Cancelling an enterprise contract; without an account snapshot it cannot be ruled out."""
+    if account is not None and account.known and not account.enterprise_contract:
+        return None
+    if account is None or not account.known:
+        why = "no account snapshot is known, so an enterprise contract cannot be ruled out"
+    else:
+        why = f"the account is bound by enterprise contract {account.contract_id or ''}".rstrip()
+    return _hit(
+        "boundary.enterprise_cancellation",
+        f"Cancellation requested: {why}.",
+        [
+            Evidence(
+                kind="contract",
+                detail=why,
+                message_id=message_id,
+                ref=account.contract_id if account is not None else None,
+            )
+        ],
+    )
+
+
+def check(
+    message: MessageEvent | None,
+    conv: Conversation | None,
+    account: AccountSnapshot | None,
+    policy: Policy,
+) -> TriggerResult:
+    """Authority limits on the proposed action, then operator rules over the current facts."""
+    try:
+        hits: list[TriggerHit] = []
+        error: TriggerError | None = None
+        compiled = policy.compiled
+        bounds = policy.boundaries
+        action = message.proposed_action if message is not None else None
+        if action is not None and message is not None:
+            kind = action.type
+            hit: TriggerHit | None = None
+            if bounds.refund.enabled and kind in compiled.refund_types:
+                hit = refund_limit(action, account, policy, message.message_id)
+            if hit is not None:
+                hits.append(hit)
+            hit = None
+            if bounds.email_access.enabled and kind in compiled.email_types:
+                hit = email_access(action, account, message.message_id)
+            if hit is not None:
+                hits.append(hit)
+            hit = None
+            if bounds.enterprise_cancellation.enabled and kind in compiled.cancel_types:
+                hit = enterprise_cancellation(action, account, message.message_id)
+            if hit is not None:
+                hits.append(hit)
+        if compiled.rules:
+            known = facts(message, conv, account)
+            for rule in compiled.rules:
+                try:
+                    matched = evaluate(rule.condition, known)
+                except Exception as exc:  # one broken rule must not hide the others
+                    error = TriggerError(TRIGGER, "rule_failed", f"{rule.rule}: {exc}")
+                    continue
+                if not matched:
+                    continue
+                evidence = [
+                    Evidence(
+                        kind="flag" if pred.path == "account.flags" else "rule",
+                        detail=f"{pred.path} {pred.op} {pred.value!r}",
+                        message_id=message.message_id if message is not None else None,
+                        ref=rule.rule,
+                    )
+                    for pred in matched_facts(rule.condition, known)
+                ]
+                hits.append(
+                    TriggerHit(
+                        trigger=TRIGGER,
+                        rule=rule.rule,
+                        action=rule.action,
+                        reason=rule.description or f"Operator rule {rule.name} matched.",
+                        evidence=tuple(evidence),
+                        priority=rule.priority,
+                        message=rule.message,
+                    )
+                )
+        if not hits and error is None:
+            return NO_HITS
+        return TriggerResult(hits=tuple(hits), error=error)
+    except Exception as exc:  # a trigger reports, it never takes the partition down
+        return failed(TRIGGER, exc)
