@@ -141,6 +141,54 @@ def signals(
         raise typer.Exit(1) from exc
 
 
+@app.command()
+def replay(
+    source: Annotated[Path, typer.Option(help="The twcs airline conversations (.csv.bz2).")] = Path(
+        "../shared/data/twcs-airlines/airlines_raw.csv.bz2"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of everything synthetic.")] = 7,
+    conversations: Annotated[
+        int | None, typer.Option(help="Replay the first N conversations; all if omitted.")
+    ] = None,
+    jsonl: Annotated[
+        Path | None, typer.Option(help="Write JSON Lines here instead of producing to Kafka.")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Events per second; as fast as possible if omitted.")
+    ] = None,
+) -> None:
+    """Replay real airline support conversations as input events, to Kafka or to a file."""
+    from stream.replay import ReplayConfig, iter_events, write_jsonl
+
+    config = ReplayConfig(seed=seed, conversations=conversations)
+    events = iter_events(source, config)
+    if jsonl is not None:
+        with jsonl.open("w", encoding="utf-8") as out:
+            count = write_jsonl(events, out)
+        typer.echo(f"wrote {count} events to {jsonl}")
+        return
+    from stream.replay_kafka import produce
+
+    settings = Settings()
+    topics = {
+        "message": "support.messages",
+        "sentiment": "support.sentiment",
+        "contact": "support.contacts",
+        "account": "support.accounts",
+        "outcome": "ticketing.outcomes",
+    }
+    delivered = produce(
+        events,
+        settings.bootstrap_servers,
+        rate=rate,
+        topic_for={kind: settings.topic(name) for kind, name in topics.items()},
+        producer_config={
+            k: v for k, v in settings.confluent_config().items() if k != "bootstrap.servers"
+        },
+    )
+    typer.echo(f"delivered {sum(delivered.values())} events: {delivered}")
+
+
 def main() -> None:
     app()
 

@@ -75,7 +75,13 @@ class Isolated:
 
 
 def produce(isolated: Isolated, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True})
+    producer = Producer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "enable.idempotence": True,
+            "partitioner": "murmur2_random",
+        }
+    )
     count = 0
     for kind, record in events:
         topic = TOPIC_OF[kind]
@@ -96,7 +102,7 @@ def produce_raw(
     value: bytes | None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random"})
     producer.produce(isolated.topic(topic), key=key, value=value, headers=headers)
     assert producer.flush(30) == 0
 
