@@ -371,8 +371,12 @@ class Policy(_Model):
 
     @property
     def compiled(self) -> CompiledPolicy:
-        assert self._compiled is not None
-        return self._compiled
+        # Read the private slot directly: pydantic's generic private-attribute lookup costs
+        # microseconds, and the per-event path asks for this many times.
+        private = self.__pydantic_private__
+        assert private is not None
+        compiled: CompiledPolicy = private["_compiled"]
+        return compiled
 
 
 def _compile(policy: Policy) -> CompiledPolicy:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.core.decision import AccountSnapshot, AttemptedAction
+from stream.core.decision import AccountSnapshot, AttemptedAction, Decision, HandoffPackage
 
 
 class Turn:
@@ -105,6 +105,24 @@ class ContactRecord:
         return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6])
 
 
+class Escalation:
+    """The escalate decision of a conversation and its latest package, to revise or re-emit."""
+
+    __slots__ = ("event_id", "decision", "package")
+
+    def __init__(self, event_id: str, decision: Decision, package: HandoffPackage) -> None:
+        self.event_id = event_id
+        self.decision = decision
+        self.package = package
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"e": self.event_id, "d": self.decision.to_record(), "p": self.package.to_record()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Escalation:
+        return cls(d["e"], Decision.from_record(d["d"]), HandoffPackage.from_record(d["p"]))
+
+
 class Conversation:
     """An open conversation: its latest turns, what the AI agent tried, and escalation status."""
 
@@ -140,10 +158,9 @@ class Conversation:
         self.customer_turns = 0
         # A human_agent turn was seen: a person owns the conversation, the AI decides no more.
         self.human = False
-        # The offer_transfer decision record, kept to re-emit it on a redelivered event.
-        self.offer: dict[str, Any] | None = None
-        # {"event_id", "decision", "handoff"}: the escalate decision and the latest package.
-        self.escalation: dict[str, Any] | None = None
+        # The offer_transfer decision, kept to re-emit it on a redelivered event.
+        self.offer: Decision | None = None
+        self.escalation: Escalation | None = None
         # Sentiment scores that arrived before their message, by message id.
         self.pending_scores: dict[str, float] = {}
 
@@ -164,9 +181,9 @@ class Conversation:
         if self.human:
             out["h"] = True
         if self.offer is not None:
-            out["of"] = self.offer
+            out["of"] = self.offer.to_record()
         if self.escalation is not None:
-            out["es"] = self.escalation
+            out["es"] = self.escalation.to_dict()
         if self.pending_scores:
             out["ps"] = dict(self.pending_scores)
         return out
@@ -184,8 +201,10 @@ class Conversation:
         conv.ai_turns = d.get("ai", 0)
         conv.customer_turns = d.get("cu", 0)
         conv.human = d.get("h", False)
-        conv.offer = d.get("of")
-        conv.escalation = d.get("es")
+        if "of" in d:
+            conv.offer = Decision.from_record(d["of"])
+        if "es" in d:
+            conv.escalation = Escalation.from_dict(d["es"])
         conv.pending_scores = dict(d.get("ps", {}))
         return conv
 
@@ -214,7 +233,8 @@ class CustomerState:
         # Insertion ordered; the least recently active conversation is evicted first at the cap.
         self.conversations: dict[str, Conversation] = {}
         # Recently closed conversation ids, so a straggler event cannot reopen and re-escalate one.
-        self.closed: list[str] = []
+        # Insertion ordered (oldest first), a dict for constant-time membership.
+        self.closed: dict[str, None] = {}
 
     @classmethod
     def new(cls, customer_id: str) -> CustomerState:
@@ -242,7 +262,7 @@ class CustomerState:
         for raw in d.get("cv", ()):
             conv = Conversation.from_dict(raw)
             state.conversations[conv.conversation_id] = conv
-        state.closed = list(d.get("cl", ()))
+        state.closed = dict.fromkeys(d.get("cl", ()))
         return state
 
     def __eq__(self, other: object) -> bool:

@@ -27,7 +27,7 @@ decision_id) and the latest package; any other redelivered message is ignored.
 from __future__ import annotations
 
 from bisect import insort
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from stream.core import handoff
 from stream.core.combine import Combined, combine, priority_of
@@ -49,7 +49,7 @@ from stream.core.events import (
 )
 from stream.core.markers import analyze_turn
 from stream.core.policy import Policy
-from stream.core.state import ContactRecord, Conversation, CustomerState, Turn
+from stream.core.state import ContactRecord, Conversation, CustomerState, Escalation, Turn
 from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
 from stream.core.triggers.confidence import threshold_for
 
@@ -211,7 +211,7 @@ def _on_contact(
         _close(state, conv_id, policy)
         return StepResult(state, [], [])
     if ev.action == "reopened" and conv_id in state.closed:
-        state.closed.remove(conv_id)
+        del state.closed[conv_id]
     record = ContactRecord(
         ev.contact_id,
         conv_id,
@@ -381,10 +381,10 @@ def _remember_closed(state: CustomerState, conv_id: str, policy: Policy) -> None
     closed = state.closed
     if conv_id in closed:
         return
-    closed.append(conv_id)
+    closed[conv_id] = None
     cap = policy.state.max_closed_remembered
-    if len(closed) > cap:
-        del closed[: len(closed) - cap]
+    while len(closed) > cap:
+        del closed[next(iter(closed))]
 
 
 def _prune_contacts(state: CustomerState, policy: Policy) -> None:
@@ -463,7 +463,7 @@ def _record(
 ) -> StepResult:
     """Remember what a non-continue decision did, and build the package of an escalation."""
     if decision.action == "offer_transfer":
-        conv.offer = decision.to_record()
+        conv.offer = decision
         return StepResult(state, [decision], [])
     if decision.action != "escalate":
         return StepResult(state, [decision], [])
@@ -484,11 +484,7 @@ def _record(
         priority=decision.priority,
         customer_message=decision.customer_message or policy.messages.escalate,
     )
-    conv.escalation = {
-        "event_id": event_id,
-        "decision": decision.to_record(),
-        "handoff": package.to_record(),
-    }
+    conv.escalation = Escalation(event_id, decision, package)
     return StepResult(state, [decision], [package])
 
 
@@ -503,10 +499,9 @@ def _revise(
     """A new revision of an escalated conversation's package, or None when nothing is worth one."""
     escalation = conv.escalation
     assert escalation is not None
-    latest: dict[str, Any] = escalation["handoff"]
-    if latest.get("revision", 0) >= policy.handoff.max_revisions:
+    previous = escalation.package
+    if previous.revision >= policy.handoff.max_revisions:
         return None
-    previous = HandoffPackage.from_record(latest)
     reasons, added = handoff.merge_reasons(previous.reasons, hits)
     if not (always or added):
         return None
@@ -530,7 +525,7 @@ def _revise(
         priority=priority,
         customer_message=previous.customer_message,
     )
-    escalation["handoff"] = package.to_record()
+    escalation.package = package
     return package
 
 
@@ -541,13 +536,9 @@ def _rank(priority: str) -> int:
 def _replay(state: CustomerState, conv: Conversation, event_id: str) -> StepResult | None:
     """The same decision again for a redelivered event that escalated or offered a transfer."""
     escalation = conv.escalation
-    if escalation is not None and escalation["event_id"] == event_id:
-        return StepResult(
-            state,
-            [Decision.from_record(escalation["decision"])],
-            [HandoffPackage.from_record(escalation["handoff"])],
-        )
+    if escalation is not None and escalation.event_id == event_id:
+        return StepResult(state, [escalation.decision], [escalation.package])
     offer = conv.offer
-    if offer is not None and offer["event_id"] == event_id:
-        return StepResult(state, [Decision.from_record(offer)], [])
+    if offer is not None and offer.event_id == event_id:
+        return StepResult(state, [offer], [])
     return None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from stream.core.conditions import evaluate, matched_facts
+from stream.core.conditions import FIELDS, evaluate, matched_facts
 from stream.core.decision import AccountSnapshot, Evidence, TriggerHit
 from stream.core.events import MessageEvent, ProposedAction
 from stream.core.policy import Policy
@@ -14,41 +15,93 @@ from stream.core.triggers import NO_HITS, TriggerError, TriggerResult, failed
 TRIGGER = "policy_boundary"
 
 
+_ACCOUNT_FIELDS: dict[str, str] = {
+    "account.tier": "tier",
+    "account.plan": "plan",
+    "account.flags": "flags",
+    "account.enterprise_contract": "enterprise_contract",
+    "account.primary_email": "primary_email",
+    "account.balance": "balance",
+    "account.currency": "currency",
+    "account.open_cases": "open_cases",
+    "account.known": "known",
+}
+_ACTION_FIELDS: dict[str, str] = {
+    "action.type": "type",
+    "action.consequence_class": "consequence_class",
+    "action.amount": "amount",
+    "action.currency": "currency",
+    "action.target": "target",
+}
+_CONVERSATION_FIELDS: dict[str, str] = {
+    "conversation.category": "category",
+    "conversation.channel": "channel",
+    "conversation.customer_turns": "customer_turns",
+    "conversation.ai_turns": "ai_turns",
+}
+_MESSAGE_FIELDS: dict[str, str] = {
+    "message.role": "role",
+    "message.intent": "intent",
+    "message.intent_confidence": "intent_confidence",
+    "message.text": "text",
+}
+
+
+class Facts(Mapping[str, Any]):
+    """The field-path view the condition language reads, resolved only for the paths asked for.
+
+    Rules usually test two or three paths; building the whole view for every turn would cost more
+    than evaluating the rules.
+    """
+
+    __slots__ = ("message", "conv", "account")
+
+    def __init__(
+        self,
+        message: MessageEvent | None,
+        conv: Conversation | None,
+        account: AccountSnapshot | None,
+    ) -> None:
+        self.message = message
+        self.conv = conv
+        self.account = account
+
+    def get(self, path: str, default: Any = None) -> Any:
+        name = _ACCOUNT_FIELDS.get(path)
+        if name is not None:
+            if self.account is None:
+                return False if name == "known" else default
+            return getattr(self.account, name)
+        name = _CONVERSATION_FIELDS.get(path)
+        if name is not None:
+            return default if self.conv is None else getattr(self.conv, name)
+        name = _ACTION_FIELDS.get(path)
+        if name is not None:
+            action = self.message.proposed_action if self.message is not None else None
+            return default if action is None else getattr(action, name)
+        name = _MESSAGE_FIELDS.get(path)
+        if name is not None:
+            return default if self.message is None else getattr(self.message, name)
+        return default
+
+    def __getitem__(self, path: str) -> Any:
+        if path not in FIELDS:
+            raise KeyError(path)
+        return self.get(path)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FIELDS)
+
+    def __len__(self) -> int:
+        return len(FIELDS)
+
+
 def facts(
     message: MessageEvent | None, conv: Conversation | None, account: AccountSnapshot | None
 ) -> dict[str, Any]:
-    """The flat field-path view the condition language evaluates against."""
-    out: dict[str, Any] = {}
-    if account is not None:
-        out["account.tier"] = account.tier
-        out["account.plan"] = account.plan
-        out["account.flags"] = account.flags
-        out["account.enterprise_contract"] = account.enterprise_contract
-        out["account.primary_email"] = account.primary_email
-        out["account.balance"] = account.balance
-        out["account.currency"] = account.currency
-        out["account.open_cases"] = account.open_cases
-        out["account.known"] = account.known
-    else:
-        out["account.known"] = False
-    if conv is not None:
-        out["conversation.category"] = conv.category
-        out["conversation.channel"] = conv.channel
-        out["conversation.customer_turns"] = conv.customer_turns
-        out["conversation.ai_turns"] = conv.ai_turns
-    if message is not None:
-        out["message.role"] = message.role
-        out["message.intent"] = message.intent
-        out["message.intent_confidence"] = message.intent_confidence
-        out["message.text"] = message.text
-        action = message.proposed_action
-        if action is not None:
-            out["action.type"] = action.type
-            out["action.consequence_class"] = action.consequence_class
-            out["action.amount"] = action.amount
-            out["action.currency"] = action.currency
-            out["action.target"] = action.target
-    return out
+    """The whole field-path view as a plain dict (for display and tests)."""
+    view = Facts(message, conv, account)
+    return {path: view.get(path) for path in FIELDS}
 
 
 def _hit(rule: str, reason: str, evidence: list[Evidence]) -> TriggerHit:
@@ -205,7 +258,7 @@ def check(
             if hit is not None:
                 hits.append(hit)
         if compiled.rules:
-            known = facts(message, conv, account)
+            known = Facts(message, conv, account)
             for rule in compiled.rules:
                 try:
                     matched = evaluate(rule.condition, known)
