@@ -12,6 +12,7 @@ from stream.worker.app import build_app
 def main(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     logs.configure(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
