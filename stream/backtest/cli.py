@@ -1,0 +1,310 @@
+"""What `escalation backtest` and `escalation export` do, as plain functions returning exit codes.
+
+Exit codes: 0 done; 1 the input or the cluster failed (a bad line under `--on-error stop`, a missing
+topic, a timeout); 2 the command was wrong (bad arguments, an invalid policy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any, Final, TextIO
+
+from stream.backtest.export import write_source
+from stream.backtest.html import render
+from stream.backtest.report import DEFAULT_MAX_CHANGED, build_report
+from stream.backtest.run import RunResult, StepError, run_policies
+from stream.backtest.sources import (
+    EventSource,
+    InputError,
+    JsonlSource,
+    KafkaSource,
+    SourceError,
+    check_on_error,
+    topics_with_prefix,
+)
+from stream.core.decision import Decision
+from stream.core.policy import Policy, PolicyError, default_policy, load_policy
+from stream.settings import Settings
+
+EXIT_OK: Final[int] = 0
+EXIT_FAILED: Final[int] = 1
+EXIT_USAGE: Final[int] = 2
+
+
+class UsageError(ValueError):
+    """The command line cannot be run as given; the message says what to change."""
+
+
+def parse_time(text: str) -> int:
+    """Epoch milliseconds from `1717200000000` or ISO-8601 (`2024-06-01`, `2024-06-01T12:00Z`).
+
+    An ISO time without a zone is UTC, so a command gives the same range on every machine.
+    """
+    value = text.strip()
+    if value.lstrip("-").isdigit():
+        millis = int(value)
+        if millis < 0:
+            raise UsageError(f"time {text!r} is before 1970")
+        return millis
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"time {text!r} is neither epoch milliseconds nor ISO-8601 (e.g. 2024-06-01T00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _time_range(from_: str | None, to: str | None) -> tuple[int, int]:
+    if from_ is None or to is None:
+        raise UsageError("a time range needs both --from and --to")
+    start, end = parse_time(from_), parse_time(to)
+    if end <= start:
+        raise UsageError(f"--to ({to}) must be after --from ({from_})")
+    return start, end
+
+
+def _client_config(settings: Settings, bootstrap: str | None) -> dict[str, Any]:
+    config = settings.confluent_config()
+    if bootstrap:
+        config["bootstrap.servers"] = bootstrap
+    return config
+
+
+def _load(path: Path, role: str) -> Policy:
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        raise UsageError(f"{role} policy {path}: {exc}") from exc
+
+
+class _DecisionFile:
+    """decisions.jsonl written as decisions come, renamed into place only when the run succeeds."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self._fh: IO[str] = self.partial.open("w", encoding="utf-8")
+        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self.count = 0
+
+    def __call__(self, decision: Decision) -> None:
+        self._fh.write(self._dumps(decision.to_record()))
+        self._fh.write("\n")
+        self.count += 1
+
+    def commit(self) -> None:
+        self._fh.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        self._fh.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _summary_lines(report: Mapping[str, Any], out: Path) -> list[str]:
+    cand, base = report["policies"]["candidate"], report["policies"]["baseline"]
+    source = report["input"]
+    co, bo = cand["outcomes"], base["outcomes"]
+    lines = [
+        f"events: {source['events']:,} from {source.get('source', '?')} "
+        f"({source.get('skipped_count', 0):,} skipped); "
+        f"{report['performance']['events_per_second'] or 0:,} events/s",
+        f"{'':<22}{'candidate':>16}{'baseline':>16}",
+        f"{'policy version':<22}{cand['policy_version']:>16}{base['policy_version']:>16}",
+        f"{'escalation rate':<22}{_pct(cand['escalation_rate']):>16}"
+        f"{_pct(base['escalation_rate']):>16}",
+        f"{'transfer offers':<22}{_pct(cand['offer_rate']):>16}{_pct(base['offer_rate']):>16}",
+        f"{'false escalations':<22}{co['false_escalations']:>16,}{bo['false_escalations']:>16,}",
+        f"{'missed escalations':<22}{co['missed_escalations']:>16,}{bo['missed_escalations']:>16,}",
+        f"changed conversations: {report['changed']['count']:,}",
+    ]
+    lines += [f"warning: {w}" for w in report["warnings"]]
+    lines.append(f"report: {out / 'report.html'} and {out / 'report.json'}")
+    return lines
+
+
+def run_backtest(
+    source: EventSource,
+    candidate: Policy,
+    baseline: Policy,
+    out: Path,
+    *,
+    candidate_path: str | None = None,
+    baseline_path: str | None = None,
+    progress: bool = False,
+    max_changed: int = DEFAULT_MAX_CHANGED,
+) -> tuple[dict[str, RunResult], dict[str, Any]]:
+    """Runs both policies over `source` and writes decisions, report.json and report.html to `out`.
+
+    Exceptions from the source (InputError, SourceError) or from `step` (StepError) propagate;
+    nothing is left behind that looks like a finished run.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "candidate": _DecisionFile(out / "candidate" / "decisions.jsonl"),
+        "baseline": _DecisionFile(out / "baseline" / "decisions.jsonl"),
+    }
+    try:
+        total = source.estimated_total() if progress else None
+        results = run_policies(
+            source,
+            {"candidate": candidate, "baseline": baseline},
+            progress,
+            total=total,
+            keep=False,
+            sinks=files,
+        )
+    except BaseException:
+        for file in files.values():
+            file.discard()
+        raise
+    for file in files.values():
+        file.commit()
+    report = build_report(
+        results["candidate"],
+        results["baseline"],
+        source=source.summary(),
+        candidate_path=candidate_path,
+        baseline_path=baseline_path,
+        max_changed=max_changed,
+    )
+    (out / "report.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    (out / "report.html").write_text(render(report), encoding="utf-8")
+    return results, report
+
+
+def backtest_command(
+    policy: Path,
+    baseline: Path | None,
+    events: Path | None,
+    from_: str | None,
+    to: str | None,
+    out: Path,
+    on_error: str = "stop",
+    bootstrap: str | None = None,
+    *,
+    settings: Settings | None = None,
+    topics: Mapping[str, str] | None = None,
+    progress: bool | None = None,
+    max_changed: int = DEFAULT_MAX_CHANGED,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """`escalation backtest`: candidate vs baseline over an event file or a time range of topics.
+
+    `baseline` defaults to the shipped policy. `from_`/`to` take ISO-8601 or epoch ms; the topics
+    are the input topics (with the settings' prefix) unless `topics` maps event type to topic name.
+    `progress` defaults to whether stderr is a terminal.
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        mode = check_on_error(on_error)
+        if (events is None) == (from_ is None and to is None):
+            raise UsageError("give either --events FILE or --from and --to, not both or neither")
+        if max_changed < 0:
+            raise UsageError("max_changed must not be negative")
+        candidate = _load(policy, "candidate")
+        base = _load(baseline, "baseline") if baseline is not None else default_policy()
+        source: EventSource
+        if events is not None:
+            if not events.is_file():
+                raise UsageError(f"event file {events} does not exist")
+            source = JsonlSource(events, mode, warn=stderr)
+        else:
+            start, end = _time_range(from_, to)
+            settings = settings or Settings()
+            source = KafkaSource(
+                _client_config(settings, bootstrap),
+                start,
+                end,
+                topics=topics or topics_with_prefix(settings.topic_prefix),
+                on_error=mode,
+                registry_url=settings.schema_registry_url,
+                warn=stderr,
+            )
+    except (UsageError, ValueError) as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_USAGE
+    show = stderr.isatty() if progress is None else progress
+    try:
+        _, report = run_backtest(
+            source,
+            candidate,
+            base,
+            out,
+            candidate_path=str(policy),
+            baseline_path=str(baseline) if baseline is not None else "(shipped default)",
+            progress=show,
+            max_changed=max_changed,
+        )
+    except InputError as exc:
+        print(f"error: {exc} (use --on-error skip to skip bad records)", file=stderr)
+        return EXIT_FAILED
+    except (SourceError, StepError) as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_FAILED
+    for line in _summary_lines(report, out):
+        print(line, file=stdout)
+    return EXIT_OK
+
+
+def export_command(
+    from_: str,
+    to: str,
+    out: Path,
+    bootstrap: str | None = None,
+    on_error: str = "stop",
+    *,
+    settings: Settings | None = None,
+    topics: Mapping[str, str] | None = None,
+    progress: bool | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """`escalation export`: a time range of the input topics into a JSON Lines event file."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        mode = check_on_error(on_error)
+        start, end = _time_range(from_, to)
+        settings = settings or Settings()
+        source = KafkaSource(
+            _client_config(settings, bootstrap),
+            start,
+            end,
+            topics=topics or topics_with_prefix(settings.topic_prefix),
+            on_error=mode,
+            registry_url=settings.schema_registry_url,
+            warn=stderr,
+        )
+    except (UsageError, ValueError) as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_USAGE
+    show = stderr.isatty() if progress is None else progress
+    try:
+        written = write_source(source, out, progress=show)
+    except InputError as exc:
+        print(f"error: {exc} (use --on-error skip to skip bad records)", file=stderr)
+        return EXIT_FAILED
+    except SourceError as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_FAILED
+    skipped = f", {source.skipped_count:,} skipped" if source.skipped_count else ""
+    print(f"exported {written:,} events to {out}{skipped}", file=stdout)
+    return EXIT_OK

@@ -1,0 +1,426 @@
+"""The backtest report as one self-contained HTML page: inline CSS and hand-drawn SVG charts.
+
+Rendered from the report dict alone (what report.json holds), so a stored report can be turned into
+a page again. No script, no web font, no CDN: the file opens the same offline, from a mail
+attachment or a CI artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from html import escape
+from typing import Any, Final
+
+CANDIDATE_COLOR: Final[str] = "#2f6bd8"
+BASELINE_COLOR: Final[str] = "#a3acb9"
+# Changed conversations shown in the page; report.json lists up to its own cap.
+MAX_ROWS: Final[int] = 200
+MAX_SKIPPED_ROWS: Final[int] = 200
+
+_CSS: Final[str] = (
+    f":root {{ color-scheme: light; --cand: {CANDIDATE_COLOR}; --base: {BASELINE_COLOR}; "
+    "--ink: #1d2430; --muted: #5c6675; --line: #e2e6ec; --bg: #f6f7f9; --good: #1e7d4f; "
+    "--bad: #b3261e; }"
+    """
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color: var(--ink); background: var(--bg); }
+main { max-width: 1180px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 10px; }
+.sub { color: var(--muted); margin: 0 0 16px; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px; }
+.metric .label { color: var(--muted); font-size: 12px; text-transform: uppercase;
+  letter-spacing: .04em; }
+.metric .value { font-size: 26px; font-weight: 600; margin-top: 2px; }
+.metric .vs { color: var(--muted); font-size: 13px; }
+.up { color: var(--bad); } .down { color: var(--good); } .flat { color: var(--muted); }
+.good-up.up { color: var(--good); } .good-up.down { color: var(--bad); }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 12px; }
+.chart h3 { font-size: 14px; margin: 0 0 6px; }
+.legend { display: flex; gap: 14px; font-size: 12px; color: var(--muted); margin: 6px 0 14px; }
+.legend span::before { content: ""; display: inline-block; width: 10px; height: 10px;
+  border-radius: 2px; margin-right: 5px; vertical-align: -1px; background: var(--c); }
+svg text { font: 12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; fill: var(--ink); }
+svg .val { fill: var(--muted); font-size: 11px; }
+table { border-collapse: collapse; width: 100%; background: #fff; }
+th, td { text-align: left; vertical-align: top; padding: 8px 10px;
+  border-bottom: 1px solid var(--line); }
+th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px;
+  font-weight: 600; white-space: nowrap; }
+.a-escalate { background: #fde7e4; color: #8f1d14; }
+.a-offer_transfer { background: #fff2d6; color: #7a4b00; }
+.a-continue { background: #e8edf3; color: #3c4756; }
+.c-newly_escalated, .c-offer_added { background: #fde7e4; color: #8f1d14; }
+.c-no_longer_escalated, .c-offer_removed { background: #e3f4ea; color: #17603c; }
+.c-triggers_changed { background: #e8eefc; color: #1d3f91; }
+.o-false, .o-missed { background: #fde7e4; color: #8f1d14; }
+.o-correct, .o-ok { background: #e3f4ea; color: #17603c; }
+.hits { margin: 4px 0 0; padding-left: 16px; }
+.hits li { margin: 2px 0; }
+.rule { color: var(--muted); font-family: ui-monospace, SFMono-Regular, Menlo, monospace;
+  font-size: 12px; }
+details summary { cursor: pointer; color: var(--cand); }
+details ul { margin: 4px 0; padding-left: 18px; }
+.ev { color: var(--muted); }
+.ev q { color: var(--ink); }
+.warn { background: #fff8e6; border: 1px solid #f1d48a; border-radius: 8px; padding: 10px 14px; }
+.warn li { margin: 2px 0; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 0; }
+dt { font-weight: 600; } dd { margin: 0; color: var(--muted); }
+"""
+)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _count(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return "–"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def bar_chart(
+    title: str,
+    rows: Sequence[tuple[str, float | None, float | None]],
+    fmt: Callable[[float | None], str],
+) -> str:
+    """Horizontal grouped bars, candidate above baseline per row, as inline SVG."""
+    if not rows:
+        return (
+            f'<div class="card chart"><h3>{escape(title)}</h3>'
+            f'<p class="sub">Nothing to show.</p></div>'
+        )
+    label_w, bar_w, value_w = 170, 340, 70
+    bar_h, gap, row_gap = 13, 2, 12
+    row_h = 2 * bar_h + gap + row_gap
+    width = label_w + bar_w + value_w
+    height = row_h * len(rows) + 4
+    top = max((v for _, c, b in rows for v in (c, b) if v is not None), default=0.0) or 1.0
+    parts = [
+        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
+        f'width="100%" style="max-width:{width}px" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    parts.append(
+        f'<line x1="{label_w}" y1="0" x2="{label_w}" y2="{height}" stroke="#c9cfd8" '
+        'stroke-width="1"/>'
+    )
+    for index, (label, cand, base) in enumerate(rows):
+        y = index * row_h + 2
+        shown = label if len(label) <= 24 else label[:23] + "…"
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + bar_h + 4}" text-anchor="end">'
+            f"<title>{escape(label)}</title>{escape(shown)}</text>"
+        )
+        for offset, value, color, name in (
+            (0, cand, CANDIDATE_COLOR, "candidate"),
+            (bar_h + gap, base, BASELINE_COLOR, "baseline"),
+        ):
+            length = 0.0 if value is None else max(value / top * bar_w, 1.0 if value else 0.0)
+            parts.append(
+                f'<rect x="{label_w}" y="{y + offset}" width="{length:.1f}" height="{bar_h}" '
+                f'rx="2" fill="{color}"><title>{escape(label)}, {name}: {fmt(value)}</title></rect>'
+                f'<text class="val" x="{label_w + length + 5:.1f}" y="{y + offset + bar_h - 2}">'
+                f"{fmt(value)}</text>"
+            )
+    parts.append("</svg>")
+    return f'<div class="card chart"><h3>{escape(title)}</h3>{"".join(parts)}</div>'
+
+
+def _legend(candidate: str, baseline: str) -> str:
+    return (
+        f'<div class="legend"><span style="--c:{CANDIDATE_COLOR}">candidate {escape(candidate)}'
+        f'</span><span style="--c:{BASELINE_COLOR}">baseline {escape(baseline)}</span></div>'
+    )
+
+
+def _metric(
+    label: str,
+    cand: float | None,
+    base: float | None,
+    fmt: Callable[[float | None], str],
+    *,
+    lower_is_better: bool = True,
+    note: str = "",
+) -> str:
+    if cand is None or base is None or cand == base:
+        trend, arrow = "flat", "="
+    elif cand > base:
+        trend, arrow = "up", "▲"
+    else:
+        trend, arrow = "down", "▼"
+    klass = trend if lower_is_better else f"good-up {trend}"
+    extra = f'<div class="vs">{escape(note)}</div>' if note else ""
+    return (
+        f'<div class="card metric"><div class="label">{escape(label)}</div>'
+        f'<div class="value">{fmt(cand)} <span class="{klass}" style="font-size:15px">{arrow}'
+        f'</span></div><div class="vs">baseline {fmt(base)}</div>{extra}</div>'
+    )
+
+
+def _badge(kind: str, value: str | None) -> str:
+    if value is None:
+        return '<span class="ev">–</span>'
+    return f'<span class="badge {kind}-{escape(value)}">{escape(value.replace("_", " "))}</span>'
+
+
+def _evidence(item: dict[str, Any]) -> str:
+    text = escape(str(item.get("detail", "")))
+    if item.get("text"):
+        text += f" <q>{escape(str(item['text']))}</q>"
+    if item.get("ref"):
+        text += f' <span class="mono">{escape(str(item["ref"]))}</span>'
+    return f'<li class="ev">{text}</li>'
+
+
+def _side(side: dict[str, Any]) -> str:
+    out = [_badge("a", side.get("action"))]
+    hits = side.get("triggers") or []
+    if hits:
+        out.append('<ul class="hits">')
+        for hit in hits:
+            evidence = hit.get("evidence") or []
+            out.append(
+                f"<li><b>{escape(hit['trigger'])}</b> "
+                f'<span class="rule">{escape(hit["rule"])}</span><br>{escape(hit["reason"])}'
+            )
+            if evidence:
+                out.append(
+                    f"<details><summary>{len(evidence)} evidence</summary><ul>"
+                    + "".join(_evidence(item) for item in evidence)
+                    + "</ul></details>"
+                )
+            out.append("</li>")
+        out.append("</ul>")
+    if side.get("occurred_at") is not None:
+        out.append(f'<div class="ev mono">at {_time(side["occurred_at"])}</div>')
+    return "".join(out)
+
+
+def _outcome(outcome: dict[str, Any] | None) -> str:
+    if outcome is None:
+        return '<span class="ev">no outcome</span>'
+    facts = [f"resolved by {escape(str(outcome['resolved_by']))}"]
+    if outcome.get("handle_time_seconds") is not None:
+        facts.append(f"in {outcome['handle_time_seconds']:.0f} s")
+    if outcome.get("special_expertise"):
+        facts.append("needed expertise")
+    if outcome.get("reopened_at") is not None:
+        facts.append(f"reopened {_time(outcome['reopened_at'])}")
+    return (
+        f'<div class="ev">{", ".join(facts)}</div>'
+        f"<div>cand {_badge('o', outcome.get('candidate'))} "
+        f"base {_badge('o', outcome.get('baseline'))}</div>"
+    )
+
+
+def _changed_table(changed: dict[str, Any]) -> str:
+    rows = changed.get("conversations", [])[:MAX_ROWS]
+    if not rows:
+        return '<p class="sub">No conversation changed between the two policies.</p>'
+    head = (
+        "<table><thead><tr><th>Change</th><th>Conversation</th><th>Baseline</th>"
+        "<th>Candidate</th><th>Outcome</th></tr></thead><tbody>"
+    )
+    body = []
+    for row in rows:
+        body.append(
+            "<tr>"
+            f"<td>{_badge('c', row['change'])}</td>"
+            f'<td><div class="mono">{escape(str(row["conversation_id"]))}</div>'
+            f'<div class="ev">customer <span class="mono">{escape(str(row["customer_id"]))}'
+            f"</span><br>category {escape(str(row.get('category') or '–'))}<br>"
+            f"{_time(row.get('first_at'))}</div></td>"
+            f"<td>{_side(row['baseline'])}</td><td>{_side(row['candidate'])}</td>"
+            f"<td>{_outcome(row.get('outcome'))}</td></tr>"
+        )
+    shown = len(rows)
+    note = ""
+    if changed.get("count", shown) > shown:
+        note = (
+            f'<p class="sub">Showing {shown} of {changed["count"]:,} changed conversations; '
+            "report.json lists up to its own cap, the count is complete.</p>"
+        )
+    return head + "".join(body) + "</tbody></table>" + note
+
+
+def _input_section(source: dict[str, Any]) -> str:
+    by_type = ", ".join(f"{escape(k)} {v:,}" for k, v in source.get("by_type", {}).items())
+    out = [
+        '<div class="card"><dl>',
+        f'<dt>Source</dt><dd class="mono">{escape(str(source.get("source", "–")))}</dd>',
+        f"<dt>Events</dt><dd>{source.get('events', 0):,} ({by_type or 'none'})</dd>",
+        f"<dt>Conversations</dt><dd>{source.get('conversations', 0):,}, "
+        f"outcomes {source.get('outcomes', 0):,}</dd>",
+        f"<dt>Order</dt><dd>{escape(str(source.get('ordering') or 'as given'))}; "
+        f"{source.get('out_of_order_events', 0):,} events out of order</dd>",
+        f"<dt>Bad records</dt><dd>{source.get('skipped_count', 0):,} skipped "
+        f"(on error: {escape(str(source.get('on_error', 'stop')))})</dd>",
+        "</dl></div>",
+    ]
+    skipped = source.get("skipped") or []
+    if skipped:
+        out.append(
+            "<h3>Skipped records</h3><table><thead><tr><th>Where</th><th>Reason</th></tr>"
+            "</thead><tbody>"
+        )
+        for item in skipped[:MAX_SKIPPED_ROWS]:
+            out.append(
+                f'<tr><td class="mono">{escape(str(item["where"]))}</td>'
+                f"<td>{escape(str(item['reason']))}</td></tr>"
+            )
+        out.append("</tbody></table>")
+        if len(skipped) > MAX_SKIPPED_ROWS or source.get("skipped_count", 0) > len(skipped):
+            out.append(
+                f'<p class="sub">{source.get("skipped_count", len(skipped)):,} skipped in all; '
+                "report.json lists them.</p>"
+            )
+    return "".join(out)
+
+
+def _union(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return sorted(set(a) | set(b))
+
+
+def render(report: dict[str, Any]) -> str:
+    """The page for a report made by `report.build_report`."""
+    cand = report["policies"]["candidate"]
+    base = report["policies"]["baseline"]
+    co, bo = cand["outcomes"], base["outcomes"]
+    changed = report["changed"]
+    source = report.get("input", {})
+    cv, bv = str(cand["policy_version"]), str(base["policy_version"])
+
+    categories = _union(cand["by_category"], base["by_category"])
+    category_rows = []
+    for name in categories:
+        size = (cand["by_category"].get(name) or base["by_category"][name])["conversations"]
+        category_rows.append(
+            (
+                f"{name} ({size:,})",
+                cand["by_category"].get(name, {}).get("escalation_rate"),
+                base["by_category"].get(name, {}).get("escalation_rate"),
+            )
+        )
+    triggers = _union(cand["by_trigger"], base["by_trigger"])
+    trigger_rows = [
+        (
+            name,
+            cand["by_trigger"].get(name, {}).get("escalation_rate", 0.0),
+            base["by_trigger"].get(name, {}).get("escalation_rate", 0.0),
+        )
+        for name in triggers
+    ]
+    offer_rows = [
+        (
+            name,
+            cand["by_trigger"].get(name, {}).get("offer_rate", 0.0),
+            base["by_trigger"].get(name, {}).get("offer_rate", 0.0),
+        )
+        for name in triggers
+        if cand["by_trigger"].get(name, {}).get("offered")
+        or base["by_trigger"].get(name, {}).get("offered")
+    ]
+    outcome_rows: list[tuple[str, float | None, float | None]] = [
+        ("false escalations", co["false_escalations"], bo["false_escalations"]),
+        ("correct escalations", co["correct_escalations"], bo["correct_escalations"]),
+        ("missed escalations", co["missed_escalations"], bo["missed_escalations"]),
+    ]
+    thresholds = co["thresholds"]
+    judged = co["joined"] or bo["joined"]
+
+    cards = [
+        _metric(
+            "Escalation rate",
+            cand["escalation_rate"],
+            base["escalation_rate"],
+            _pct,
+            lower_is_better=False,
+            note=f"{cand['escalated']:,} of {cand['conversations']:,} conversations",
+        ),
+        _metric(
+            "Transfer offers", cand["offer_rate"], base["offer_rate"], _pct, lower_is_better=False
+        ),
+        _metric(
+            "False escalations",
+            co["false_escalations"] if judged else None,
+            bo["false_escalations"] if judged else None,
+            _count,
+            note=f"human, < {thresholds['false_escalation_max_seconds']:g} s, no expertise",
+        ),
+        _metric(
+            "Missed escalations",
+            co["missed_escalations"] if judged else None,
+            bo["missed_escalations"] if judged else None,
+            _count,
+            note=f"not escalated, reopened within {thresholds['missed_reopen_hours']:g} h",
+        ),
+        (
+            '<div class="card metric"><div class="label">Changed conversations</div>'
+            f'<div class="value">{changed["count"]:,}</div><div class="vs">'
+            + ", ".join(
+                f"{escape(k.replace('_', ' '))} {v:,}" for k, v in changed["by_change"].items()
+            )
+            + "</div></div>"
+        ),
+    ]
+    warnings = report.get("warnings") or []
+    warn_html = (
+        '<div class="warn"><ul>'
+        + "".join(f"<li>{escape(w)}</li>" for w in warnings)
+        + "</ul></div>"
+        if warnings
+        else ""
+    )
+    definitions = "".join(
+        f"<dt>{escape(k.replace('_', ' '))}</dt><dd>{escape(v)}</dd>"
+        for k, v in report.get("definitions", {}).items()
+    )
+    perf = report.get("performance", {})
+    title = f"Backtest: {cv} vs {bv}"
+    return "".join(
+        [
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>",
+            f"<h1>{escape(title)}</h1>",
+            f'<p class="sub">{source.get("events", 0):,} events, '
+            f"{source.get('conversations', 0):,} conversations, from "
+            f'<span class="mono">{escape(str(source.get("source", "–")))}</span>; '
+            f"generated {escape(str(report.get('generated_at', '')))}"
+            + (f"; {perf['events_per_second']:,} events/s" if perf.get("events_per_second") else "")
+            + "</p>",
+            warn_html,
+            _legend(cv, bv),
+            f'<div class="cards">{"".join(cards)}</div>',
+            "<h2>Where escalations come from</h2>",
+            '<div class="charts">',
+            bar_chart("Escalation rate by category (conversations)", category_rows, _pct),
+            bar_chart("Escalation rate by trigger", trigger_rows, _pct),
+            bar_chart("Transfer offers by trigger", offer_rows, _pct) if offer_rows else "",
+            bar_chart(
+                f"Outcomes ({judged:,} conversations with an outcome)",
+                outcome_rows if judged else [],
+                _count,
+            ),
+            "</div>",
+            f"<h2>Conversations that changed ({changed['count']:,})</h2>",
+            _changed_table(changed),
+            "<h2>Input</h2>",
+            _input_section(source),
+            "<h2>Definitions</h2>",
+            f'<div class="card"><dl>{definitions}</dl></div>',
+            "</main></body></html>\n",
+        ]
+    )

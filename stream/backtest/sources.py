@@ -1,0 +1,538 @@
+"""Event sources for the backtest: JSON Lines files and time ranges of the input topics.
+
+Both yield typed events (`stream.core.events.Event`) and keep what they could not use: a malformed
+line or an undecodable record either stops the run with an `InputError` naming where it is
+(`on_error="stop"`, the default) or is skipped, counted, listed in the report and printed on
+stderr (`on_error="skip"`). Nothing is dropped without a trace.
+
+Ordering:
+- A JSON Lines file is processed in file order, exactly as written: a recorded file is the order
+  a worker consumed, and the backtest must give the decisions that worker gave.
+- A Kafka time range is merged into event-time order (`occurred_at`) across every partition of
+  every input topic. Each partition is read in offset order into one heap; an event leaves the heap
+  once every unfinished partition has read past its time plus `reorder_ms` (a watermark per
+  partition), so the order is exact for any event that is at most `reorder_ms` older than the
+  newest earlier event of its partition. Ties are broken by event type (account, contact, message,
+  sentiment, outcome: state before the turns it explains), then partition, then offset. An event
+  later than the bound is still processed, when read; both sources count "out of order" events
+  (an event older than one already processed for the same customer) in their summary.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, TextIO, TypeAlias
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from stream.core.events import EVENT_TYPES, Event, EventError, event_from_dict
+from stream.serde import Serde, SerdeError, serde_for_topic
+
+OnError: TypeAlias = Literal["stop", "skip"]
+ON_ERROR_CHOICES: Final[tuple[OnError, ...]] = ("stop", "skip")
+
+# Event type -> the input topic that carries it (names as in topics/).
+INPUT_TOPICS: Final[Mapping[str, str]] = {
+    "message": "support.messages",
+    "sentiment": "support.sentiment",
+    "contact": "support.contacts",
+    "account": "support.accounts",
+    "outcome": "ticketing.outcomes",
+}
+# Within one millisecond, events that set context come before the turns they explain.
+TIE_RANK: Final[Mapping[str, int]] = {
+    "account": 0,
+    "contact": 1,
+    "message": 2,
+    "sentiment": 3,
+    "outcome": 4,
+}
+
+# The report lists this many skipped records in full; beyond it only the count grows, so a file
+# of garbage cannot make the report as large as the file.
+MAX_LISTED_SKIPS: Final[int] = 10_000
+# Past this many, stderr says once that the rest are in the report, instead of flooding a terminal.
+MAX_PRINTED_SKIPS: Final[int] = 100
+
+DEFAULT_REORDER_MS: Final[int] = 5 * 60 * 1000
+DEFAULT_TIMEOUT_S: Final[float] = 3600.0
+DEFAULT_IDLE_TIMEOUT_S: Final[float] = 60.0
+# Records held in the reorder heap before partitions that are ahead in event time are paused.
+DEFAULT_MAX_BUFFERED: Final[int] = 200_000
+_METADATA_TIMEOUT_S: Final[float] = 15.0
+_POLL_S: Final[float] = 0.5
+_BATCH: Final[int] = 2000
+
+
+class SourceError(RuntimeError):
+    """The source itself failed (missing topic, broker unreachable, timeout): no partial result."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """One input record the run could not use, and where to find it."""
+
+    source: str
+    reason: str
+    line: int | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+    @property
+    def where(self) -> str:
+        if self.line is not None:
+            return f"{self.source}:{self.line}"
+        if self.partition is not None:
+            return f"{self.source}[{self.partition}]@{self.offset}"
+        return self.source
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"where": self.where, "reason": self.reason}
+        if self.line is not None:
+            record["line"] = self.line
+        if self.partition is not None:
+            record["topic"] = self.source
+            record["partition"] = self.partition
+            record["offset"] = self.offset
+        return record
+
+
+class InputError(ValueError):
+    """An input record that stops the run (`on_error="stop"`); the message says where and why."""
+
+    def __init__(self, skipped: Skipped) -> None:
+        super().__init__(f"{skipped.where}: {skipped.reason}")
+        self.skipped = skipped
+
+
+def check_on_error(value: str) -> OnError:
+    if value == "stop":
+        return "stop"
+    if value == "skip":
+        return "skip"
+    raise ValueError(f"on_error must be one of {', '.join(ON_ERROR_CHOICES)}, got {value!r}")
+
+
+class EventSource:
+    """Counts, ordering facts and skipped records that every source reports next to its events."""
+
+    ordering: str = ""
+
+    def __init__(self, name: str, on_error: OnError, warn: TextIO | None) -> None:
+        self.name = name
+        self.on_error = check_on_error(on_error)
+        self.events = 0
+        self.by_type: Counter[str] = Counter()
+        self.skipped: list[Skipped] = []
+        self.skipped_count = 0
+        self.out_of_order = 0
+        self._warn = warn
+        self._last_at: dict[str, int] = {}
+
+    def __iter__(self) -> Iterator[Event]:
+        raise NotImplementedError
+
+    def estimated_total(self) -> int | None:
+        """How many records the source expects to yield, for a progress bar; None if unknown."""
+        return None
+
+    def _reject(self, skipped: Skipped) -> None:
+        if self.on_error == "stop":
+            raise InputError(skipped)
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_LISTED_SKIPS:
+            self.skipped.append(skipped)
+        if self._warn is not None:
+            if self.skipped_count <= MAX_PRINTED_SKIPS:
+                print(f"skipped {skipped.where}: {skipped.reason}", file=self._warn)
+            elif self.skipped_count == MAX_PRINTED_SKIPS + 1:
+                print(
+                    f"more than {MAX_PRINTED_SKIPS} records skipped; the report lists them",
+                    file=self._warn,
+                )
+
+    def _accept(self, event: Event) -> None:
+        self.events += 1
+        self.by_type[event.type] += 1
+        customer = event.customer_id
+        last = self._last_at.get(customer)
+        if last is not None and event.occurred_at < last:
+            self.out_of_order += 1
+        else:
+            self._last_at[customer] = event.occurred_at
+
+    def summary(self) -> dict[str, Any]:
+        """The `input` section of the report."""
+        return {
+            "source": self.name,
+            "events": self.events,
+            "by_type": {kind: self.by_type[kind] for kind in EVENT_TYPES if self.by_type[kind]},
+            "on_error": self.on_error,
+            "skipped_count": self.skipped_count,
+            "skipped": [s.to_record() for s in self.skipped],
+            "skipped_listed_max": MAX_LISTED_SKIPS,
+            "out_of_order_events": self.out_of_order,
+            "ordering": self.ordering,
+        }
+
+
+def _line_error(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg} (column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8: byte {exc.start} ({exc.reason})"
+    return str(exc)
+
+
+def parse_line(raw: bytes | str) -> Event:
+    """A JSON Lines record `{"type": ..., ...fields}` as a typed event; ValueError says why not."""
+    record = json.loads(raw)
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    kind = record.pop("type", None)
+    if kind is None:
+        raise ValueError(f'missing "type"; expected one of {", ".join(EVENT_TYPES)}')
+    if not isinstance(kind, str):
+        raise ValueError(f'"type" must be a string, got {kind!r}')
+    return event_from_dict(kind, record)
+
+
+class JsonlSource(EventSource):
+    """Events from a JSON Lines file, in file order, with line numbers for every problem."""
+
+    ordering = "file order (as written; a recorded file is the order a worker consumed it)"
+
+    def __init__(
+        self, path: Path, on_error: OnError = "stop", *, warn: TextIO | None = sys.stderr
+    ) -> None:
+        super().__init__(str(path), on_error, warn)
+        self.path = path
+
+    def estimated_total(self) -> int | None:
+        # Counting newlines in 1 MiB chunks costs a small fraction of parsing the same bytes.
+        lines = 0
+        last = b"\n"
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+        return lines + (last != b"\n")
+
+    def __iter__(self) -> Iterator[Event]:
+        accept = self._accept
+        with self.path.open("rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                if raw.isspace():
+                    continue  # blank lines carry no event, e.g. a trailing newline
+                try:
+                    event = parse_line(raw)
+                except (ValueError, EventError) as exc:
+                    self._reject(Skipped(self.name, _line_error(exc), line=number))
+                    continue
+                accept(event)
+                yield event
+
+
+def topics_with_prefix(prefix: str = "") -> dict[str, str]:
+    """Event type -> topic name, for a deployment that prefixes its topic names."""
+    return {kind: f"{prefix}{topic}" for kind, topic in INPUT_TOPICS.items()}
+
+
+@dataclass(slots=True)
+class _Partition:
+    topic: str
+    kind: str
+    partition: int
+    start: int
+    end: int  # exclusive: the first offset outside the range
+    next_offset: int = -1
+    max_seen: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.topic}[{self.partition}]"
+
+
+def _kafka_text(exc: BaseException) -> str:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return f"{exc.args[0].name()}: {exc.args[0].str()}"
+    return str(exc) or type(exc).__name__
+
+
+def _check_key(key: bytes | str | None, customer_id: Any) -> None:
+    # The worker dead-letters a record keyed otherwise (it would fold into a state another
+    # partition owns); the backtest refuses it the same way, or the two would not agree.
+    if isinstance(key, str):
+        key = key.encode()
+    if not isinstance(customer_id, str) or key != customer_id.encode():
+        shown = key.decode("utf-8", "replace") if key is not None else "null"
+        raise ValueError(f"key {shown!r} is not the record's customer_id {customer_id!r}")
+
+
+class KafkaSource(EventSource):
+    """Events of a time range of the input topics, all partitions, merged into event-time order.
+
+    The range is chosen by record timestamp with `offsets_for_times`: per partition, from the first
+    offset whose timestamp is at or after `start_ms` to the first at or after `end_ms` (exclusive),
+    and never past the end offset seen when the read starts, so a live topic cannot keep the read
+    going. Reading stops with `SourceError` after `timeout_s` in total or `idle_timeout_s` without
+    a record while partitions are unfinished; a partial range is never reported as complete.
+    """
+
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        start_ms: int,
+        end_ms: int,
+        *,
+        topics: Mapping[str, str] | None = None,
+        on_error: OnError = "stop",
+        registry_url: str | None = None,
+        reorder_ms: int = DEFAULT_REORDER_MS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        warn: TextIO | None = sys.stderr,
+    ) -> None:
+        topics = dict(INPUT_TOPICS if topics is None else topics)
+        unknown = sorted(set(topics) - set(INPUT_TOPICS))
+        if unknown:
+            raise ValueError(
+                f"unknown event type {unknown[0]!r} in the topic mapping; "
+                f"expected some of {', '.join(EVENT_TYPES)}"
+            )
+        if not topics:
+            raise ValueError("no topics to read")
+        if end_ms <= start_ms:
+            raise ValueError(f"the range is empty: end {end_ms} is not after start {start_ms}")
+        if reorder_ms < 0:
+            raise ValueError("reorder_ms must not be negative")
+        super().__init__(", ".join(topics.values()), on_error, warn)
+        self.ordering = (
+            f"event-time order across all partitions (ties: account, contact, message, sentiment, "
+            f"outcome, then partition, offset); exact for events at most {reorder_ms} ms older "
+            f"than the newest earlier event of their partition"
+        )
+        self.client_config = dict(client_config)
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.topics = topics
+        self.registry_url = registry_url
+        self.reorder_ms = reorder_ms
+        self.timeout_s = timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.max_buffered = max_buffered
+        self.planned: int | None = None
+        self.partitions: list[_Partition] = []
+
+    def _consumer(self) -> Consumer:
+        config: dict[str, Any] = {
+            **self.client_config,
+            # A fresh group that never commits: a backtest must not move anyone's offsets.
+            "group.id": f"escalation-backtest-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+        return Consumer(config)
+
+    def _plan(self, consumer: Consumer) -> list[_Partition]:
+        try:
+            metadata = consumer.list_topics(timeout=_METADATA_TIMEOUT_S)
+        except KafkaException as exc:
+            raise SourceError(f"cannot reach the cluster: {_kafka_text(exc)}") from exc
+        parts: list[_Partition] = []
+        for kind, topic in self.topics.items():
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None or not found.partitions:
+                raise SourceError(f"topic {topic!r} ({kind} events) does not exist")
+            for number in sorted(found.partitions):
+                parts.append(_Partition(topic, kind, number, -1, -1))
+        try:
+            starts = consumer.offsets_for_times(
+                [TopicPartition(p.topic, p.partition, self.start_ms) for p in parts],
+                timeout=_METADATA_TIMEOUT_S,
+            )
+            ends = consumer.offsets_for_times(
+                [TopicPartition(p.topic, p.partition, self.end_ms) for p in parts],
+                timeout=_METADATA_TIMEOUT_S,
+            )
+            highs = [
+                consumer.get_watermark_offsets(
+                    TopicPartition(p.topic, p.partition), timeout=_METADATA_TIMEOUT_S, cached=False
+                )
+                for p in parts
+            ]
+        except KafkaException as exc:
+            raise SourceError(f"cannot look up offsets: {_kafka_text(exc)}") from exc
+        for part, start, end, marks in zip(parts, starts, ends, highs, strict=True):
+            for found_tp in (start, end):
+                if found_tp.error is not None:
+                    raise SourceError(f"{part.label}: offsets for times: {found_tp.error.str()}")
+            if marks is None:
+                raise SourceError(f"{part.label}: no end offset")
+            high = marks[1]
+            # A negative offset: no record at or after that time (empty range, or up to the end).
+            part.start = start.offset if start.offset >= 0 else high
+            part.end = min(end.offset if end.offset >= 0 else high, high)
+            part.next_offset = part.start
+        return parts
+
+    def estimated_total(self) -> int | None:
+        return self.planned
+
+    def _records(self) -> Iterator[tuple[str, dict[str, Any], Skipped]]:
+        """Decoded records in merged order, each with where it came from.
+
+        A record that cannot be decoded comes at once (it has no event time to be ordered by) as an
+        empty record whose `Skipped` carries the reason; the others carry an empty reason.
+        """
+        serdes: dict[str, Serde] = {
+            kind: serde_for_topic(INPUT_TOPICS[kind], self.registry_url) for kind in self.topics
+        }
+        consumer = self._consumer()
+        try:
+            parts = self._plan(consumer)
+            self.partitions = parts
+            self.planned = sum(max(p.end - p.start, 0) for p in parts)
+            active = {(p.topic, p.partition): p for p in parts if p.start < p.end}
+            if not active:
+                return
+            consumer.assign(
+                [TopicPartition(p.topic, p.partition, p.start) for p in active.values()]
+            )
+            heap: list[tuple[int, int, int, int, str, str, dict[str, Any]]] = []
+            paused: set[tuple[str, int]] = set()
+            started = last_record = time.monotonic()
+            while active:
+                now = time.monotonic()
+                if now - started > self.timeout_s or now - last_record > self.idle_timeout_s:
+                    pending = ", ".join(
+                        f"{p.label} at {p.next_offset} of {p.end}" for p in active.values()
+                    )
+                    limit = "timeout" if now - started > self.timeout_s else "idle timeout"
+                    raise SourceError(f"{limit} before the end of the range: {pending}")
+                for message in consumer.consume(num_messages=_BATCH, timeout=_POLL_S):
+                    error = message.error()
+                    topic, partition = message.topic(), message.partition()
+                    key = (topic or "", -1 if partition is None else partition)
+                    part = active.get(key)
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            if part is not None:
+                                del active[key]
+                            continue
+                        if error.fatal():
+                            raise SourceError(f"consumer failed: {error.str()}")
+                        continue  # transient; librdkafka retries, the idle timeout bounds it
+                    if part is None:
+                        continue
+                    offset = message.offset()
+                    if offset is None or offset < part.next_offset:
+                        continue  # re-delivered after a pause
+                    if offset >= part.end:
+                        del active[key]
+                        continue
+                    last_record = now
+                    part.next_offset = offset + 1
+                    if part.next_offset >= part.end:
+                        del active[key]
+                    try:
+                        record = serdes[part.kind].decode(message.value())
+                        occurred = record["occurred_at"]
+                        _check_key(message.key(), record.get("customer_id"))
+                    except (SerdeError, KeyError, ValueError) as exc:
+                        where = Skipped(
+                            part.topic, str(exc), partition=part.partition, offset=offset
+                        )
+                        yield part.kind, {}, where
+                        continue
+                    if part.max_seen is None or occurred > part.max_seen:
+                        part.max_seen = occurred
+                    heapq.heappush(
+                        heap,
+                        (
+                            occurred,
+                            TIE_RANK[part.kind],
+                            part.partition,
+                            offset,
+                            part.topic,
+                            part.kind,
+                            record,
+                        ),
+                    )
+                watermark = self._watermark(active.values())
+                while heap and heap[0][0] < watermark:
+                    item = heapq.heappop(heap)
+                    yield item[5], item[6], Skipped(item[4], "", partition=item[2], offset=item[3])
+                self._flow(consumer, active, paused, watermark, len(heap))
+            while heap:
+                item = heapq.heappop(heap)
+                yield item[5], item[6], Skipped(item[4], "", partition=item[2], offset=item[3])
+        finally:
+            consumer.close()
+
+    def _watermark(self, active: Any) -> float:
+        """Event time below which no unfinished partition can still deliver an in-bound event."""
+        mark = float("inf")
+        for part in active:
+            if part.max_seen is None:
+                return float("-inf")
+            mark = min(mark, part.max_seen - self.reorder_ms)
+        return mark
+
+    def _flow(
+        self,
+        consumer: Consumer,
+        active: Mapping[tuple[str, int], _Partition],
+        paused: set[tuple[str, int]],
+        watermark: float,
+        buffered: int,
+    ) -> None:
+        # The partition holding the watermark back is never paused, so the heap always drains.
+        if buffered > self.max_buffered:
+            ahead = [
+                key
+                for key, part in active.items()
+                if key not in paused
+                and part.max_seen is not None
+                and part.max_seen - self.reorder_ms > watermark
+            ]
+            if ahead:
+                consumer.pause([TopicPartition(t, p) for t, p in ahead])
+                paused.update(ahead)
+        elif paused:
+            resume = [key for key in paused if key in active]
+            if resume:
+                consumer.resume([TopicPartition(t, p) for t, p in resume])
+            paused.clear()
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any], Event]]:
+        """(event type, decoded record, typed event) in merged order; bad records per on_error."""
+        for kind, record, where in self._records():
+            if where.reason:
+                self._reject(where)
+                continue
+            try:
+                event = event_from_dict(kind, record)
+            except EventError as exc:
+                self._reject(
+                    Skipped(where.source, str(exc), partition=where.partition, offset=where.offset)
+                )
+                continue
+            self._accept(event)
+            yield kind, record, event
+
+    def __iter__(self) -> Iterator[Event]:
+        for _, _, event in self.items():
+            yield event
