@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Final
 
 from stream.core.decision import (
@@ -50,9 +51,9 @@ def relevant_flags(account: AccountSnapshot | None, policy: Policy) -> tuple[str
 
 def attempts_of(conv: Conversation) -> AgentAttempts:
     """What the AI agent did, as counts, the actions it proposed, and a few plain sentences."""
-    parts = [
-        f"The AI agent replied {conv.ai_turns} time(s) to {conv.customer_turns} customer turn(s)."
-    ]
+    # Only facts that change with AI turns go into the summary, so a revision caused by a customer
+    # turn can keep the summary and the ticket built from it.
+    parts = [f"The AI agent replied {conv.ai_turns} time(s)."]
     if conv.intents:
         parts.append(f"Intents classified: {', '.join(conv.intents)}.")
     for action in conv.attempts:
@@ -186,6 +187,19 @@ def ticket_for(
         priority=priority,
         tags=tuple(tags),
         queue=queue_for(reasons, conv.category, policy),
+    )
+
+
+def with_new_turns(previous: HandoffPackage, conv: Conversation, policy: Policy) -> HandoffPackage:
+    """The next revision when only turns changed: no new reason and no AI turn since `previous`.
+
+    Summary, ticket and reasons are then unchanged, so only the transcript and counts are redone.
+    """
+    return replace(
+        previous,
+        revision=previous.revision + 1,
+        attempts=replace(previous.attempts, customer_turns=conv.customer_turns),
+        transcript=transcript_of(conv, policy),
     )
 
 

@@ -505,6 +505,10 @@ def _revise(
     reasons, added = handoff.merge_reasons(previous.reasons, hits)
     if not (always or added):
         return None
+    if not added and previous.attempts.ai_turns == conv.ai_turns:
+        package = handoff.with_new_turns(previous, conv, policy)
+        escalation.package = package
+        return package
     priority = previous.ticket.priority
     if added:
         recomputed = priority_of(reasons, policy, previous.account)
