@@ -232,9 +232,11 @@ class CustomerState:
         self.contacts: list[ContactRecord] = []
         # Insertion ordered; the least recently active conversation is evicted first at the cap.
         self.conversations: dict[str, Conversation] = {}
-        # Recently closed conversation ids, so a straggler event cannot reopen and re-escalate one.
-        # Insertion ordered (oldest first), a dict for constant-time membership.
-        self.closed: dict[str, None] = {}
+        # Recently closed conversation ids with the event time they closed at, so a straggler event
+        # cannot reopen and re-escalate one. Insertion ordered (oldest first). A closed
+        # conversation's turns stay in `conversations` for the lateness bound: input topics are
+        # consumed side by side, so its close can be read before its last messages.
+        self.closed: dict[str, int] = {}
 
     @classmethod
     def new(cls, customer_id: str) -> CustomerState:
@@ -247,7 +249,7 @@ class CustomerState:
             out["acc_at"] = self.account_at
         out["ct"] = [contact.to_list() for contact in self.contacts]
         out["cv"] = [conv.to_dict() for conv in self.conversations.values()]
-        out["cl"] = list(self.closed)
+        out["cl"] = [[conv_id, at] for conv_id, at in self.closed.items()]
         return out
 
     @classmethod
@@ -262,7 +264,7 @@ class CustomerState:
         for raw in d.get("cv", ()):
             conv = Conversation.from_dict(raw)
             state.conversations[conv.conversation_id] = conv
-        state.closed = dict.fromkeys(d.get("cl", ()))
+        state.closed = {conv_id: at for conv_id, at in d.get("cl", ())}
         return state
 
     def __eq__(self, other: object) -> bool:

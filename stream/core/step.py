@@ -72,6 +72,8 @@ def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResul
     too_late = at < state.watermark - policy.compiled.lateness_ms
     if at > state.watermark:
         state.watermark = at
+        if state.closed:
+            _drop_closed(state, policy)
     if isinstance(event, MessageEvent):
         return _on_message(state, event, policy, too_late)
     if isinstance(event, SentimentEvent):
@@ -81,7 +83,7 @@ def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResul
     if isinstance(event, AccountEvent):
         _on_account(state, event)
     elif isinstance(event, OutcomeEvent):
-        _close(state, event.conversation_id, policy)
+        _close(state, event.conversation_id, at, policy)
     return StepResult(state, [], [])
 
 
@@ -92,7 +94,7 @@ def _on_message(
     state: CustomerState, ev: MessageEvent, policy: Policy, too_late: bool
 ) -> StepResult:
     conv_id = ev.conversation_id
-    if state.closed and conv_id in state.closed:
+    if state.closed and _after_close(state, conv_id, ev.occurred_at):
         return StepResult(state, [], [])
     conv = state.conversations.get(conv_id)
     if conv is None:
@@ -166,7 +168,7 @@ def _on_sentiment(
     state: CustomerState, ev: SentimentEvent, policy: Policy, too_late: bool
 ) -> StepResult:
     conv_id = ev.conversation_id
-    if state.closed and conv_id in state.closed:
+    if state.closed and _after_close(state, conv_id, ev.occurred_at):
         return StepResult(state, [], [])
     conv = state.conversations.get(conv_id)
     if conv is None:
@@ -208,7 +210,7 @@ def _on_contact(
 ) -> StepResult:
     conv_id = ev.conversation_id
     if ev.action == "closed":
-        _close(state, conv_id, policy)
+        _close(state, conv_id, ev.occurred_at, policy)
         return StepResult(state, [], [])
     if ev.action == "reopened" and conv_id in state.closed:
         del state.closed[conv_id]
@@ -369,22 +371,44 @@ def _forget(state: CustomerState, conv: Conversation, policy: Policy) -> None:
     """Drop an idle or evicted conversation; one already escalated must never escalate again."""
     del state.conversations[conv.conversation_id]
     if conv.escalation is not None:
-        _remember_closed(state, conv.conversation_id, policy)
+        _remember_closed(state, conv.conversation_id, conv.last_at, policy)
 
 
-def _close(state: CustomerState, conv_id: str, policy: Policy) -> None:
-    state.conversations.pop(conv_id, None)
-    _remember_closed(state, conv_id, policy)
+def _close(state: CustomerState, conv_id: str, at: int, policy: Policy) -> None:
+    """Mark closed at `at`; the turns stay until the watermark passes `at` plus the lateness."""
+    _remember_closed(state, conv_id, at, policy)
+    if at < state.watermark - policy.compiled.lateness_ms:
+        state.conversations.pop(conv_id, None)
 
 
-def _remember_closed(state: CustomerState, conv_id: str, policy: Policy) -> None:
+def _after_close(state: CustomerState, conv_id: str, at: int) -> bool:
+    """An event of a closed conversation counts only if it happened before the close, while the
+    conversation's turns are still kept; anything later is a straggler and decides nothing."""
+    closed_at = state.closed.get(conv_id)
+    if closed_at is None:
+        return False
+    return at > closed_at or conv_id not in state.conversations
+
+
+def _drop_closed(state: CustomerState, policy: Policy) -> None:
+    horizon = state.watermark - policy.compiled.lateness_ms
+    conversations = state.conversations
+    for conv_id, closed_at in state.closed.items():
+        if closed_at < horizon and conv_id in conversations:
+            del conversations[conv_id]
+
+
+def _remember_closed(state: CustomerState, conv_id: str, at: int, policy: Policy) -> None:
     closed = state.closed
     if conv_id in closed:
+        closed[conv_id] = min(closed[conv_id], at)
         return
-    closed[conv_id] = None
+    closed[conv_id] = at
     cap = policy.state.max_closed_remembered
     while len(closed) > cap:
-        del closed[next(iter(closed))]
+        oldest = next(iter(closed))
+        del closed[oldest]
+        state.conversations.pop(oldest, None)
 
 
 def _prune_contacts(state: CustomerState, policy: Policy) -> None:

@@ -398,14 +398,31 @@ def test_older_account_snapshot_does_not_replace_a_newer_one(
 def test_outcome_closes_and_straggler_does_not_decide(run: Run, events: EventFactory) -> None:
     run.feed(events.customer("Get me a person"))
     run.feed(events.outcome("conv-1", resolved_by="human"))
-    assert run.state is not None and "conv-1" not in run.state.conversations
+    assert run.state is not None and "conv-1" in run.state.closed
     assert run.feed(events.customer("and one more thing, a human please")) == ([], [])
 
 
-def test_contact_closed_drops_the_conversation(run: Run, events: EventFactory) -> None:
-    run.feed(events.contact("conv-1"), events.customer("hi"))
-    run.feed(events.contact("conv-1", action="closed"))
-    assert run.state is not None and run.state.conversations == {}
+def test_a_message_from_before_the_close_read_after_it_still_decides(
+    run: Run, events: EventFactory
+) -> None:
+    """Input topics are consumed side by side: a close can be read before the conversation's
+    last messages. Those messages happened before the close and are decided as usual."""
+    run.feed(events.contact("conv-1", at=T0), events.customer("hi", at=T0 + 1_000))
+    run.feed(events.contact("conv-1", action="closed", at=T0 + 60_000))
+    decisions, _ = run.feed(events.customer("I want a human agent now", at=T0 + 30_000))
+    assert [d.action for d in decisions] == ["escalate"]
+
+
+def test_contact_closed_drops_the_conversation_after_the_lateness_bound(
+    run: Run, events: EventFactory
+) -> None:
+    run.feed(events.contact("conv-1", at=T0), events.customer("hi", at=T0 + 1_000))
+    run.feed(events.contact("conv-1", action="closed", at=T0 + 2_000))
+    assert run.state is not None and list(run.state.conversations) == ["conv-1"]
+    lateness_ms = 3_600_000
+    run.feed(events.customer("new topic", "conv-2", at=T0 + 2_000 + lateness_ms + 1))
+    assert list(run.state.conversations) == ["conv-2"]
+    assert run.feed(events.customer("late hello", at=T0 + 1_500)) == ([], [])
 
 
 def test_open_conversations_are_capped(
