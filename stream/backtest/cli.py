@@ -93,7 +93,9 @@ class _DecisionFile:
         self.path = path
         self.partial = path.with_name(path.name + ".partial")
         self._fh: IO[str] = self.partial.open("w", encoding="utf-8")
-        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self._dumps = json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), check_circular=False
+        ).encode
         self.count = 0
 
     def __call__(self, decision: Decision) -> None:
@@ -158,7 +160,16 @@ def run_backtest(
         "baseline": _DecisionFile(out / "baseline" / "decisions.jsonl"),
     }
     try:
-        total = source.estimated_total() if progress else None
+        # A file is sized before the run (a newline count); a Kafka range once it is planned.
+        total = (
+            (
+                source.estimated_total()
+                if isinstance(source, JsonlSource)
+                else source.estimated_total
+            )
+            if progress
+            else None
+        )
         results = run_policies(
             source,
             {"candidate": candidate, "baseline": baseline},

@@ -182,11 +182,13 @@ def run_policies(
     policies: Mapping[str, Policy],
     progress: bool = False,
     *,
-    total: int | None = None,
+    total: int | Callable[[], int | None] | None = None,
     keep: bool = True,
     sinks: Mapping[str, DecisionSink] | None = None,
 ) -> dict[str, RunResult]:
     """Folds every policy over one pass of `events`; results by the names of `policies`.
+
+    `total` (or a function giving it once the source knows) sizes the progress bar.
 
     With `keep=False` decisions and handoffs are only counted and passed to `sinks` (by policy
     name), so a month of traffic does not have to fit in memory; verdicts are kept either way.
@@ -198,8 +200,9 @@ def run_policies(
         _Runner(policy, inputs, keep, (sinks or {}).get(name)) for name, policy in policies.items()
     ]
     started = time.perf_counter()
+    known = total if isinstance(total, int) else None
     bar = tqdm(
-        total=total,
+        total=known,
         unit="ev",
         unit_scale=True,
         disable=not progress,
@@ -207,25 +210,19 @@ def run_policies(
         mininterval=0.5,
     )
     add = inputs.add
+    feeds = [runner.feed for runner in runners]
     count = 0
     try:
-        if len(runners) == 1:
-            feed = runners[0].feed
-            for event in events:
-                add(event)
+        for event in events:
+            add(event)
+            for feed in feeds:
                 feed(event)
-                count += 1
-                if count % _PROGRESS_BLOCK == 0:
-                    bar.update(_PROGRESS_BLOCK)
-        else:
-            feeds = [runner.feed for runner in runners]
-            for event in events:
-                add(event)
-                for feed in feeds:
-                    feed(event)
-                count += 1
-                if count % _PROGRESS_BLOCK == 0:
-                    bar.update(_PROGRESS_BLOCK)
+            count += 1
+            if count % _PROGRESS_BLOCK == 0:
+                if bar.total is None and callable(total):
+                    # A Kafka source knows its size only once it has looked up the offsets.
+                    bar.total = total()
+                bar.update(_PROGRESS_BLOCK)
         bar.update(count % _PROGRESS_BLOCK)
     finally:
         bar.close()
@@ -242,7 +239,7 @@ def run_policy(
     policy: Policy,
     progress: bool = False,
     *,
-    total: int | None = None,
+    total: int | Callable[[], int | None] | None = None,
     keep: bool = True,
     sink: DecisionSink | None = None,
 ) -> RunResult:

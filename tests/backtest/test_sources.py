@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, TopicPartition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -221,8 +221,13 @@ class _Message:
         key: bytes | None = None,
         value: bytes | None = None,
         error: _Error | None = None,
+        timestamp: int = 0,
     ) -> None:
         self._values = (topic, partition, offset, key, value, error)
+        self._timestamp = timestamp
+
+    def timestamp(self) -> tuple[int, int]:
+        return TIMESTAMP_CREATE_TIME, self._timestamp
 
     def topic(self) -> str:
         return self._values[0]
@@ -306,8 +311,8 @@ class FakeConsumer:
                             _Message(*key, position, error=_Error(KafkaError._PARTITION_EOF))
                         )
                     break
-                k, v, _ = log[position]
-                out.append(_Message(key[0], key[1], position, k, v))
+                k, v, ts = log[position]
+                out.append(_Message(key[0], key[1], position, k, v, timestamp=ts))
                 self.positions[key] = position + 1
         return out
 
@@ -410,12 +415,29 @@ def test_an_event_later_than_the_bound_is_processed_and_counted(
     assert source.out_of_order == 1
 
 
-def test_the_range_is_chosen_by_offsets_for_times(event_factory: EventFactory) -> None:
+def test_the_range_is_of_record_timestamps_found_by_offsets_for_times(
+    event_factory: EventFactory,
+) -> None:
     events = [event_factory.customer("c0", "conv", f"t{i}", at=1_000 * i) for i in range(1, 8)]
     consumer = FakeConsumer(_logs([(0, e) for e in events]))
-    source = FakeKafkaSource(consumer, 3_000, 6_000, topics=MESSAGE_AND_ACCOUNT)
+    source = FakeKafkaSource(consumer, 3_000, 6_000, topics=MESSAGE_AND_ACCOUNT, reorder_ms=0)
     assert [e.occurred_at for e in source] == [3_000, 4_000, 5_000]
     assert source.planned == 3
+    assert source.outside_range == 0
+
+
+def test_records_out_of_timestamp_order_at_the_edges_are_found_within_the_bound(
+    event_factory: EventFactory,
+) -> None:
+    # Given timestamps that step back by less than the bound around both edges of [2000, 3000)
+    times = [1_000, 2_000, 2_950, 3_100, 2_990, 4_000]
+    events = [event_factory.customer("c0", "conv", f"t{t}", at=t) for t in times]
+    consumer = FakeConsumer(_logs([(0, e) for e in events]))
+    # When the range is read with a 500 ms bound
+    source = FakeKafkaSource(consumer, 2_000, 3_000, topics=MESSAGE_AND_ACCOUNT, reorder_ms=500)
+    # Then 2990, after 3100 in the log, is in; 3100 was read in the margin and is counted
+    assert [e.occurred_at for e in source] == [2_000, 2_950, 2_990]
+    assert source.outside_range == 1
 
 
 def test_partitions_ahead_are_paused_when_the_buffer_is_full(event_factory: EventFactory) -> None:
