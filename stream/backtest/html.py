@@ -225,6 +225,30 @@ def _outcome(outcome: dict[str, Any] | None) -> str:
     )
 
 
+def _outcome_table(cand: dict[str, Any], base: dict[str, Any]) -> str:
+    """False escalations by trigger and by category, missed by category, side by side."""
+    co, bo = cand["outcomes"], base["outcomes"]
+    rows = []
+    for title, key in (
+        ("false escalations by trigger", "false_by_trigger"),
+        ("false escalations by category", "false_by_category"),
+        ("missed escalations by category", "missed_by_category"),
+    ):
+        for name in _union(co[key], bo[key]):
+            rows.append(
+                f"<tr><td>{escape(title)}</td><td>{escape(name)}</td>"
+                f'<td class="num">{co[key].get(name, 0):,}</td>'
+                f'<td class="num">{bo[key].get(name, 0):,}</td></tr>'
+            )
+    if not rows:
+        return ""
+    return (
+        "<h2>False and missed escalations, where</h2>"
+        "<table><thead><tr><th>Outcome class</th><th>Where</th><th>Candidate</th>"
+        f"<th>Baseline</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def _changed_table(changed: dict[str, Any]) -> str:
     rows = changed.get("conversations", [])[:MAX_ROWS]
     if not rows:
@@ -415,6 +439,7 @@ def render(report: dict[str, Any]) -> str:
                 _count,
             ),
             "</div>",
+            _outcome_table(cand, base) if judged else "",
             f"<h2>Conversations that changed ({changed['count']:,})</h2>",
             _changed_table(changed),
             "<h2>Input</h2>",
