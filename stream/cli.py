@@ -189,6 +189,45 @@ def replay(
     typer.echo(f"delivered {sum(delivered.values())} events: {delivered}")
 
 
+@app.command()
+def backtest(
+    policy: Annotated[Path, typer.Option(help="The candidate policy (YAML).")],
+    out: Annotated[Path, typer.Option(help="Directory for decisions and the report.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="The policy in force; the shipped default if omitted.")
+    ] = None,
+    events: Annotated[Path | None, typer.Option(help="A JSON Lines event file.")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Start of a topic time range (ISO-8601 or ms).")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="End of the topic time range.")] = None,
+    on_error: Annotated[
+        str, typer.Option(help="A malformed line or record: stop (default) or skip it.")
+    ] = "stop",
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+) -> None:
+    """Replay history through a candidate policy, side by side with the one in force."""
+    from stream.backtest.cli import backtest_command
+
+    raise typer.Exit(
+        backtest_command(policy, baseline, events, from_, to, out, on_error, bootstrap)
+    )
+
+
+@app.command()
+def export(
+    from_: Annotated[str, typer.Option("--from", help="Start (ISO-8601 or epoch ms).")],
+    to: Annotated[str, typer.Option(help="End (ISO-8601 or epoch ms).")],
+    out: Annotated[Path, typer.Option(help="The JSON Lines event file to write.")],
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+    on_error: Annotated[str, typer.Option(help="An undecodable record: stop or skip.")] = "stop",
+) -> None:
+    """Write a time range of the input topics to a JSON Lines event file (a frozen test set)."""
+    from stream.backtest.cli import export_command
+
+    raise typer.Exit(export_command(from_, to, out, bootstrap, on_error))
+
+
 def main() -> None:
     app()
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     policy_path: Path = REPO_ROOT / "policy" / "default.yaml"
     web_port: int = 6066
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # When set, the worker appends `topic<TAB>partition<TAB>offset` of every record it folds, in
+    # the order it folds them: the exact input of a parity replay through the backtest.
+    journal_path: Path | None = None
     # Per-category and per-trigger counts are kept in tumbling windows of this many seconds.
     stats_window_seconds: int = Field(default=3600, ge=60)
 

@@ -123,11 +123,15 @@ def build_app(settings: Settings) -> faust.App:
         registry_url=settings.schema_registry_url,
     )
 
+    journal = settings.journal_path.open("a", buffering=1) if settings.journal_path else None
+
     @app.agent(inputs, name="customer-decisions")
     async def decide(stream: faust.StreamT[bytes]) -> None:
         """Thin glue: load the customer's state, call the handler, write what it returns."""
         async for event in stream.events():
             message = event.message
+            if journal is not None:
+                journal.write(f"{message.topic}\t{message.partition}\t{message.offset}\n")
             handled = handler.handle(
                 message.topic,
                 message.partition,

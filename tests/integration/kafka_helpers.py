@@ -74,7 +74,10 @@ class Isolated:
                     future.result(timeout=60)
 
 
-def produce(isolated: Isolated, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
+def produce(
+    isolated: Isolated, events: Iterable[tuple[str, dict[str, Any]]], pace: float = 0.0
+) -> int:
+    """Produce events keyed by customer; with `pace`, one at a time, delivered, `pace` s apart."""
     producer = Producer(
         {
             "bootstrap.servers": BOOTSTRAP,
@@ -91,6 +94,9 @@ def produce(isolated: Isolated, events: Iterable[tuple[str, dict[str, Any]]]) ->
             value=serde_for_topic(topic).encode(record),
         )
         count += 1
+        if pace:
+            assert producer.flush(10) == 0
+            time.sleep(pace)
     assert producer.flush(30) == 0
     return count
 
@@ -184,6 +190,88 @@ def running_worker(
             yield process
         finally:
             stop(process)
+
+
+def wait_until_consuming(isolated: Isolated, timeout: float = 90.0) -> None:
+    """Block until the worker has joined its group and committed a warm-up record.
+
+    Events produced while a worker is still starting pile up in all five input topics, and a
+    backlog is read topic by topic rather than in the order it was produced.
+    """
+    warmup = {
+        "event_id": f"warmup-{uuid.uuid4().hex}",
+        "customer_id": "warmup",
+        "occurred_at": 0,
+        "schema_version": 1,
+        "tier": "standard",
+        "plan": None,
+        "enterprise_contract": False,
+        "contract_id": None,
+        "primary_email": None,
+        "balance": 0.0,
+        "currency": "USD",
+        "flags": [],
+        "open_cases": 0,
+    }
+    produce(isolated, [("account", warmup)])
+    topic = isolated.topic(TOPIC_OF["account"])
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": isolated.app_id})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in partitions]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(tp.offset > 0 for tp in consumer.committed(tps, timeout=10)):
+                return
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    raise AssertionError(f"the worker did not start consuming within {timeout}s")
+
+
+def wait_for_journal(path: Path, count: int, timeout: float = 120.0) -> list[tuple[str, int, int]]:
+    """The worker's consumption journal once it lists `count` records (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count:
+            break
+        time.sleep(0.5)
+    assert len(lines) >= count, f"journal has {len(lines)} of {count} records"
+    return [(t, int(p), int(o)) for t, p, o in (line.split("\t") for line in lines)]
+
+
+def read_back(
+    isolated: Isolated, positions: list[tuple[str, int, int]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The records at these topic/partition/offset positions, decoded, in the order given."""
+    kind_of = {isolated.topic(topic): kind for kind, topic in TOPIC_OF.items()}
+    wanted = {(t, p, o) for t, p, o in positions}
+    found: dict[tuple[str, int, int], tuple[str, dict[str, Any]]] = {}
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": f"read-back-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.assign(
+            [TopicPartition(t, p, 0) for t, p in sorted({(t, p) for t, p, _ in positions})]
+        )
+        deadline = time.monotonic() + 60
+        while len(found) < len(wanted) and time.monotonic() < deadline:
+            for msg in consumer.consume(500, timeout=0.5):
+                position = (msg.topic(), msg.partition(), msg.offset())
+                if msg.error() or position not in wanted:
+                    continue
+                kind = kind_of[msg.topic()]
+                found[position] = (kind, serde_for_topic(TOPIC_OF[kind]).decode(msg.value()))
+    finally:
+        consumer.close()
+    assert len(found) == len(wanted), f"read back {len(found)} of {len(wanted)} records"
+    return [found[position] for position in positions]
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
