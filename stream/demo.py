@@ -25,6 +25,7 @@ from stream.serde import serde_for_topic
 from stream.settings import REPO_ROOT, Settings
 from stream.topics import ensure_topics, format_reports, load_definitions
 from stream.worker.handler import INPUT_EVENT_TYPES
+from stream.worker.readiness import wait_until_consuming
 
 KAFKA = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
 SOURCE = REPO_ROOT.parent / "shared" / "data" / "twcs-airlines" / "airlines_raw.csv.bz2"
@@ -82,7 +83,7 @@ def _read_all(bootstrap: str, topic: str, schema_topic: str) -> list[dict[str, A
         consumer.close()
 
 
-def run(conversations: int, keep: bool) -> int:
+def run(conversations: int, keep: bool, rate: float) -> int:
     settings = Settings()
     bootstrap = settings.bootstrap_servers
     started_broker = False
@@ -118,19 +119,23 @@ def run(conversations: int, keep: bool) -> int:
                 stderr=log,
             )
         print(f"   pid {worker.pid}, log {log_path}")
+        wait_until_consuming(settings.confluent_config(), app_id, topic("support.accounts"))
 
         print(f"== replaying {conversations} real airline conversations")
         events = list(iter_events(SOURCE, ReplayConfig(conversations=conversations)))
         counts = Counter(kind for kind, _ in events)
+        # Paced like live traffic: the worker folds input topics side by side as they arrive, so
+        # a whole history dumped at once would be read topic by topic (the backtest is for that).
         produce(
             events,
             bootstrap,
+            rate=rate,
             topic_for={kind: topic(name) for name, kind in INPUT_EVENT_TYPES.items()},
             total=len(events),
         )
         print(f"   produced {len(events)} events: {dict(counts)}")
 
-        print("== waiting for the worker to consume everything")
+        print("== waiting for the worker to fold everything")
         inputs = [topic(name) for name in INPUT_EVENT_TYPES]
         ends = _end_offsets(bootstrap, inputs)
         target = sum(ends.values())
@@ -193,8 +198,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=3000)
     parser.add_argument("--keep", action="store_true", help="keep the demo's topics")
+    parser.add_argument("--rate", type=float, default=1500.0, help="events per second")
     args = parser.parse_args()
-    raise SystemExit(run(args.conversations, args.keep))
+    raise SystemExit(run(args.conversations, args.keep, args.rate))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from stream.serde import serde_for_topic
 from stream.topics import ensure_topics, load_definitions
+from stream.worker import readiness
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
@@ -193,40 +194,12 @@ def running_worker(
 
 
 def wait_until_consuming(isolated: Isolated, timeout: float = 90.0) -> None:
-    """Block until the worker has joined its group and committed a warm-up record.
-
-    Events produced while a worker is still starting pile up in all five input topics, and a
-    backlog is read topic by topic rather than in the order it was produced.
-    """
-    warmup = {
-        "event_id": f"warmup-{uuid.uuid4().hex}",
-        "customer_id": "warmup",
-        "occurred_at": 0,
-        "schema_version": 1,
-        "tier": "standard",
-        "plan": None,
-        "enterprise_contract": False,
-        "contract_id": None,
-        "primary_email": None,
-        "balance": 0.0,
-        "currency": "USD",
-        "flags": [],
-        "open_cases": 0,
-    }
-    produce(isolated, [("account", warmup)])
-    topic = isolated.topic(TOPIC_OF["account"])
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": isolated.app_id})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        tps = [TopicPartition(topic, p) for p in partitions]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(tp.offset > 0 for tp in consumer.committed(tps, timeout=10)):
-                return
-            time.sleep(0.5)
-    finally:
-        consumer.close()
-    raise AssertionError(f"the worker did not start consuming within {timeout}s")
+    readiness.wait_until_consuming(
+        {"bootstrap.servers": BOOTSTRAP},
+        isolated.app_id,
+        isolated.topic(TOPIC_OF["account"]),
+        timeout,
+    )
 
 
 def wait_for_journal(path: Path, count: int, timeout: float = 120.0) -> list[tuple[str, int, int]]:
