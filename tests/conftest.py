@@ -1,4 +1,4 @@
-"""Suite-wide rules: under `make test` an integration test may not quietly skip for want of a broker."""
+"""Suite-wide rules: under `make test` an integration test may not skip for want of a broker."""
 
 from __future__ import annotations
 
