@@ -167,21 +167,14 @@ def replay(
             count = write_jsonl(events, out)
         typer.echo(f"wrote {count} events to {jsonl}")
         return
-    from stream.replay_kafka import produce
+    from stream.replay_kafka import DEFAULT_TOPICS, produce
 
     settings = Settings()
-    topics = {
-        "message": "support.messages",
-        "sentiment": "support.sentiment",
-        "contact": "support.contacts",
-        "account": "support.accounts",
-        "outcome": "ticketing.outcomes",
-    }
     delivered = produce(
         events,
         settings.bootstrap_servers,
         rate=rate,
-        topic_for={kind: settings.topic(name) for kind, name in topics.items()},
+        topic_for={kind: settings.topic(name) for kind, name in DEFAULT_TOPICS.items()},
         producer_config={
             k: v for k, v in settings.confluent_config().items() if k != "bootstrap.servers"
         },
