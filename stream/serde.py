@@ -201,14 +201,9 @@ Serde = AvroSerde | ConfluentSerde
 
 @cache
 def _topic_schemas() -> dict[str, str]:
-    import yaml
+    from stream.topics import load_definitions
 
-    topics_dir = SCHEMA_DIR.parent / "topics"
-    mapping = {}
-    for path in sorted(topics_dir.glob("*.yaml")):
-        definition = yaml.safe_load(path.read_text())
-        mapping[definition["name"]] = definition["value"]["schema"]
-    return mapping
+    return {name: d.value.schema_name for name, d in load_definitions().items()}
 
 
 def schema_for_topic(topic: str) -> str:
