@@ -29,8 +29,7 @@ from stream.replay import ReplayConfig, iter_events
 from stream.replay_kafka import produce
 from stream.serde import serde_for_topic
 from stream.settings import REPO_ROOT
-from stream.topics import ensure_topics, load_definitions
-from stream.worker.handler import INPUT_EVENT_TYPES
+from stream.topics import EVENT_TOPICS, INPUT_TOPICS, ensure_topics, load_definitions
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 SOURCE = REPO_ROOT.parent / "shared" / "data" / "twcs-airlines" / "airlines_raw.csv.bz2"
@@ -54,7 +53,7 @@ def input_partitions(prefix: str) -> list[TopicPartition]:
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-meta"})
     try:
         out = []
-        for name in INPUT_EVENT_TYPES:
+        for name in INPUT_TOPICS:
             topic = prefix + name
             for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
                 out.append(TopicPartition(topic, p))
@@ -73,7 +72,7 @@ def committed(group: str, parts: list[TopicPartition]) -> int:
 
 def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]:
     """The ceiling: what one Python process moves through Kafka with the same serde, no logic."""
-    serdes = {prefix + name: serde_for_topic(name) for name in INPUT_EVENT_TYPES}
+    serdes = {prefix + name: serde_for_topic(name) for name in INPUT_TOPICS}
     consumer = Consumer(
         {
             "bootstrap.servers": BOOTSTRAP,
@@ -178,7 +177,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, log: Path) ->
         produce(
             warm,
             BOOTSTRAP,
-            topic_for={k: prefix + n for n, k in INPUT_EVENT_TYPES.items()},
+            topic_for={k: prefix + n for k, n in EVENT_TOPICS.items()},
             progress=False,
         )
         parts = input_partitions(prefix)
@@ -195,7 +194,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, log: Path) ->
             }
         )
         consumer.subscribe([prefix + "escalation.decisions"])
-        serdes = {k: serde_for_topic(n) for n, k in INPUT_EVENT_TYPES.items()}
+        serdes = {k: serde_for_topic(n) for k, n in EVENT_TOPICS.items()}
         decision_serde = serde_for_topic("escalation.decisions")
         latencies: list[float] = []
         interval = 1.0 / rate
@@ -207,7 +206,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, log: Path) ->
             next_at += interval
             sent[record["event_id"]] = time.time()
             producer.produce(
-                prefix + dict((k, n) for n, k in INPUT_EVENT_TYPES.items())[kind],
+                prefix + EVENT_TOPICS[kind],
                 key=record["customer_id"].encode(),
                 value=serdes[kind].encode(record),
             )
@@ -259,7 +258,7 @@ def main() -> None:
         produce(
             events,
             BOOTSTRAP,
-            topic_for={k: prefix + n for n, k in INPUT_EVENT_TYPES.items()},
+            topic_for={k: prefix + n for k, n in EVENT_TOPICS.items()},
             total=len(events),
         )
         print(f"backlog: {len(events)} events", flush=True)

@@ -167,14 +167,15 @@ def replay(
             count = write_jsonl(events, out)
         typer.echo(f"wrote {count} events to {jsonl}")
         return
-    from stream.replay_kafka import DEFAULT_TOPICS, produce
+    from stream.replay_kafka import produce
+    from stream.topics import EVENT_TOPICS
 
     settings = Settings()
     delivered = produce(
         events,
         settings.bootstrap_servers,
         rate=rate,
-        topic_for={kind: settings.topic(name) for kind, name in DEFAULT_TOPICS.items()},
+        topic_for={kind: settings.topic(name) for kind, name in EVENT_TOPICS.items()},
         producer_config={
             k: v for k, v in settings.confluent_config().items() if k != "bootstrap.servers"
         },

@@ -23,8 +23,13 @@ from stream.replay import ReplayConfig, iter_events
 from stream.replay_kafka import produce
 from stream.serde import serde_for_topic
 from stream.settings import REPO_ROOT, Settings
-from stream.topics import ensure_topics, format_reports, load_definitions
-from stream.worker.handler import INPUT_EVENT_TYPES
+from stream.topics import (
+    EVENT_TOPICS,
+    INPUT_TOPICS,
+    ensure_topics,
+    format_reports,
+    load_definitions,
+)
 from stream.worker.readiness import wait_until_consuming
 
 KAFKA = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
@@ -130,13 +135,13 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             events,
             bootstrap,
             rate=rate,
-            topic_for={kind: topic(name) for name, kind in INPUT_EVENT_TYPES.items()},
+            topic_for={kind: topic(name) for kind, name in EVENT_TOPICS.items()},
             total=len(events),
         )
         print(f"   produced {len(events)} events: {dict(counts)}")
 
         print("== waiting for the worker to fold everything")
-        inputs = [topic(name) for name in INPUT_EVENT_TYPES]
+        inputs = [topic(name) for name in INPUT_TOPICS]
         ends = _end_offsets(bootstrap, inputs)
         target = sum(ends.values())
         deadline = time.monotonic() + 240

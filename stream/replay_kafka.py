@@ -12,14 +12,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
 from stream.serde import serde_for_topic
-
-DEFAULT_TOPICS: Final[Mapping[str, str]] = {
-    "message": "support.messages",
-    "sentiment": "support.sentiment",
-    "contact": "support.contacts",
-    "account": "support.accounts",
-    "outcome": "ticketing.outcomes",
-}
+from stream.topics import EVENT_TOPICS
 
 # Small lingering batches keep a rate-limited replay smooth and a flat-out one fast; idempotence
 # makes librdkafka's own retries safe, so a retried batch never duplicates an event.
@@ -50,7 +43,7 @@ class ProduceError(RuntimeError):
 
 
 def default_encoder(
-    topic_for_type: Mapping[str, str] = DEFAULT_TOPICS,
+    topic_for_type: Mapping[str, str] = EVENT_TOPICS,
 ) -> Callable[[str, dict[str, Any]], bytes]:
     """Avro single-object encoding with the schema of each event type's standard topic.
 
@@ -112,7 +105,7 @@ def produce(
     event time travels in the record's `occurred_at`. Raises ProduceError after the flush when
     any event was not delivered.
     """
-    topics = dict(DEFAULT_TOPICS if topic_for is None else topic_for)
+    topics = dict(EVENT_TOPICS if topic_for is None else topic_for)
     encoder = encode or default_encoder()
     config: dict[str, Any] = {**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap}
     config.update(producer_config or {})

@@ -55,7 +55,8 @@ def expanded_schema(fullname: str, directory: Path = SCHEMA_DIR) -> dict[str, An
     if not path.exists():
         raise SerdeError(f"no schema file {path.name} in {directory}")
     schema = load_schema(str(path), _write_hint=False)
-    return json.loads(json.dumps(schema))  # detach from fastavro's parsed-schema bookkeeping
+    expanded: dict[str, Any] = json.loads(json.dumps(schema))  # detach from fastavro's bookkeeping
+    return expanded
 
 
 def schema_fingerprint(schema: Any) -> bytes:
@@ -144,7 +145,9 @@ class AvroSerde:
             raise SerdeError(
                 f"{self.fullname}: {len(data) - HEADER_SIZE - body.tell()} bytes after the record"
             )
-        return record  # type: ignore[no-any-return]
+        if not isinstance(record, dict):  # every topic's value schema is a record
+            raise SerdeError(f"{self.fullname}: decoded a {type(record).__name__}, not a record")
+        return record
 
 
 class ConfluentSerde:
@@ -169,8 +172,9 @@ class ConfluentSerde:
         except ValidationError as verr:
             raise SerdeError(f"invalid record: {'; '.join(str(e) for e in verr.errors)}") from verr
         # fastavro accepts epoch-ms ints for timestamp-millis on write, so records go as they are.
-        data = self._serializer(record, self._ctx)
-        assert data is not None
+        data: bytes | None = self._serializer(record, self._ctx)
+        if data is None:
+            raise SerdeError(f"{self.fullname}: the registry serializer returned nothing")
         return data
 
     def decode(self, data: bytes | None) -> dict[str, Any]:
@@ -180,7 +184,8 @@ class ConfluentSerde:
             record = self._deserializer(data, self._ctx)
         except Exception as exc:
             raise SerdeError(f"{self.fullname}: cannot decode: {exc}") from exc
-        return _to_millis(record)
+        decoded: dict[str, Any] = _to_millis(record)
+        return decoded
 
 
 def _to_millis(value: Any) -> Any:

@@ -42,15 +42,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_DIRECTORY: Final[Path] = Path(__file__).resolve().parent.parent / "topics"
 
-# Keyed by customer_id and read together by the customer and calibration agents: they must have the
-# same partition count so one partition owns everything about a customer.
-INPUT_TOPICS: Final[tuple[str, ...]] = (
-    "support.messages",
-    "support.sentiment",
-    "support.contacts",
-    "support.accounts",
-    "ticketing.outcomes",
-)
+# Event type -> the input topic that carries it. Every input is keyed by customer_id and read
+# together by the customer agent: they must have the same partition count so one partition owns
+# everything about a customer.
+EVENT_TOPICS: Final[Mapping[str, str]] = {
+    "message": "support.messages",
+    "sentiment": "support.sentiment",
+    "contact": "support.contacts",
+    "account": "support.accounts",
+    "outcome": "ticketing.outcomes",
+}
+INPUT_TOPICS: Final[tuple[str, ...]] = tuple(EVENT_TOPICS.values())
 
 CLEANUP_POLICIES: Final[frozenset[str]] = frozenset({"delete", "compact", "compact,delete"})
 REQUIRED_CONFIGS: Final[tuple[str, ...]] = ("cleanup.policy", "retention.ms")

@@ -42,18 +42,11 @@ from confluent_kafka import (
 
 from stream.core.events import EVENT_TYPES, Event, EventError, event_from_dict
 from stream.serde import Serde, SerdeError, serde_for_topic
+from stream.topics import EVENT_TOPICS
 
 OnError: TypeAlias = Literal["stop", "skip"]
 ON_ERROR_CHOICES: Final[tuple[OnError, ...]] = ("stop", "skip")
 
-# Event type -> the input topic that carries it (names as in topics/).
-INPUT_TOPICS: Final[Mapping[str, str]] = {
-    "message": "support.messages",
-    "sentiment": "support.sentiment",
-    "contact": "support.contacts",
-    "account": "support.accounts",
-    "outcome": "ticketing.outcomes",
-}
 # Within one millisecond, events that set context come before the turns they explain.
 TIE_RANK: Final[Mapping[str, int]] = {
     "account": 0,
@@ -258,7 +251,7 @@ class JsonlSource(EventSource):
 
 def topics_with_prefix(prefix: str = "") -> dict[str, str]:
     """Event type -> topic name, for a deployment that prefixes its topic names."""
-    return {kind: f"{prefix}{topic}" for kind, topic in INPUT_TOPICS.items()}
+    return {kind: f"{prefix}{topic}" for kind, topic in EVENT_TOPICS.items()}
 
 
 @dataclass(slots=True)
@@ -321,8 +314,8 @@ class KafkaSource(EventSource):
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         warn: TextIO | None = sys.stderr,
     ) -> None:
-        topics = dict(INPUT_TOPICS if topics is None else topics)
-        unknown = sorted(set(topics) - set(INPUT_TOPICS))
+        topics = dict(EVENT_TOPICS if topics is None else topics)
+        unknown = sorted(set(topics) - set(EVENT_TOPICS))
         if unknown:
             raise ValueError(
                 f"unknown event type {unknown[0]!r} in the topic mapping; "
@@ -423,7 +416,7 @@ class KafkaSource(EventSource):
         empty record whose `Skipped` carries the reason; the others carry an empty reason.
         """
         serdes: dict[str, Serde] = {
-            kind: serde_for_topic(INPUT_TOPICS[kind], self.registry_url) for kind in self.topics
+            kind: serde_for_topic(EVENT_TOPICS[kind], self.registry_url) for kind in self.topics
         }
         consumer = self._consumer()
         try:

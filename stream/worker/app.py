@@ -12,7 +12,8 @@ from confluent_kafka import Producer
 from stream.core.policy import load_policy, policy_warnings
 from stream.serde import SerdeError, serde_for_topic
 from stream.settings import Settings
-from stream.worker.handler import INPUT_EVENT_TYPES, RecordHandler
+from stream.topics import INPUT_TOPICS
+from stream.worker.handler import RecordHandler
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
 
 log = structlog.get_logger(__name__)
@@ -89,7 +90,7 @@ def build_app(settings: Settings) -> faust.App:
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
-    inputs = app.topic(*(settings.topic(name) for name in INPUT_EVENT_TYPES), **raw)
+    inputs = app.topic(*(settings.topic(name) for name in INPUT_TOPICS), **raw)
     decisions = app.topic(settings.topic("escalation.decisions"), **raw)
     handoffs = app.topic(settings.topic("escalation.handoffs"), **raw)
     deadletters = app.topic(settings.topic("support.deadletter"), **raw)

@@ -8,7 +8,7 @@ business rule in it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,15 +17,7 @@ from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
 from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
-
-# Input topic (without prefix) -> event type of its records.
-INPUT_EVENT_TYPES: Mapping[str, str] = {
-    "support.messages": "message",
-    "support.sentiment": "sentiment",
-    "support.contacts": "contact",
-    "support.accounts": "account",
-    "ticketing.outcomes": "outcome",
-}
+from stream.topics import EVENT_TOPICS
 
 
 @dataclass(slots=True)
@@ -55,10 +47,10 @@ class RecordHandler:
     ) -> None:
         self._policy = policy
         self._consumer = consumer
-        self._types = {f"{topic_prefix}{name}": kind for name, kind in INPUT_EVENT_TYPES.items()}
+        self._types = {f"{topic_prefix}{name}": kind for kind, name in EVENT_TOPICS.items()}
         self._serdes: dict[str, Serde] = {
             f"{topic_prefix}{name}": serde_for_topic(name, registry_url)
-            for name in INPUT_EVENT_TYPES
+            for name in EVENT_TOPICS.values()
         }
         self._decision_serde = serde_for_topic("escalation.decisions", registry_url)
         self._handoff_serde = serde_for_topic("escalation.handoffs", registry_url)
@@ -148,4 +140,4 @@ class RecordHandler:
         )
 
 
-__all__ = ["INPUT_EVENT_TYPES", "Handled", "RecordHandler"]
+__all__ = ["Handled", "RecordHandler"]

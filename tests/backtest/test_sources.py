@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.backtest.sources import (
-    INPUT_TOPICS,
     MAX_PRINTED_SKIPS,
     TIE_RANK,
     InputError,
@@ -30,6 +29,7 @@ from stream.backtest.sources import (
 )
 from stream.core.events import Event, MessageEvent, event_to_dict
 from stream.serde import serde_for_topic
+from stream.topics import EVENT_TOPICS
 from tests.backtest.backtest_history import EventFactory, jsonl_line, write_events
 
 # --- JSON Lines -------------------------------------------------------------------------------
@@ -331,23 +331,23 @@ class FakeKafkaSource(KafkaSource):
 
 
 def _encode(event: Event) -> tuple[bytes, bytes, int]:
-    value = serde_for_topic(INPUT_TOPICS[event.type]).encode(event_to_dict(event))
+    value = serde_for_topic(EVENT_TOPICS[event.type]).encode(event_to_dict(event))
     return event.customer_id.encode(), value, event.occurred_at
 
 
 def _logs(events: Sequence[tuple[int, Event]]) -> Log:
     """Events appended, in list order, to (topic of their type, given partition)."""
     logs: Log = {}
-    for kind, topic in INPUT_TOPICS.items():
+    for kind, topic in EVENT_TOPICS.items():
         if kind in ("message", "account"):
             for partition in (0, 1):
                 logs[(topic, partition)] = []
     for partition, event in events:
-        logs[(INPUT_TOPICS[event.type], partition)].append(_encode(event))
+        logs[(EVENT_TOPICS[event.type], partition)].append(_encode(event))
     return logs
 
 
-MESSAGE_AND_ACCOUNT = {"message": INPUT_TOPICS["message"], "account": INPUT_TOPICS["account"]}
+MESSAGE_AND_ACCOUNT = {"message": EVENT_TOPICS["message"], "account": EVENT_TOPICS["account"]}
 
 
 def _order_key(event: Event, partition: int) -> tuple[int, int, int]:
@@ -465,7 +465,7 @@ def test_undecodable_or_wrongly_keyed_records_are_reported_like_bad_lines(
 ) -> None:
     good = [event_factory.customer("c0", "conv", f"t{i}", at=1_000 * i) for i in range(1, 4)]
     logs = _logs([(0, e) for e in good])
-    topic = INPUT_TOPICS["message"]
+    topic = EVENT_TOPICS["message"]
     bad_value = value if value is not None else logs[(topic, 0)][1][1]
     logs[(topic, 0)][1] = (key, bad_value, 2_000)
     with pytest.raises(InputError) as caught:

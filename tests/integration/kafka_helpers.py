@@ -20,18 +20,11 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from stream.serde import serde_for_topic
-from stream.topics import ensure_topics, load_definitions
+from stream.topics import EVENT_TOPICS, ensure_topics, load_definitions
 from stream.worker import readiness
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
-TOPIC_OF = {
-    "message": "support.messages",
-    "sentiment": "support.sentiment",
-    "contact": "support.contacts",
-    "account": "support.accounts",
-    "outcome": "ticketing.outcomes",
-}
 
 
 def broker_available() -> bool:
@@ -88,7 +81,7 @@ def produce(
     )
     count = 0
     for kind, record in events:
-        topic = TOPIC_OF[kind]
+        topic = EVENT_TOPICS[kind]
         producer.produce(
             isolated.topic(topic),
             key=record["customer_id"].encode(),
@@ -197,7 +190,7 @@ def wait_until_consuming(isolated: Isolated, timeout: float = 90.0) -> None:
     readiness.wait_until_consuming(
         {"bootstrap.servers": BOOTSTRAP},
         isolated.app_id,
-        isolated.topic(TOPIC_OF["account"]),
+        isolated.topic(EVENT_TOPICS["account"]),
         timeout,
     )
 
@@ -219,7 +212,7 @@ def read_back(
     isolated: Isolated, positions: list[tuple[str, int, int]]
 ) -> list[tuple[str, dict[str, Any]]]:
     """The records at these topic/partition/offset positions, decoded, in the order given."""
-    kind_of = {isolated.topic(topic): kind for kind, topic in TOPIC_OF.items()}
+    kind_of = {isolated.topic(topic): kind for kind, topic in EVENT_TOPICS.items()}
     wanted = {(t, p, o) for t, p, o in positions}
     found: dict[tuple[str, int, int], tuple[str, dict[str, Any]]] = {}
     consumer = Consumer(
@@ -240,7 +233,7 @@ def read_back(
                 if msg.error() or position not in wanted:
                     continue
                 kind = kind_of[msg.topic()]
-                found[position] = (kind, serde_for_topic(TOPIC_OF[kind]).decode(msg.value()))
+                found[position] = (kind, serde_for_topic(EVENT_TOPICS[kind]).decode(msg.value()))
     finally:
         consumer.close()
     assert len(found) == len(wanted), f"read back {len(found)} of {len(wanted)} records"

@@ -13,9 +13,10 @@ import pytest
 from confluent_kafka import Producer
 
 from stream.backtest.cli import backtest_command, export_command
-from stream.backtest.sources import INPUT_TOPICS, topics_with_prefix
+from stream.backtest.sources import topics_with_prefix
 from stream.core.events import Event, event_to_dict
 from stream.serde import serde_for_topic
+from stream.topics import EVENT_TOPICS
 from tests.backtest.backtest_history import (
     CANDIDATE_YAML,
     HOUR,
@@ -45,7 +46,7 @@ def _produce(isolated: Isolated, events: list[Event]) -> None:
     """As the support platform would: keyed by customer, record timestamp = event time."""
     producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True})
     for event in events:
-        topic = INPUT_TOPICS[event.type]
+        topic = EVENT_TOPICS[event.type]
         producer.produce(
             isolated.topic(topic),
             key=event.customer_id.encode(),

@@ -15,8 +15,9 @@ from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from stream.replay import ReplayConfig, iter_events
-from stream.replay_kafka import DEFAULT_TOPICS, ProduceError, produce
+from stream.replay_kafka import ProduceError, produce
 from stream.serde import serde_for_topic
+from stream.topics import EVENT_TOPICS
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ def events() -> Events:
 def topics(admin: AdminClient) -> Iterator[dict[str, str]]:
     """Unique topics per test, 4 partitions like the real inputs; deleted after."""
     suffix = uuid.uuid4().hex[:12]
-    mapping = {kind: f"it-replay-{suffix}.{name}" for kind, name in DEFAULT_TOPICS.items()}
+    mapping = {kind: f"it-replay-{suffix}.{name}" for kind, name in EVENT_TOPICS.items()}
     new = [
         NewTopic(name, num_partitions=PARTITIONS, replication_factor=1) for name in mapping.values()
     ]
@@ -143,7 +144,7 @@ def test_replay_reaches_every_topic_keyed_by_customer_and_decodes(
     last_seen: dict[tuple[str, int], int] = {}
     for message in received:
         kind = kind_of[message.topic()]
-        record = serde_for_topic(DEFAULT_TOPICS[kind]).decode(message.value())
+        record = serde_for_topic(EVENT_TOPICS[kind]).decode(message.value())
         assert by_id[record["event_id"]] == (kind, record)
         assert message.key() == record["customer_id"].encode()
         assert message.partition() == murmur2_partition(message.key(), PARTITIONS)
