@@ -93,19 +93,13 @@ def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResul
 def _on_message(
     state: CustomerState, ev: MessageEvent, policy: Policy, too_late: bool
 ) -> StepResult:
-    conv_id = ev.conversation_id
-    if state.closed and _after_close(state, conv_id, ev.occurred_at):
-        return StepResult(state, [], [])
-    conv = state.conversations.get(conv_id)
-    if conv is None:
-        conv = _open(state, conv_id, ev.occurred_at, policy)
-    else:
-        replayed = _replay(state, conv, ev.event_id)
-        if replayed is not None:
-            return replayed
-        for turn in conv.turns:
-            if turn.message_id == ev.message_id:
-                return StepResult(state, [], [])
+    found = _resume(state, ev.conversation_id, ev.event_id, ev.occurred_at, policy)
+    if isinstance(found, StepResult):
+        return found
+    conv = found
+    for known in conv.turns:
+        if known.message_id == ev.message_id:
+            return StepResult(state, [], [])
     if ev.category:
         conv.category = ev.category
     conv.channel = ev.channel
@@ -164,19 +158,27 @@ def _on_message(
     return _record(state, conv, ev.event_id, decision, combined, policy)
 
 
-def _on_sentiment(
-    state: CustomerState, ev: SentimentEvent, policy: Policy, too_late: bool
-) -> StepResult:
-    conv_id = ev.conversation_id
-    if state.closed and _after_close(state, conv_id, ev.occurred_at):
+def _resume(
+    state: CustomerState, conv_id: str, event_id: str, at: int, policy: Policy
+) -> Conversation | StepResult:
+    """The conversation an event belongs to (opened if new), or what to return at once: nothing
+    for a straggler after the close, the same decision again for a redelivered event."""
+    if state.closed and _after_close(state, conv_id, at):
         return StepResult(state, [], [])
     conv = state.conversations.get(conv_id)
     if conv is None:
-        conv = _open(state, conv_id, ev.occurred_at, policy)
-    else:
-        replayed = _replay(state, conv, ev.event_id)
-        if replayed is not None:
-            return replayed
+        return _open(state, conv_id, at, policy)
+    replayed = _replay(state, conv, event_id)
+    return replayed if replayed is not None else conv
+
+
+def _on_sentiment(
+    state: CustomerState, ev: SentimentEvent, policy: Policy, too_late: bool
+) -> StepResult:
+    found = _resume(state, ev.conversation_id, ev.event_id, ev.occurred_at, policy)
+    if isinstance(found, StepResult):
+        return found
+    conv = found
     if ev.occurred_at > conv.last_at:
         conv.last_at = ev.occurred_at
     turn = next((t for t in conv.turns if t.message_id == ev.message_id), None)
