@@ -23,6 +23,7 @@ from stream.backtest.sources import (
     InputError,
     JsonlSource,
     KafkaSource,
+    OnError,
     SourceError,
     check_on_error,
     topics_with_prefix,
@@ -76,6 +77,29 @@ def _client_config(settings: Settings, bootstrap: str | None) -> dict[str, Any]:
     if bootstrap:
         config["bootstrap.servers"] = bootstrap
     return config
+
+
+def _kafka_source(
+    from_: str | None,
+    to: str | None,
+    bootstrap: str | None,
+    settings: Settings | None,
+    topics: Mapping[str, str] | None,
+    mode: OnError,
+    warn: TextIO,
+) -> KafkaSource:
+    """The input topics over a time range, with the settings' prefix, security and registry."""
+    start, end = _time_range(from_, to)
+    settings = settings or Settings()
+    return KafkaSource(
+        _client_config(settings, bootstrap),
+        start,
+        end,
+        topics=topics or topics_with_prefix(settings.topic_prefix),
+        on_error=mode,
+        registry_url=settings.schema_registry_url,
+        warn=warn,
+    )
 
 
 def _load(path: Path, role: str) -> Policy:
@@ -238,17 +262,7 @@ def backtest_command(
                 raise UsageError(f"event file {events} does not exist")
             source = JsonlSource(events, mode, warn=stderr)
         else:
-            start, end = _time_range(from_, to)
-            settings = settings or Settings()
-            source = KafkaSource(
-                _client_config(settings, bootstrap),
-                start,
-                end,
-                topics=topics or topics_with_prefix(settings.topic_prefix),
-                on_error=mode,
-                registry_url=settings.schema_registry_url,
-                warn=stderr,
-            )
+            source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
     except (UsageError, ValueError) as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_USAGE
@@ -293,17 +307,7 @@ def export_command(
     stderr = stderr or sys.stderr
     try:
         mode = check_on_error(on_error)
-        start, end = _time_range(from_, to)
-        settings = settings or Settings()
-        source = KafkaSource(
-            _client_config(settings, bootstrap),
-            start,
-            end,
-            topics=topics or topics_with_prefix(settings.topic_prefix),
-            on_error=mode,
-            registry_url=settings.schema_registry_url,
-            warn=stderr,
-        )
+        source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
     except (UsageError, ValueError) as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_USAGE
