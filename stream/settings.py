@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # When set, the worker appends `topic<TAB>partition<TAB>offset` of every record it folds, in
     # the order it folds them: the exact input of a parity replay through the backtest.
     journal_path: Path | None = None
+    # How long the group waits for a silent worker before its partitions move to another: the
+    # recovery time after a crash. Kafka's default is 45 s.
+    session_timeout_seconds: float = Field(default=45.0, ge=6.0)
     # Per-category and per-trigger counts are kept in tumbling windows of this many seconds.
     stats_window_seconds: int = Field(default=3600, ge=60)
 

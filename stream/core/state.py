@@ -15,7 +15,7 @@ from stream.core.decision import AccountSnapshot, AttemptedAction, Decision, Han
 class Turn:
     """One turn of a conversation, with the text markers found in it (customer turns only)."""
 
-    __slots__ = ("message_id", "role", "text", "at", "markers", "negative", "sentiment")
+    __slots__ = ("message_id", "role", "text", "at", "markers", "negative", "sentiment", "decided")
 
     def __init__(
         self,
@@ -26,6 +26,7 @@ class Turn:
         markers: tuple[tuple[str, str], ...] = (),
         negative: bool = False,
         sentiment: float | None = None,
+        decided: bool = False,
     ) -> None:
         self.message_id = message_id
         self.role = role
@@ -34,6 +35,8 @@ class Turn:
         self.markers = markers
         self.negative = negative
         self.sentiment = sentiment
+        # A Decision was emitted for this turn: a redelivery must send it again, not stay silent.
+        self.decided = decided
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"m": self.message_id, "r": self.role, "x": self.text, "t": self.at}
@@ -43,6 +46,8 @@ class Turn:
             out["n"] = True
         if self.sentiment is not None:
             out["s"] = self.sentiment
+        if self.decided:
+            out["d"] = True
         return out
 
     @classmethod
@@ -55,6 +60,7 @@ class Turn:
             tuple((kind, text) for kind, text in d.get("k", ())),
             d.get("n", False),
             d.get("s"),
+            d.get("d", False),
         )
 
 

@@ -20,8 +20,10 @@ watermark minus `lateness_seconds` is folded into what it can update (turns, con
 does not fire window triggers (repeat contact, sentiment). Events within the bound are folded in
 event-time order and judged on windows that end at their own time.
 
-A redelivered event that had escalated or offered a transfer re-emits the same decision (same
-decision_id) and the latest package; any other redelivered message is ignored.
+A redelivered event re-emits its decision with the same decision_id and changes nothing: an
+escalation or an offer whole (with the latest package), a continue rebuilt from the event. A
+redelivered message that had no decision (a human owned the conversation, or it was escalated)
+gives none.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bisect import insort
 from typing import NamedTuple
 
 from stream.core import handoff
-from stream.core.combine import Combined, combine, priority_of
+from stream.core.combine import CONTINUE, Combined, combine, priority_of
 from stream.core.decision import (
     AccountSnapshot,
     AttemptedAction,
@@ -99,7 +101,7 @@ def _on_message(
     conv = found
     for known in conv.turns:
         if known.message_id == ev.message_id:
-            return StepResult(state, [], [])
+            return _redelivered(state, conv, ev, known, policy)
     if ev.category:
         conv.category = ev.category
     conv.channel = ev.channel
@@ -155,7 +157,27 @@ def _on_message(
     combined = combine(hits, policy, account, offered=conv.offer is not None)
     hold = combined.action != "continue" and ev.proposed_action is not None
     decision = _decision(state, conv, ev, combined, policy, thresholds, hold)
+    turn.decided = True
     return _record(state, conv, ev.event_id, decision, combined, policy)
+
+
+def _redelivered(
+    state: CustomerState, conv: Conversation, ev: MessageEvent, turn: Turn, policy: Policy
+) -> StepResult:
+    """A message read again after a crash, when the state from the changelog already holds it.
+
+    The state was saved before the crash, the decision may not have been sent: it is sent again,
+    with the same id. Escalations and offers are re-sent whole by `_replay`; any other decided
+    turn was a continue, rebuilt here. The state does not change.
+    """
+    if not turn.decided:
+        return StepResult(state, [], [])
+    if ev.role == "customer":
+        thresholds = policy.compiled.customer_thresholds
+    else:
+        thresholds = _action_thresholds(ev, state.account, policy)
+    decision = _decision(state, conv, ev, CONTINUE, policy, thresholds, False)
+    return StepResult(state, [decision], [])
 
 
 def _resume(

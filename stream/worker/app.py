@@ -75,6 +75,8 @@ def build_app(settings: Settings) -> faust.App:
         web_host="127.0.0.1",
         web_port=settings.web_port,
         producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         # Without a linger every changelog write and output record is its own produce request;
         # batching them is most of the throughput, at a few milliseconds of latency.
         producer_linger=0.01,

@@ -228,6 +228,24 @@ def test_redelivered_escalation_gives_the_same_decision(run: Run, events: EventF
     assert run.feed(plain) == ([], [])
 
 
+@pytest.mark.parametrize("role", ["customer", "ai_agent"])
+def test_redelivered_continue_is_sent_again_with_the_same_id_and_no_state_change(
+    run: Run, events: EventFactory, role: str
+) -> None:
+    """After a crash the state from the changelog can already hold a message whose decision was
+    never sent; reading the message again must send that decision again."""
+    run.feed(events.account())
+    event = events.customer("Where is my bag?") if role == "customer" else events.ai()
+    (first,), _ = run.feed(event)
+    assert first.action == "continue"
+    assert run.state is not None
+    before = run.state.to_dict()
+    (again,), handoffs = run.feed(event)
+    assert again.to_record() == first.to_record()
+    assert handoffs == []
+    assert run.state.to_dict() == before
+
+
 # --- policy boundary and combination ---------------------------------------------------------
 
 
