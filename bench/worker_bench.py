@@ -109,6 +109,67 @@ def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]
     return {"events": seen, "seconds": round(elapsed, 2), "events_per_s": round(seen / elapsed, 1)}
 
 
+def faust_ceiling(prefix: str, total: int, log: Path, timeout: float = 600) -> dict[str, Any]:
+    """The same backlog through a Faust agent that only forwards raw records."""
+    app_id = f"{prefix}faust-passthrough"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "BENCH_PREFIX": prefix,
+        "BENCH_APP_ID": app_id,
+    }
+    with log.open("wb") as fh:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO_ROOT / "bench" / "faust_passthrough.py"),
+                "worker",
+                "-l",
+                "warn",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=fh,
+            stderr=fh,
+        )
+    try:
+        return drain_rate(app_id, input_partitions(prefix), total, process, log, timeout)
+    finally:
+        stop_worker(process)
+
+
+def drain_rate(
+    group: str,
+    parts: list[TopicPartition],
+    total: int,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float,
+) -> dict[str, Any]:
+    """Sustained rate: from the first commit to the last, so start-up and rebalance don't count."""
+    deadline = time.monotonic() + timeout
+    first_at = first_count = None
+    done = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        done = committed(group, parts)
+        now = time.perf_counter()
+        if done and first_at is None:
+            first_at, first_count = now, done
+        if done >= total:
+            break
+        time.sleep(0.5)
+    assert first_at is not None and first_count is not None, f"no progress; see {log}"
+    elapsed = time.perf_counter() - first_at
+    moved = done - first_count
+    return {
+        "events": done,
+        "measured_events": moved,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(moved / elapsed, 1) if elapsed > 0 else None,
+        "complete": done >= total,
+    }
+
+
 def start_worker(prefix: str, app_id: str, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -134,32 +195,10 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
 
 
 def worker_throughput(prefix: str, total: int, log: Path, timeout: float = 600) -> dict[str, Any]:
-    """Sustained rate: from the first commit to the last, so start-up and rebalance don't count."""
     app_id = f"{prefix}worker"
-    parts = input_partitions(prefix)
     process = start_worker(prefix, app_id, log)
     try:
-        deadline = time.monotonic() + timeout
-        first_at = first_count = None
-        done = 0
-        while time.monotonic() < deadline and process.poll() is None:
-            done = committed(app_id, parts)
-            now = time.perf_counter()
-            if done and first_at is None:
-                first_at, first_count = now, done
-            if done >= total:
-                break
-            time.sleep(0.5)
-        assert first_at is not None and first_count is not None, f"worker made no progress; {log}"
-        elapsed = time.perf_counter() - first_at
-        moved = done - first_count
-        return {
-            "events": done,
-            "measured_events": moved,
-            "seconds": round(elapsed, 2),
-            "events_per_s": round(moved / elapsed, 1) if elapsed > 0 else None,
-            "complete": done >= total,
-        }
+        return drain_rate(app_id, input_partitions(prefix), total, process, log, timeout)
     finally:
         stop_worker(process)
 
@@ -264,6 +303,8 @@ def main() -> None:
         print(f"backlog: {len(events)} events", flush=True)
         ceiling = passthrough(prefix, len(events))
         print(f"passthrough: {ceiling}", flush=True)
+        framework = faust_ceiling(prefix, len(events), log_dir / "faust-passthrough.log")
+        print(f"faust passthrough: {framework}", flush=True)
         worker = worker_throughput(prefix, len(events), log_dir / "throughput-worker.log")
         print(f"worker: {worker}", flush=True)
     finally:
@@ -287,9 +328,15 @@ def main() -> None:
             "events": len(events),
         },
         "passthrough": ceiling,
+        "faust_passthrough": framework,
         "worker": worker,
         "ratio_worker_to_passthrough": round(worker["events_per_s"] / ceiling["events_per_s"], 3)
         if worker["events_per_s"]
+        else None,
+        "ratio_worker_to_faust_passthrough": round(
+            worker["events_per_s"] / framework["events_per_s"], 3
+        )
+        if worker["events_per_s"] and framework["events_per_s"]
         else None,
         "latency_at_half_rate": lat,
     }

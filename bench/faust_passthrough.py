@@ -1,0 +1,44 @@
+"""A Faust agent that only forwards raw input records: the framework's own ceiling on this machine.
+
+Run by bench/worker_bench.py as `python bench/faust_passthrough.py worker`, configured from the
+environment (BENCH_PREFIX, BENCH_APP_ID, KAFKA_BOOTSTRAP_SERVERS). Same broker settings as the
+worker's app, no table, no decoding: what is left of the worker's cost is Faust and aiokafka.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import faust
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from stream.topics import INPUT_TOPICS  # noqa: E402
+
+prefix = os.environ["BENCH_PREFIX"]
+app = faust.App(
+    os.environ["BENCH_APP_ID"],
+    broker=f"kafka://{os.environ.get('KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')}",
+    topic_disable_leader=True,
+    consumer_auto_offset_reset="earliest",
+    web_enabled=False,
+    producer_acks=-1,
+    producer_linger=0.01,
+    broker_commit_every=1000,
+    broker_commit_interval=1.0,
+    datadir=f"/tmp/{os.environ['BENCH_APP_ID']}",
+)
+raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+inputs = app.topic(*(prefix + name for name in INPUT_TOPICS), **raw)
+output = app.topic(prefix + "escalation.decisions", **raw)
+
+
+@app.agent(inputs, name="passthrough")
+async def forward(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await output.send(key=event.message.key, value=event.message.value)
+
+
+if __name__ == "__main__":
+    app.main()
