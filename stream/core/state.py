@@ -221,6 +221,7 @@ class CustomerState:
     __slots__ = (
         "customer_id",
         "watermark",
+        "marks",
         "account",
         "account_at",
         "contacts",
@@ -232,6 +233,10 @@ class CustomerState:
         self.customer_id = customer_id
         # Highest event time seen for this customer; -1 before the first event.
         self.watermark = -1
+        # Highest event time seen per event type. Each input topic is read in order, but the five
+        # are read side by side: lateness and clean-up follow the stream an event came in on, so
+        # one topic read ahead (a backlog) does not make another topic's events late.
+        self.marks: dict[str, int] = {}
         self.account: AccountSnapshot | None = None
         self.account_at = -1
         # Sorted by event time; only contacts inside the repeat window (and a hard cap).
@@ -249,7 +254,7 @@ class CustomerState:
         return cls(customer_id)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"c": self.customer_id, "w": self.watermark}
+        out: dict[str, Any] = {"c": self.customer_id, "w": self.watermark, "wm": self.marks}
         if self.account is not None:
             out["acc"] = self.account.to_record()
             out["acc_at"] = self.account_at
@@ -262,6 +267,7 @@ class CustomerState:
     def from_dict(cls, d: dict[str, Any]) -> CustomerState:
         state = cls(d["c"])
         state.watermark = d.get("w", -1)
+        state.marks = dict(d.get("wm", {}))
         if "acc" in d:
             state.account = AccountSnapshot.from_record(d["acc"])
             state.account_at = d.get("acc_at", -1)

@@ -15,10 +15,13 @@ What it emits:
   Later events on an escalated conversation give no Decision; a customer turn or a new hit gives a
   package revision (up to `handoff.max_revisions`).
 
-Event time: the state keeps a watermark (the highest occurred_at seen). An event older than the
-watermark minus `lateness_seconds` is folded into what it can update (turns, contacts, account) but
-does not fire window triggers (repeat contact, sentiment). Events within the bound are folded in
-event-time order and judged on windows that end at their own time.
+Event time: the state keeps a watermark per event type (the highest occurred_at seen on that
+input), because the worker reads the input topics side by side and one of them can run ahead. An
+event older than its type's watermark minus `lateness_seconds` is folded into what it can update
+(turns, contacts, account) but does not fire window triggers (repeat contact, sentiment). Events
+within the bound are folded in event-time order and judged on windows that end at their own time.
+A closed conversation's turns are kept until the message watermark passes the close plus the
+lateness, so its last messages count even when the close was read first.
 
 A redelivered event re-emits its decision with the same decision_id and changes nothing: an
 escalation or an offer whole (with the latest package), a continue rebuilt from the event. A
@@ -71,11 +74,15 @@ def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResul
     if state is None:
         state = CustomerState.new(event.customer_id)
     at = event.occurred_at
-    too_late = at < state.watermark - policy.compiled.lateness_ms
+    kind = event.type
+    mark = state.marks.get(kind, -1)
+    too_late = at < mark - policy.compiled.lateness_ms
+    if at > mark:
+        state.marks[kind] = at
+        if kind == "message" and state.closed:
+            _drop_closed(state, policy)
     if at > state.watermark:
         state.watermark = at
-        if state.closed:
-            _drop_closed(state, policy)
     if isinstance(event, MessageEvent):
         return _on_message(state, event, policy, too_late)
     if isinstance(event, SentimentEvent):
@@ -185,7 +192,7 @@ def _resume(
 ) -> Conversation | StepResult:
     """The conversation an event belongs to (opened if new), or what to return at once: nothing
     for a straggler after the close, the same decision again for a redelivered event."""
-    if state.closed and _after_close(state, conv_id, at):
+    if state.closed and _after_close(state, conv_id, at, policy):
         return StepResult(state, [], [])
     conv = state.conversations.get(conv_id)
     if conv is None:
@@ -380,7 +387,7 @@ def _note_ai_turn(conv: Conversation, ev: MessageEvent, text: str, policy: Polic
 def _open(state: CustomerState, conv_id: str, at: int, policy: Policy) -> Conversation:
     conversations = state.conversations
     if conversations:
-        idle_before = state.watermark - policy.compiled.idle_ms
+        idle_before = state.marks.get("message", -1) - policy.compiled.idle_ms
         for stale in [c for c in conversations.values() if c.last_at < idle_before]:
             _forget(state, stale, policy)
         if len(conversations) >= policy.state.max_open_conversations:
@@ -395,27 +402,38 @@ def _forget(state: CustomerState, conv: Conversation, policy: Policy) -> None:
     """Drop an idle or evicted conversation; one already escalated must never escalate again."""
     del state.conversations[conv.conversation_id]
     if conv.escalation is not None:
-        _remember_closed(state, conv.conversation_id, conv.last_at, policy)
+        _remember_closed(state, conv.conversation_id, _CLOSED_TO_ALL, policy)
 
 
 def _close(state: CustomerState, conv_id: str, at: int, policy: Policy) -> None:
-    """Mark closed at `at`; the turns stay until the watermark passes `at` plus the lateness."""
+    """Mark closed at `at`; the turns stay until the message watermark passes `at` plus the
+    lateness."""
     _remember_closed(state, conv_id, at, policy)
-    if at < state.watermark - policy.compiled.lateness_ms:
+    if at < state.marks.get("message", -1) - policy.compiled.lateness_ms:
         state.conversations.pop(conv_id, None)
 
 
-def _after_close(state: CustomerState, conv_id: str, at: int) -> bool:
-    """An event of a closed conversation counts only if it happened before the close, while the
-    conversation's turns are still kept; anything later is a straggler and decides nothing."""
+# Close time recorded for an escalated conversation evicted from the state: no later event of it
+# may open it again, whatever its time, or it could escalate twice.
+_CLOSED_TO_ALL = -1
+
+
+def _after_close(state: CustomerState, conv_id: str, at: int, policy: Policy) -> bool:
+    """An event of a closed conversation counts only if it happened before the close and the close
+    is still within the lateness bound of the message stream (the outcome or the close may be
+    read before the conversation's messages); anything else is a straggler and decides nothing."""
     closed_at = state.closed.get(conv_id)
     if closed_at is None:
         return False
-    return at > closed_at or conv_id not in state.conversations
+    if at > closed_at:
+        return True
+    if conv_id in state.conversations:
+        return False
+    return closed_at < state.marks.get("message", -1) - policy.compiled.lateness_ms
 
 
 def _drop_closed(state: CustomerState, policy: Policy) -> None:
-    horizon = state.watermark - policy.compiled.lateness_ms
+    horizon = state.marks.get("message", -1) - policy.compiled.lateness_ms
     conversations = state.conversations
     for conv_id, closed_at in state.closed.items():
         if closed_at < horizon and conv_id in conversations:
@@ -437,7 +455,7 @@ def _remember_closed(state: CustomerState, conv_id: str, at: int, policy: Policy
 
 def _prune_contacts(state: CustomerState, policy: Policy) -> None:
     compiled = policy.compiled
-    horizon = state.watermark - compiled.repeat_window_ms - compiled.lateness_ms
+    horizon = state.marks.get("contact", -1) - compiled.repeat_window_ms - compiled.lateness_ms
     contacts = state.contacts
     drop = 0
     while drop < len(contacts) and contacts[drop].at < horizon:

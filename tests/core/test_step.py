@@ -431,6 +431,33 @@ def test_a_message_from_before_the_close_read_after_it_still_decides(
     assert [d.action for d in decisions] == ["escalate"]
 
 
+def test_a_topic_read_ahead_does_not_make_another_topic_late(
+    run: Run, events: EventFactory
+) -> None:
+    """A backlog is read topic by topic: here every contact, one a week later included, is folded
+    before the first conversation's messages, which must still be decided."""
+    run.feed(
+        events.contact("conv-1", at=T0),
+        events.contact("conv-1", action="closed", at=T0 + 60_000),
+        events.contact("conv-2", at=T0 + 7 * DAY),
+    )
+    (first,), _ = run.feed(events.customer("Where is my bag?", at=T0 + 20_000))
+    (second,), _ = run.feed(events.customer("I want a human agent now", at=T0 + 30_000))
+    assert (first.action, second.action) == ("continue", "escalate")
+    assert second.conversation_id == "conv-1"
+
+
+def test_an_outcome_read_before_the_conversation_does_not_silence_it(
+    run: Run, events: EventFactory
+) -> None:
+    """The ticketing outcome can be read before the conversation's first message: the messages
+    happened before the close and are decided; a message after the close is not."""
+    run.feed(events.outcome("conv-1", at=T0 + 60_000))
+    (decision,), _ = run.feed(events.customer("Get me a human please", at=T0 + 10_000))
+    assert decision.action == "escalate"
+    assert run.feed(events.customer("hello again, a person please", at=T0 + 61_000)) == ([], [])
+
+
 def test_contact_closed_drops_the_conversation_after_the_lateness_bound(
     run: Run, events: EventFactory
 ) -> None:
