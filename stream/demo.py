@@ -129,8 +129,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
         print(f"== replaying {conversations} real airline conversations")
         events = list(iter_events(SOURCE, ReplayConfig(conversations=conversations)))
         counts = Counter(kind for kind, _ in events)
-        # Paced like live traffic: the worker folds input topics side by side as they arrive, so
-        # a whole history dumped at once would be read topic by topic (the backtest is for that).
+        # Paced like live traffic by default; --rate 1000000 sends it as one backlog.
         produce(
             events,
             bootstrap,
