@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 __all__ = [
@@ -481,7 +482,14 @@ def analyze_turn(text: str, previous_customer_texts: Sequence[str]) -> TextSigna
     A repeat is a turn of at least REPEAT_MIN_WORDS words whose content words overlap those of an
     earlier customer turn (also of that length) with Jaccard similarity >= REPEAT_JACCARD.
     """
-    return _analyze(text, previous_customer_texts)
+    return _analyze_turn(text, tuple(previous_customer_texts))
+
+
+@lru_cache(maxsize=4096)
+def _analyze_turn(text: str, previous: tuple[str, ...]) -> TextSignal:
+    # A backtest folds each turn through every policy it compares, one after the other; the
+    # signal depends on the text alone, so the second policy reuses the first one's.
+    return _analyze(text, previous)
 
 
 def _analyze(text: str, previous: Sequence[str] | None) -> TextSignal:
