@@ -222,18 +222,7 @@ def _on_sentiment(
     if turn.role != "customer" or conv.human or too_late:
         return StepResult(state, [], [])
     hits = list(sentiment.check(_customer_turns_until(conv, turn), policy).hits)
-    if not hits:
-        return StepResult(state, [], [])
-    if conv.escalation is not None:
-        package = _revise(state, conv, hits, policy, always=False)
-        return StepResult(state, [], [package] if package is not None else [])
-    combined = combine(hits, policy, state.account, offered=conv.offer is not None)
-    if combined.action == "continue":
-        return StepResult(state, [], [])
-    decision = _decision(
-        state, conv, ev, combined, policy, policy.compiled.customer_thresholds, False
-    )
-    return _record(state, conv, ev.event_id, decision, combined, policy)
+    return _on_hits(state, conv, ev, hits, policy, policy.compiled.customer_thresholds)
 
 
 def _on_contact(
@@ -292,16 +281,29 @@ def _on_contact(
     target = state.conversations.get(current.conversation_id)
     if target is None or target.human:
         return StepResult(state, [], [])
-    if target.escalation is not None:
-        package = _revise(state, target, hits, policy, always=False)
+    return _on_hits(state, target, ev, hits, policy, policy.compiled.contact_thresholds)
+
+
+def _on_hits(
+    state: CustomerState,
+    conv: Conversation,
+    ev: SentimentEvent | ContactEvent,
+    hits: list[TriggerHit],
+    policy: Policy,
+    thresholds: dict[str, float],
+) -> StepResult:
+    """Hits from an event that is not a turn: a decision only when they call for more than
+    continue, or a package revision when the conversation is already escalated."""
+    if not hits:
+        return StepResult(state, [], [])
+    if conv.escalation is not None:
+        package = _revise(state, conv, hits, policy, always=False)
         return StepResult(state, [], [package] if package is not None else [])
-    combined = combine(hits, policy, state.account, offered=target.offer is not None)
+    combined = combine(hits, policy, state.account, offered=conv.offer is not None)
     if combined.action == "continue":
         return StepResult(state, [], [])
-    decision = _decision(
-        state, target, ev, combined, policy, policy.compiled.contact_thresholds, False
-    )
-    return _record(state, target, ev.event_id, decision, combined, policy)
+    decision = _decision(state, conv, ev, combined, policy, thresholds, False)
+    return _record(state, conv, ev.event_id, decision, combined, policy)
 
 
 def _on_account(state: CustomerState, ev: AccountEvent) -> None:
