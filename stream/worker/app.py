@@ -13,7 +13,7 @@ from stream.core.policy import load_policy, policy_warnings
 from stream.serde import SerdeError, serde_for_topic
 from stream.settings import Settings
 from stream.topics import INPUT_TOPICS
-from stream.worker.handler import RecordHandler
+from stream.worker.handler import RawRecord, RecordHandler
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
 
 log = structlog.get_logger(__name__)
@@ -135,16 +135,16 @@ def build_app(settings: Settings) -> faust.App:
             message = event.message
             if journal is not None:
                 journal.write(f"{message.topic}\t{message.partition}\t{message.offset}\n")
-            handled = handler.handle(
+            raw_record = RawRecord(
                 message.topic,
                 message.partition,
                 message.offset,
                 message.key,
                 message.value,
-                message.headers,
+                message.headers or (),
                 int(message.timestamp * 1000) if message.timestamp else None,
-                states.get,
             )
+            handled = handler.handle(raw_record, states.get)
             if handled.deadletter is not None:
                 log.warning(
                     "dead_letter",

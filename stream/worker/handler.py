@@ -12,12 +12,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream.core.events import Event, EventError, event_from_dict
+from stream.core.events import EventError, event_from_dict
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
 from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """An input record as it came off the topic, kept whole for its dead letter."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]] = ()
+    timestamp_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -29,8 +42,6 @@ class Handled:
     decisions: list[bytes] = field(default_factory=list)
     handoffs: list[bytes] = field(default_factory=list)
     deadletter: bytes | None = None
-    event: Event | None = None
-    actions: list[str] = field(default_factory=list)
     reason: str | None = None
 
 
@@ -56,30 +67,15 @@ class RecordHandler:
         self._handoff_serde = serde_for_topic("escalation.handoffs", registry_url)
         self._deadletter_serde: Serde = serde_for_schema("escalation.DeadLetter")
 
-    def handle(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes | None]] | None,
-        timestamp_ms: int | None,
-        load_state: Callable[[str], dict[str, Any] | None],
-    ) -> Handled:
+    def handle(self, raw: RawRecord, load_state: Callable[[str], dict[str, Any] | None]) -> Handled:
         def dead(error_type: str, reason: str) -> Handled:
-            return Handled(
-                reason=reason,
-                deadletter=self.deadletter(
-                    topic, partition, offset, key, value, headers, timestamp_ms, error_type, reason
-                ),
-            )
+            return Handled(reason=reason, deadletter=self.deadletter(raw, error_type, reason))
 
-        kind = self._types.get(topic)
+        kind = self._types.get(raw.topic)
         if kind is None:
-            return dead("validation", f"no event type is defined for topic {topic!r}")
+            return dead("validation", f"no event type is defined for topic {raw.topic!r}")
         try:
-            record = self._serdes[topic].decode(value)
+            record = self._serdes[raw.topic].decode(raw.value)
         except SerdeError as exc:
             return dead("decode", str(exc))
         try:
@@ -89,6 +85,7 @@ class RecordHandler:
         customer_id = event.customer_id
         # Co-partitioning is what lets one partition own a customer; a record keyed otherwise
         # would fold into a state another worker owns.
+        key = raw.key
         if key is None or key != customer_id.encode():
             shown = key.decode("utf-8", "replace") if key is not None else "null"
             return dead(
@@ -99,45 +96,28 @@ class RecordHandler:
             raw_state = load_state(customer_id)
             state = CustomerState.from_dict(raw_state) if raw_state is not None else None
             result = step(state, event, policy)
-            handled = Handled(
+            return Handled(
                 customer_id=customer_id,
                 state=result.state.to_dict(),
                 decisions=[self._decision_serde.encode(d.to_record()) for d in result.decisions],
                 handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
-                event=event,
-                actions=[d.action for d in result.decisions],
             )
         except Exception as exc:  # a bug in one customer's fold must not stop the partition
             return dead("processing", f"{type(exc).__name__}: {exc}")
-        return handled
 
-    def deadletter(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes | None]] | None,
-        timestamp_ms: int | None,
-        error_type: str,
-        reason: str,
-    ) -> bytes:
+    def deadletter(self, raw: RawRecord, error_type: str, reason: str) -> bytes:
         return self._deadletter_serde.encode(
             {
-                "source_topic": topic,
-                "partition": partition,
-                "offset": offset,
-                "timestamp": timestamp_ms,
-                "key": key,
-                "value": value,
-                "headers": [{"key": k, "value": v} for k, v in (headers or ())],
+                "source_topic": raw.topic,
+                "partition": raw.partition,
+                "offset": raw.offset,
+                "timestamp": raw.timestamp_ms,
+                "key": raw.key,
+                "value": raw.value,
+                "headers": [{"key": k, "value": v} for k, v in raw.headers],
                 "reason": reason,
                 "error_type": error_type,
                 "failed_at": int(time.time() * 1000),
                 "consumer": self._consumer,
             }
         )
-
-
-__all__ = ["Handled", "RecordHandler"]

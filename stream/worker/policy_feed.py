@@ -18,6 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from stream.core.policy import Policy, PolicyError, parse_policy, policy_warnings
 from stream.serde import SerdeError, serde_for_topic
+from stream.worker.handler import RawRecord
 
 log = structlog.get_logger(__name__)
 
@@ -134,16 +135,16 @@ class PolicyFeed(threading.Thread):
 
 
 def rejecting_to_deadletter(
-    producer: Producer, topic: str, deadletter_topic: str, encode: Callable[..., bytes]
+    producer: Producer,
+    topic: str,
+    deadletter_topic: str,
+    encode: Callable[[RawRecord, str, str], bytes],
 ) -> Callable[[bytes | None, bytes | None, int, int, str], None]:
     def reject(
         key: bytes | None, value: bytes | None, partition: int, offset: int, reason: str
     ) -> None:
-        producer.produce(
-            deadletter_topic,
-            key=key,
-            value=encode(topic, partition, offset, key, value, None, None, "policy", reason),
-        )
+        raw = RawRecord(topic, partition, offset, key, value)
+        producer.produce(deadletter_topic, key=key, value=encode(raw, "policy", reason))
         producer.flush(10)
 
     return reject

@@ -1,0 +1,127 @@
+"""The worker's record handler without a broker: every path a record can take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stream.core.policy import default_policy
+from stream.serde import serde_for_topic
+from stream.worker.handler import RawRecord, RecordHandler
+
+T0 = 1_767_225_600_000
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    record = {
+        "event_id": "msg-1",
+        "customer_id": "c-1",
+        "occurred_at": T0,
+        "schema_version": 1,
+        "conversation_id": "v-1",
+        "message_id": "m-1",
+        "role": "customer",
+        "text": "Can I talk to a real person?",
+        "channel": "chat",
+        "category": "billing",
+        "intent": None,
+        "intent_confidence": None,
+        "proposed_action": None,
+        "action_attempted": False,
+        "action_failed": False,
+    }
+    record.update(fields)
+    return record
+
+
+def raw(
+    value: bytes | None, key: bytes | None = b"c-1", topic: str = "support.messages"
+) -> RawRecord:
+    return RawRecord(topic, 2, 41, key, value, [("trace", b"t-1")], T0 + 5)
+
+
+@pytest.fixture
+def handler() -> RecordHandler:
+    return RecordHandler(default_policy, consumer="tests")
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    return serde_for_topic("support.messages").encode(record)
+
+
+def letter(data: bytes | None) -> dict[str, Any]:
+    assert data is not None
+    return serde_for_topic("support.deadletter").decode(data)
+
+
+def test_a_valid_record_gives_state_decisions_and_a_handoff(handler: RecordHandler) -> None:
+    handled = handler.handle(raw(encode(message())), lambda _: None)
+    assert handled.deadletter is None and handled.customer_id == "c-1"
+    (decision,) = [serde_for_topic("escalation.decisions").decode(d) for d in handled.decisions]
+    assert decision["action"] == "escalate"
+    assert decision["triggers"][0]["trigger"] == "explicit_request"
+    (package,) = [serde_for_topic("escalation.handoffs").decode(h) for h in handled.handoffs]
+    assert package["handoff_id"] == decision["decision_id"]
+    assert handled.state is not None and handled.state["c"] == "c-1"
+
+
+def test_the_state_is_loaded_for_the_customer_and_carried_on(handler: RecordHandler) -> None:
+    first = handler.handle(raw(encode(message(text="Hello"))), lambda _: None)
+    asked: list[str] = []
+
+    def load(customer_id: str) -> dict[str, Any] | None:
+        asked.append(customer_id)
+        return first.state
+
+    again = handler.handle(raw(encode(message(text="Hello"))), load)
+    assert asked == ["c-1"]
+    # The same message read again is a redelivery: its decision again, the same id.
+    assert again.decisions == first.decisions
+
+
+@pytest.mark.parametrize(
+    ("record", "key", "topic", "error_type", "reason"),
+    [
+        (b"\x00garbage", b"c-1", "support.messages", "decode", "not Avro single-object encoded"),
+        (None, b"c-1", "support.messages", "decode", "empty message"),
+        (encode(message()), b"c-2", "support.messages", "validation", "customer_id"),
+        (encode(message()), None, "support.messages", "validation", "key 'null'"),
+        (
+            encode(message(intent_confidence=1.5)),
+            b"c-1",
+            "support.messages",
+            "validation",
+            "intent_confidence",
+        ),
+        (encode(message()), b"c-1", "support.unknown", "validation", "no event type"),
+    ],
+    ids=["garbage", "tombstone", "wrong-key", "no-key", "out-of-range", "unknown-topic"],
+)
+def test_a_bad_record_becomes_a_dead_letter_with_its_reason_and_bytes(
+    handler: RecordHandler,
+    record: bytes | None,
+    key: bytes | None,
+    topic: str,
+    error_type: str,
+    reason: str,
+) -> None:
+    handled = handler.handle(raw(record, key, topic), lambda _: None)
+    assert handled.decisions == [] and handled.state is None
+    dead = letter(handled.deadletter)
+    assert dead["error_type"] == error_type
+    assert reason in dead["reason"] and handled.reason == dead["reason"]
+    assert (dead["source_topic"], dead["partition"], dead["offset"]) == (topic, 2, 41)
+    assert (dead["key"], dead["value"], dead["timestamp"]) == (key, record, T0 + 5)
+    assert dead["headers"] == [{"key": "trace", "value": b"t-1"}]
+    assert dead["consumer"] == "tests"
+
+
+def test_a_fold_that_raises_is_dead_lettered_not_raised(handler: RecordHandler) -> None:
+    """A state in the table that cannot be read (say, written by a broken release) must cost one
+    record, not the partition."""
+    data = encode(message())
+    dead = letter(handler.handle(raw(data), lambda _: {"not": "a state"}).deadletter)
+    assert dead["error_type"] == "processing"
+    assert dead["reason"].startswith("KeyError")
+    assert dead["value"] == data
