@@ -319,8 +319,8 @@ class CompiledPolicy:
 
 class Policy(_Model):
     version: str = Field(min_length=1)
-    # Events older than the customer's watermark minus this still update state, but do not fire
-    # window triggers (repeat contact, sentiment) retroactively.
+    # Events older than the customer's watermark of their own type (input stream) minus this still
+    # update state, but do not fire window triggers (repeat contact, sentiment) retroactively.
     lateness_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
     confidence: ConfidencePolicy = Field(default_factory=ConfidencePolicy)
     sentiment: SentimentPolicy = Field(default_factory=SentimentPolicy)
