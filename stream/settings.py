@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1)
     data_dir: Path = REPO_ROOT / "data"
     policy_path: Path = REPO_ROOT / "policy" / "default.yaml"
+    # The worker's web server: /metrics, /health/live, /health/ready, /stats/, /policy/. Loopback
+    # by default; a container sets 0.0.0.0 so probes and Prometheus reach it.
+    web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # When set, the worker appends `topic<TAB>partition<TAB>offset` of every record it folds, in

@@ -13,6 +13,7 @@ from stream.core.policy import load_policy, policy_warnings
 from stream.serde import SerdeError, serde_for_topic
 from stream.settings import Settings
 from stream.topics import INPUT_TOPICS
+from stream.worker import health, metrics
 from stream.worker.handler import RawRecord, RecordHandler
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
 
@@ -72,7 +73,7 @@ def build_app(settings: Settings) -> faust.App:
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
-        web_host="127.0.0.1",
+        web_host=settings.web_host,
         web_port=settings.web_port,
         producer_acks=-1,
         broker_session_timeout=settings.session_timeout_seconds,
@@ -162,6 +163,7 @@ def build_app(settings: Settings) -> faust.App:
                 await decisions.send(key=key, value=value)
             for value in handled.handoffs:
                 await handoffs.send(key=key, value=value)
+            metrics.record_sent(handled, raw_record.timestamp_ms)
 
     # Each decision fans out to one count per dimension; the counts are re-keyed by dimension
     # through an internal topic so every key's count lives on exactly one partition.
@@ -216,4 +218,12 @@ def build_app(settings: Settings) -> faust.App:
     async def follow_policy() -> None:
         feed.start()
 
+    inputs_named = [settings.topic(name) for name in INPUT_TOPICS]
+    version = lambda: in_force.get().version  # noqa: E731
+    metrics.install(
+        app, input_topics=inputs_named, tables={STATE_TABLE: states}, policy_version=version
+    )
+    health.install(
+        app, input_topics=inputs_named, policy_loaded=feed.ready.is_set, policy_version=version
+    )
     return app

@@ -12,12 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream.core.decision import Decision
 from stream.core.events import EventError, event_from_dict
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
 from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
+from stream.worker import metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class Handled:
     handoffs: list[bytes] = field(default_factory=list)
     deadletter: bytes | None = None
     reason: str | None = None
+    # The decisions behind `decisions`, for the metrics of what was sent (action, trigger, ...).
+    decided: list[Decision] = field(default_factory=list)
 
 
 class RecordHandler:
@@ -101,11 +105,13 @@ class RecordHandler:
                 state=result.state.to_dict(),
                 decisions=[self._decision_serde.encode(d.to_record()) for d in result.decisions],
                 handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
+                decided=list(result.decisions),
             )
         except Exception as exc:  # a bug in one customer's fold must not stop the partition
             return dead("processing", f"{type(exc).__name__}: {exc}")
 
     def deadletter(self, raw: RawRecord, error_type: str, reason: str) -> bytes:
+        metrics.record_dead_letter(error_type)
         return self._deadletter_serde.encode(
             {
                 "source_topic": raw.topic,

@@ -18,6 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from stream.core.policy import Policy, PolicyError, parse_policy, policy_warnings
 from stream.serde import SerdeError, serde_for_topic
+from stream.worker import metrics
 from stream.worker.handler import RawRecord
 
 log = structlog.get_logger(__name__)
@@ -108,6 +109,7 @@ class PolicyFeed(threading.Thread):
                         log.warning("policy_feed_error", error=str(msg.error()))
                     continue
                 verdict = self._holder.offer(msg.value())
+                metrics.record_policy_offer(verdict.adopted)
                 if verdict.adopted:
                     log.info("policy_adopted", version=verdict.version, offset=msg.offset())
                 else:
