@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # How long the group waits for a silent worker before its partitions move to another: the
     # recovery time after a crash. Kafka's default is 45 s.
     session_timeout_seconds: float = Field(default=45.0, ge=6.0)
+    # The largest dead letter the worker writes, in bytes: bigger ones are cut (the original is
+    # named by size and SHA-256). Keep it under the dead-letter topic's max.message.bytes.
+    deadletter_max_bytes: int = Field(default=990_000, ge=65_536)
     # Per-category and per-trigger counts are kept in tumbling windows of this many seconds.
     stats_window_seconds: int = Field(default=3600, ge=60)
 

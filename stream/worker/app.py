@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import faust
@@ -14,6 +15,7 @@ from stream.serde import SerdeError, serde_for_topic
 from stream.settings import Settings
 from stream.topics import INPUT_TOPICS
 from stream.worker import health, metrics
+from stream.worker.deadletters import deadletter_key, deliver_until_written
 from stream.worker.handler import RawRecord, RecordHandler
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
 
@@ -55,6 +57,11 @@ def _credentials(settings: Settings) -> Any:
             keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         )
     return None
+
+
+async def _send_and_wait(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
+    pending = await topic.send(key=key, value=value)
+    await pending
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -125,6 +132,7 @@ def build_app(settings: Settings) -> faust.App:
         topic_prefix=settings.topic_prefix,
         consumer=settings.app_id,
         registry_url=settings.schema_registry_url,
+        deadletter_max_bytes=settings.deadletter_max_bytes,
     )
 
     journal = settings.journal_path.open("a", buffering=1) if settings.journal_path else None
@@ -154,7 +162,17 @@ def build_app(settings: Settings) -> faust.App:
                     offset=message.offset,
                     reason=handled.reason,
                 )
-                await deadletters.send(key=message.key, value=handled.deadletter)
+                letter = handled.deadletter
+                # Waits for the broker's acknowledgement: the record is acked (and its offset
+                # committed) only once its dead letter is written, however long that takes.
+                await deliver_until_written(
+                    partial(_send_and_wait, deadletters, deadletter_key(message.key), letter),
+                    where={
+                        "topic": message.topic,
+                        "partition": message.partition,
+                        "offset": message.offset,
+                    },
+                )
                 continue
             assert handled.customer_id is not None
             states[handled.customer_id] = handled.state

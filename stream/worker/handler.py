@@ -20,6 +20,11 @@ from stream.core.step import step
 from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
 from stream.worker import metrics
+from stream.worker.deadletters import fit_deadletter
+
+# Under the broker's default record limit (message.max.bytes 1048588) and librdkafka's default
+# producer limit (1000000), with room for the record's key and framing.
+DEADLETTER_MAX_BYTES = 990_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +64,10 @@ class RecordHandler:
         topic_prefix: str = "",
         consumer: str = "escalation-stream",
         registry_url: str | None = None,
+        deadletter_max_bytes: int = DEADLETTER_MAX_BYTES,
     ) -> None:
         self._policy = policy
+        self._deadletter_max_bytes = deadletter_max_bytes
         self._consumer = consumer
         self._types = {f"{topic_prefix}{name}": kind for kind, name in EVENT_TOPICS.items()}
         self._serdes: dict[str, Serde] = {
@@ -111,8 +118,9 @@ class RecordHandler:
             return dead("processing", f"{type(exc).__name__}: {exc}")
 
     def deadletter(self, raw: RawRecord, error_type: str, reason: str) -> bytes:
+        """The dead letter of a record, cut to fit under the size limit when it must be."""
         metrics.record_dead_letter(error_type)
-        return self._deadletter_serde.encode(
+        return fit_deadletter(
             {
                 "source_topic": raw.topic,
                 "partition": raw.partition,
@@ -125,5 +133,7 @@ class RecordHandler:
                 "error_type": error_type,
                 "failed_at": int(time.time() * 1000),
                 "consumer": self._consumer,
-            }
+            },
+            self._deadletter_serde.encode,
+            self._deadletter_max_bytes,
         )

@@ -249,3 +249,66 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: f
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def set_topic_config(topic: str, **config: str) -> None:
+    """Changes configs of one topic (names with dots as keyword arguments with underscores)."""
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        ResourceType,
+    )
+
+    entries = [
+        ConfigEntry(k.replace("_", "."), v, incremental_operation=AlterConfigOpType.SET)
+        for k, v in config.items()
+    ]
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def produce_at(
+    topic: str, key: bytes | None, value: bytes | None, max_bytes: int = 1_048_576
+) -> tuple[int, int]:
+    """Produces one record and returns the partition and offset it was written at."""
+    producer = Producer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "partitioner": "murmur2_random",
+            "message.max.bytes": max_bytes + 4096,
+        }
+    )
+    written: list[tuple[int, int]] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        assert err is None, err
+        written.append((msg.partition(), msg.offset()))
+
+    producer.produce(topic, key=key, value=value, on_delivery=delivered)
+    assert producer.flush(30) == 0
+    return written[0]
+
+
+def committed_offset(group: str, topic: str, partition: int) -> int:
+    """The group's committed offset on one partition; -1001 when it has committed none."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group})
+    try:
+        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        return int(tp.offset)
+    finally:
+        consumer.close()
+
+
+def wait_for_log(path: Path, needle: str, timeout: float = 60.0) -> str:
+    """The first line of a log that contains `needle` (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                if needle in line:
+                    return line
+        time.sleep(0.5)
+    raise AssertionError(f"no line with {needle!r} in {path} within {timeout}s")
