@@ -58,7 +58,23 @@ bench: setup ## Throughput and latency of the worker vs a bare passthrough on th
 	$(PYTHON) bench/worker_bench.py; rc=$$?; \
 	if [ $$started = 1 ]; then $(KAFKA) down; fi; exit $$rc
 
+MUTATION_VENV ?= .venv-mutation
+JOBS ?= $(shell nproc)
+
+# mutmut 3.8 needs a newer click than faust-streaming allows: it gets an environment of its own.
+$(MUTATION_VENV)/bin/mutmut: pyproject.toml
+	python3 -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/pip install -q --upgrade pip
+	$(MUTATION_VENV)/bin/pip install -q --group mutation
+	@touch $@
+
+.PHONY: mutation
+mutation: $(MUTATION_VENV)/bin/mutmut ## Mutation testing of the decision rules (takes minutes; not in `make test`): bench/results/mutation.json
+	rm -rf mutants
+	$(MUTATION_VENV)/bin/mutmut run --max-children $(JOBS)
+	$(MUTATION_VENV)/bin/python bench/mutation_report.py --min-score 0.9
+
 .PHONY: clean
 clean: ## Remove local state (worker data, broker data); keeps .venv and jars
-	rm -rf data out
+	rm -rf data out mutants
 	$(KAFKA) reset
