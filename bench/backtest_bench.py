@@ -34,10 +34,10 @@ from stream.backtest.run import run_policy
 from stream.backtest.sources import JsonlSource
 from stream.core.events import Event
 from stream.core.policy import default_policy, parse_policy
-from stream.replay import ReplayConfig, iter_events, write_jsonl
-from stream.settings import REPO_ROOT
+from stream.replay import CORPUS_PATH, ReplayConfig, iter_events, write_jsonl
+from stream.settings import REPO_ROOT, Settings
 
-SOURCE = REPO_ROOT.parent / "shared" / "data" / "twcs-airlines" / "airlines_raw.csv.bz2"
+SOURCE = Settings().datasets_dir / CORPUS_PATH
 RESULTS = REPO_ROOT / "bench" / "results" / "backtest.json"
 TARGET = 50_000
 # A plausible policy change: a higher refund limit and a stricter sentiment signal.

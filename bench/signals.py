@@ -24,8 +24,9 @@ if str(REPO_ROOT) not in sys.path:
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
 
 from stream.core import markers  # noqa: E402
+from stream.settings import Settings  # noqa: E402
 
-DEFAULT_DATA = REPO_ROOT / ".." / "shared" / "data" / "airline-sentiment" / "tweets_dev.csv"
+DEFAULT_DATA = Settings().datasets_dir / "airline-sentiment" / "tweets_dev.csv"
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "signals.json"
 # The standard VADER cut for "negative".
 VADER_NEGATIVE_AT = -0.05

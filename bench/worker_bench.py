@@ -25,14 +25,14 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
-from stream.replay import ReplayConfig, iter_events
-from stream.replay_kafka import produce
+from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
+from stream.replay.kafka import produce
 from stream.serde import serde_for_topic
-from stream.settings import REPO_ROOT
+from stream.settings import REPO_ROOT, Settings
 from stream.topics import EVENT_TOPICS, INPUT_TOPICS, ensure_topics, load_definitions
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-SOURCE = REPO_ROOT.parent / "shared" / "data" / "twcs-airlines" / "airlines_raw.csv.bz2"
+SOURCE = Settings().datasets_dir / CORPUS_PATH
 RESULTS = REPO_ROOT / "bench" / "results" / "worker.json"
 
 

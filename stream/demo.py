@@ -19,8 +19,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
-from stream.replay import ReplayConfig, iter_events
-from stream.replay_kafka import produce
+from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
+from stream.replay.kafka import produce
 from stream.serde import serde_for_topic
 from stream.settings import REPO_ROOT, Settings
 from stream.topics import (
@@ -33,15 +33,14 @@ from stream.topics import (
 from stream.worker.readiness import wait_until_consuming
 
 KAFKA = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
-SOURCE = REPO_ROOT.parent / "shared" / "data" / "twcs-airlines" / "airlines_raw.csv.bz2"
 
 
 def _sh(*args: str) -> int:
     return subprocess.run(args, check=False).returncode
 
 
-def _end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"demo-{uuid.uuid4().hex}"})
+def _end_offsets(config: dict[str, Any], topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer({**config, "group.id": f"demo-{uuid.uuid4().hex}"})
     try:
         ends = {}
         for topic in topics:
@@ -52,8 +51,8 @@ def _end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int
         consumer.close()
 
 
-def _committed(bootstrap: str, group: str, partitions: list[tuple[str, int]]) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+def _committed(config: dict[str, Any], group: str, partitions: list[tuple[str, int]]) -> int:
+    consumer = Consumer({**config, "group.id": group})
     try:
         tps = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=10)
         return sum(max(tp.offset, 0) for tp in tps)
@@ -61,11 +60,11 @@ def _committed(bootstrap: str, group: str, partitions: list[tuple[str, int]]) ->
         consumer.close()
 
 
-def _read_all(bootstrap: str, topic: str, schema_topic: str) -> list[dict[str, Any]]:
+def _read_all(config: dict[str, Any], topic: str, schema_topic: str) -> list[dict[str, Any]]:
     serde = serde_for_topic(schema_topic)
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **config,
             "group.id": f"demo-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
         }
@@ -91,6 +90,9 @@ def _read_all(bootstrap: str, topic: str, schema_topic: str) -> list[dict[str, A
 def run(conversations: int, keep: bool, rate: float) -> int:
     settings = Settings()
     bootstrap = settings.bootstrap_servers
+    # Every client logs through the project's logging, so a broker stopping before a client
+    # closes does not print librdkafka's connection errors at the end of the demo.
+    config = settings.confluent_config()
     started_broker = False
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and _sh(str(KAFKA), "status") != 0:
         if _sh(str(KAFKA), "up") != 0:
@@ -105,7 +107,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
     try:
         print(f"== topics (prefix {prefix})")
         definitions = {topic(n): d.renamed(topic(n)) for n, d in load_definitions().items()}
-        print(format_reports(ensure_topics(settings.confluent_config(), definitions)))
+        print(format_reports(ensure_topics(config, definitions)))
 
         print("== worker")
         env = {
@@ -124,10 +126,11 @@ def run(conversations: int, keep: bool, rate: float) -> int:
                 stderr=log,
             )
         print(f"   pid {worker.pid}, log {log_path}")
-        wait_until_consuming(settings.confluent_config(), app_id, topic("support.accounts"))
+        wait_until_consuming(config, app_id, topic("support.accounts"))
 
         print(f"== replaying {conversations} real airline conversations")
-        events = list(iter_events(SOURCE, ReplayConfig(conversations=conversations)))
+        source = settings.datasets_dir / CORPUS_PATH
+        events = list(iter_events(source, ReplayConfig(conversations=conversations)))
         counts = Counter(kind for kind, _ in events)
         # Paced like live traffic by default; --rate 1000000 sends it as one backlog.
         produce(
@@ -135,13 +138,14 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             bootstrap,
             rate=rate,
             topic_for={kind: topic(name) for kind, name in EVENT_TOPICS.items()},
+            producer_config={k: v for k, v in config.items() if k != "bootstrap.servers"},
             total=len(events),
         )
         print(f"   produced {len(events)} events: {dict(counts)}")
 
         print("== waiting for the worker to fold everything")
         inputs = [topic(name) for name in INPUT_TOPICS]
-        ends = _end_offsets(bootstrap, inputs)
+        ends = _end_offsets(config, inputs)
         target = sum(ends.values())
         deadline = time.monotonic() + 240
         done = 0
@@ -149,7 +153,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             if worker.poll() is not None:
                 print(f"worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
                 return 1
-            done = _committed(bootstrap, app_id, list(ends))
+            done = _committed(config, app_id, list(ends))
             print(f"\r   committed {done}/{target}", end="", flush=True)
             if done >= target:
                 break
@@ -159,9 +163,9 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             print(f"worker did not catch up within 240 s; see {log_path}", file=sys.stderr)
             return 1
 
-        decisions = _read_all(bootstrap, topic("escalation.decisions"), "escalation.decisions")
-        handoffs = _read_all(bootstrap, topic("escalation.handoffs"), "escalation.handoffs")
-        dead = _read_all(bootstrap, topic("support.deadletter"), "support.deadletter")
+        decisions = _read_all(config, topic("escalation.decisions"), "escalation.decisions")
+        handoffs = _read_all(config, topic("escalation.handoffs"), "escalation.handoffs")
+        dead = _read_all(config, topic("support.deadletter"), "support.deadletter")
         by_action = Counter(d["action"] for d in decisions)
         by_trigger = Counter(h["trigger"] for d in decisions for h in d["triggers"])
         print("== summary")
@@ -188,7 +192,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
         if not keep:
-            admin = AdminClient(settings.confluent_config())
+            admin = AdminClient(config)
             names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
             if names:
                 for future in admin.delete_topics(names, operation_timeout=30).values():

@@ -49,3 +49,25 @@ def configure(level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+class _LibrdkafkaLog:
+    """What confluent-kafka calls with each librdkafka log line (`logger` in a client's config)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        # A client retries refused connections on its own, and every caller reports a failure it
+        # gives up on in one sentence naming the address; so librdkafka's errors and warnings are
+        # detail (debug), and only its critical lines stay loud.
+        demoted = logging.ERROR if level >= logging.CRITICAL else logging.DEBUG
+        self._logger.log(demoted, msg, *args, **kwargs)
+
+
+LIBRDKAFKA_LOGGER_NAME = "escalation.librdkafka"
+
+
+def librdkafka_log() -> Any:
+    """The `logger` for a confluent-kafka client config: its lines join the project's logging."""
+    return _LibrdkafkaLog(logging.getLogger(LIBRDKAFKA_LOGGER_NAME))

@@ -21,6 +21,8 @@ import fastavro
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
 
+from stream.errors import BadInputError
+
 SCHEMA_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "schemas"
 RELEASED_DIR: Final[Path] = SCHEMA_DIR / "released"
 MAGIC: Final[bytes] = b"\xc3\x01"
@@ -30,7 +32,7 @@ HEADER_SIZE: Final[int] = len(MAGIC) + 8
 MAX_RECORD_BYTES: Final[int] = 1 << 20
 
 
-class SerdeError(ValueError):
+class SerdeError(BadInputError):
     """A record that cannot be encoded or decoded; the message says which field or which byte."""
 
 

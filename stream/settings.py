@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream.logs import librdkafka_log
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +23,8 @@ class Settings(BaseSettings):
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("ESCALATION_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
     )
+    # How long a command waits for the first broker to answer before it says none did.
+    broker_wait_seconds: float = Field(default=10.0, gt=0)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -36,6 +40,8 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     partitions: int = Field(default=4, ge=1)
     data_dir: Path = REPO_ROOT / "data"
+    # The shared, read-only data sets (the airline corpus, labelled tweets), kept beside the repo.
+    datasets_dir: Path = REPO_ROOT.parent / "shared" / "data"
     policy_path: Path = REPO_ROOT / "policy" / "default.yaml"
     # The worker's web server: /metrics, /health/live, /health/ready, /stats/, /policy/. Loopback
     # by default; a container sets 0.0.0.0 so probes and Prometheus reach it.
@@ -77,4 +83,19 @@ class Settings(BaseSettings):
             config["ssl.key.location"] = str(self.ssl_keyfile)
         if self.ssl_key_password:
             config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        # librdkafka's own log lines go through the project's logging, not straight to stderr.
+        config["logger"] = librdkafka_log()
         return config
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """One sentence naming the environment variable of each invalid setting and what is wrong."""
+    problems = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        variable = name if name.endswith("BOOTSTRAP_SERVERS") else f"ESCALATION_{name}"
+        given = error.get("input")
+        secret = "PASSWORD" in name
+        shown = f"={given}" if isinstance(given, str | int | float) and not secret else ""
+        problems.append(f"{variable}{shown}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)

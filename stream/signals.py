@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stream.core.markers import TextSignal, analyze
+from stream.errors import BadInputError, UsageError
 
 __all__ = ["SignalsInputError", "run_signals", "signal_record"]
 
 
-class SignalsInputError(ValueError):
+class SignalsInputError(BadInputError):
     """A line of the input is not a JSON object with an id and a text."""
 
     def __init__(self, path: Path, line_number: int, reason: str) -> None:
@@ -56,13 +57,21 @@ def run_signals(input_path: Path, output: TextIO) -> int:
     Blank lines are skipped. Output is written as the input is read, so when a malformed line
     raises SignalsInputError the lines before it have already been written.
     """
+    if not input_path.is_file():
+        raise UsageError(f"input file {input_path} does not exist")
     written = 0
-    with input_path.open(encoding="utf-8") as lines:
-        for line_number, line in enumerate(lines, start=1):
+    # Read as bytes and decode per line, so a line that is not UTF-8 is named by its number.
+    with input_path.open("rb") as lines:
+        for line_number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reason = f"not UTF-8 text (byte {exc.start}: {exc.reason})"
+                raise SignalsInputError(input_path, line_number, reason) from None
             if not line.strip():
                 continue
             record_id, text = _parse(input_path, line_number, line)
-            # ASCII escapes keep the output valid in whatever encoding the stream was opened with.
+            # ASCII escapes keep the output valid in whatever encoding the stream uses.
             output.write(json.dumps(signal_record(record_id, analyze(text))))
             output.write("\n")
             written += 1

@@ -13,10 +13,7 @@ broker) gets as many replicas as it has brokers, and the report says so.
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -39,6 +36,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stream.broker import require_broker
+from stream.errors import BadInputError
 
 DEFAULT_DIRECTORY: Final[Path] = Path(__file__).resolve().parent.parent / "topics"
 
@@ -63,11 +63,11 @@ _AVRO_FULLNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+
 Status = Literal["created", "ok", "updated", "drift", "error"]
 
 
-class TopicDefinitionError(ValueError):
+class TopicDefinitionError(BadInputError):
     """A file under `topics/` is not a valid definition; the message names the file."""
 
 
-class CopartitionError(ValueError):
+class CopartitionError(BadInputError):
     """Input topics would not be co-partitioned, so per-customer state would be split."""
 
 
@@ -323,7 +323,7 @@ def ensure_topics(
     """
     definitions = list(defs.values()) if isinstance(defs, Mapping) else list(defs)
     admin = AdminClient(dict(admin_config))
-    metadata = admin.list_topics(timeout=timeout)
+    metadata = require_broker(admin_config, timeout)
     brokers = max(len(metadata.brokers), 1)
     existing = _existing_topics(metadata)
     outcomes = {d.name: _Outcome(d.name) for d in definitions}
@@ -465,52 +465,3 @@ def format_reports(reports: Sequence[TopicReport]) -> str:
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     lines.append(f"{len(reports)} topics: {summary}")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m stream.topics",
-        description="Create the topics defined under topics/ and report drift from them.",
-    )
-    parser.add_argument(
-        "--bootstrap",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)",
-    )
-    parser.add_argument("--check", action="store_true", help="report only, change nothing")
-    parser.add_argument(
-        "--grow-partitions",
-        action="store_true",
-        help="add partitions to topics that have fewer than defined (this moves keys)",
-    )
-    parser.add_argument("--dir", type=Path, default=None, help="topic definitions directory")
-    parser.add_argument(
-        "--timeout", type=float, default=15.0, help="seconds to wait for each admin request"
-    )
-    args = parser.parse_args(argv)
-
-    try:
-        defs = load_definitions(args.dir)
-        check_copartitioned(defs)
-    except (TopicDefinitionError, CopartitionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        # A connection failure surfaces once, as the error below, not as a log line per retry.
-        config = {**admin_config_from_bootstrap(args.bootstrap), "log_level": 0}
-        reports = ensure_topics(
-            config,
-            defs,
-            apply=not args.check,
-            grow_partitions=args.grow_partitions,
-            timeout=args.timeout,
-        )
-    except KafkaException as exc:
-        print(f"error: cluster at {args.bootstrap}: {_error_text(exc)}", file=sys.stderr)
-        return 2
-    print(format_reports(reports))
-    return 1 if any(r.is_problem for r in reports) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,7 @@ from fastavro.validation import validate
 
 from stream.core.events import event_from_dict
 from stream.replay import (
+    CORPUS_PATH,
     DAY_MS,
     SENTIMENT_MODEL,
     ReplayConfig,
@@ -25,6 +26,7 @@ from stream.replay import (
     summarize,
     write_jsonl,
 )
+from stream.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = 300
@@ -40,13 +42,7 @@ Events = list[tuple[str, dict[str, Any]]]
 
 @pytest.fixture(scope="module")
 def source() -> Path:
-    path = (
-        Path(__file__).resolve().parents[2]
-        / "shared"
-        / "data"
-        / "twcs-airlines"
-        / "airlines_raw.csv.bz2"
-    )
+    path = Settings().datasets_dir / CORPUS_PATH
     if not path.exists():
         pytest.fail(f"the shared corpus is missing: {path} (see ../shared/data/README.md)")
     return path

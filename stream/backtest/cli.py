@@ -1,7 +1,8 @@
 """What `escalation backtest` and `escalation export` do, as plain functions returning exit codes.
 
-Exit codes: 0 done; 1 the input or the cluster failed (a bad line under `--on-error stop`, a missing
-topic, a timeout); 2 the command was wrong (bad arguments, an invalid policy).
+Exit codes follow stream/errors.py: 0 done; 2 the command, the event file or a policy is wrong (bad
+arguments, a malformed line under `--on-error stop`, an empty file, an invalid policy); 1 the run
+failed (the cluster did not answer, a missing topic, a timeout, an unwritable output).
 """
 
 from __future__ import annotations
@@ -12,33 +13,26 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Final, TextIO
+from typing import IO, Any, TextIO
 
 from stream.backtest.export import write_source
 from stream.backtest.html import render
 from stream.backtest.report import DEFAULT_MAX_CHANGED, build_report
-from stream.backtest.run import RunResult, StepError, run_policies
+from stream.backtest.run import RunResult, run_policies
 from stream.backtest.sources import (
     EventSource,
     InputError,
     JsonlSource,
     KafkaSource,
     OnError,
-    SourceError,
     check_on_error,
     topics_with_prefix,
 )
+from stream.broker import require_broker
 from stream.core.decision import Decision
 from stream.core.policy import Policy, PolicyError, default_policy, load_policy
+from stream.errors import EXIT_OK, BadInputError, EscalationError, UsageError
 from stream.settings import Settings
-
-EXIT_OK: Final[int] = 0
-EXIT_FAILED: Final[int] = 1
-EXIT_USAGE: Final[int] = 2
-
-
-class UsageError(ValueError):
-    """The command line cannot be run as given; the message says what to change."""
 
 
 def parse_time(text: str) -> int:
@@ -91,8 +85,10 @@ def _kafka_source(
     """The input topics over a time range, with the settings' prefix, security and registry."""
     start, end = _time_range(from_, to)
     settings = settings or Settings()
+    config = _client_config(settings, bootstrap)
+    require_broker(config, settings.broker_wait_seconds)
     return KafkaSource(
-        _client_config(settings, bootstrap),
+        config,
         start,
         end,
         topics=topics or topics_with_prefix(settings.topic_prefix),
@@ -256,18 +252,14 @@ def backtest_command(
             raise UsageError("max_changed must not be negative")
         candidate = _load(policy, "candidate")
         base = _load(baseline, "baseline") if baseline is not None else default_policy()
+        _check_writable(out)
         source: EventSource
         if events is not None:
-            if not events.is_file():
-                raise UsageError(f"event file {events} does not exist")
+            _check_event_file(events)
             source = JsonlSource(events, mode, warn=stderr)
         else:
             source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
-    except (UsageError, ValueError) as exc:
-        print(f"error: {exc}", file=stderr)
-        return EXIT_USAGE
-    show = stderr.isatty() if progress is None else progress
-    try:
+        show = stderr.isatty() if progress is None else progress
         _, report = run_backtest(
             source,
             candidate,
@@ -278,15 +270,36 @@ def backtest_command(
             progress=show,
             max_changed=max_changed,
         )
-    except InputError as exc:
-        print(f"error: {exc} (use --on-error skip to skip bad records)", file=stderr)
-        return EXIT_FAILED
-    except (SourceError, StepError) as exc:
-        print(f"error: {exc}", file=stderr)
-        return EXIT_FAILED
+    except EscalationError as exc:
+        return _fail(exc, stderr)
     for line in _summary_lines(report, out):
         print(line, file=stdout)
     return EXIT_OK
+
+
+def _fail(exc: EscalationError, stderr: TextIO) -> int:
+    hint = " (use --on-error skip to skip bad records)" if isinstance(exc, InputError) else ""
+    print(f"error: {exc}{hint}", file=stderr)
+    return exc.exit_code
+
+
+def _check_writable(out: Path) -> None:
+    """Refuses an output directory that cannot be created or written, before any work is done."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"output directory {out} is not writable")
+
+
+def _check_event_file(events: Path) -> None:
+    """An event file must exist and hold at least one event: an empty one would report n/a."""
+    if not events.is_file():
+        raise UsageError(f"event file {events} does not exist")
+    with events.open("rb") as fh:
+        if not any(line.strip() for line in fh):
+            raise BadInputError(f"event file {events} has no events")
 
 
 def export_command(
@@ -307,19 +320,13 @@ def export_command(
     stderr = stderr or sys.stderr
     try:
         mode = check_on_error(on_error)
+        if not out.parent.is_dir():
+            raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
         source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
-    except (UsageError, ValueError) as exc:
-        print(f"error: {exc}", file=stderr)
-        return EXIT_USAGE
-    show = stderr.isatty() if progress is None else progress
-    try:
+        show = stderr.isatty() if progress is None else progress
         written = write_source(source, out, progress=show)
-    except InputError as exc:
-        print(f"error: {exc} (use --on-error skip to skip bad records)", file=stderr)
-        return EXIT_FAILED
-    except SourceError as exc:
-        print(f"error: {exc}", file=stderr)
-        return EXIT_FAILED
+    except EscalationError as exc:
+        return _fail(exc, stderr)
     skipped = f", {source.skipped_count:,} skipped" if source.skipped_count else ""
     print(f"exported {written:,} events to {out}{skipped}", file=stdout)
     return EXIT_OK

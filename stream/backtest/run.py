@@ -22,6 +22,7 @@ from stream.core.events import Event, OutcomeEvent
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
+from stream.errors import RunError, UsageError
 
 # The progress bar is advanced in blocks: a per-event update would cost more than some steps.
 _PROGRESS_BLOCK: Final[int] = 4096
@@ -115,7 +116,7 @@ class RunResult:
 DecisionSink = Callable[[Decision], None]
 
 
-class StepError(RuntimeError):
+class StepError(RunError):
     """`step` failed on an event: a bug in the decision core, named with the event it hit."""
 
     def __init__(self, event: Event, policy: Policy, exc: Exception) -> None:
@@ -194,7 +195,7 @@ def run_policies(
     name), so a month of traffic does not have to fit in memory; verdicts are kept either way.
     """
     if not policies:
-        raise ValueError("no policy to run")
+        raise UsageError("no policy to run")
     inputs = Inputs()
     runners = [
         _Runner(policy, inputs, keep, (sinks or {}).get(name)) for name, policy in policies.items()

@@ -41,6 +41,7 @@ from confluent_kafka import (
 )
 
 from stream.core.events import EVENT_TYPES, Event, EventError, event_from_dict
+from stream.errors import BadInputError, RunError, UsageError
 from stream.serde import Serde, SerdeError, serde_for_topic
 from stream.topics import EVENT_TOPICS
 
@@ -73,7 +74,7 @@ _BATCH: Final[int] = 2000
 _MIN_IDLE_STEP_S: Final[float] = 0.05
 
 
-class SourceError(RuntimeError):
+class SourceError(RunError):
     """The source itself failed (missing topic, broker unreachable, timeout): no partial result."""
 
 
@@ -106,7 +107,7 @@ class Skipped:
         return record
 
 
-class InputError(ValueError):
+class InputError(BadInputError):
     """An input record that stops the run (`on_error="stop"`); the message says where and why."""
 
     def __init__(self, skipped: Skipped) -> None:
@@ -119,7 +120,7 @@ def check_on_error(value: str) -> OnError:
         return "stop"
     if value == "skip":
         return "skip"
-    raise ValueError(f"on_error must be one of {', '.join(ON_ERROR_CHOICES)}, got {value!r}")
+    raise UsageError(f"on_error must be one of {', '.join(ON_ERROR_CHOICES)}, got {value!r}")
 
 
 class EventSource:
@@ -204,12 +205,12 @@ def parse_line(raw: bytes | str) -> Event:
     """A JSON Lines record `{"type": ..., ...fields}` as a typed event; ValueError says why not."""
     record = _decode_json(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        raise BadInputError(f"expected a JSON object, got {type(record).__name__}")
     kind = record.pop("type", None)
     if kind is None:
-        raise ValueError(f'missing "type"; expected one of {", ".join(EVENT_TYPES)}')
+        raise BadInputError(f'missing "type"; expected one of {", ".join(EVENT_TYPES)}')
     if not isinstance(kind, str):
-        raise ValueError(f'"type" must be a string, got {kind!r}')
+        raise BadInputError(f'"type" must be a string, got {kind!r}')
     return event_from_dict(kind, record)
 
 
@@ -317,16 +318,16 @@ class KafkaSource(EventSource):
         topics = dict(EVENT_TOPICS if topics is None else topics)
         unknown = sorted(set(topics) - set(EVENT_TOPICS))
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"unknown event type {unknown[0]!r} in the topic mapping; "
                 f"expected some of {', '.join(EVENT_TYPES)}"
             )
         if not topics:
-            raise ValueError("no topics to read")
+            raise UsageError("no topics to read")
         if end_ms <= start_ms:
-            raise ValueError(f"the range is empty: end {end_ms} is not after start {start_ms}")
+            raise UsageError(f"the range is empty: end {end_ms} is not after start {start_ms}")
         if reorder_ms < 0:
-            raise ValueError("reorder_ms must not be negative")
+            raise UsageError("reorder_ms must not be negative")
         super().__init__(", ".join(topics.values()), on_error, warn)
         self.ordering = (
             f"event-time order across all partitions (ties: account, contact, message, sentiment, "

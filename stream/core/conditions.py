@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
+from stream.errors import BadInputError
+
 FieldKind: TypeAlias = Literal["str", "num", "bool", "list"]
 
 FIELDS: Final[dict[str, FieldKind]] = {
@@ -48,7 +50,7 @@ OPS: Final[frozenset[str]] = frozenset(
 _NUMERIC_OPS: Final[frozenset[str]] = frozenset({"gt", "gte", "lt", "lte"})
 
 
-class ConditionError(ValueError):
+class ConditionError(BadInputError):
     """A condition that cannot be compiled; `path` is where inside the condition it went wrong."""
 
     def __init__(self, path: str, problem: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
+from stream.errors import BadInputError
+
 EventType: TypeAlias = Literal["message", "sentiment", "contact", "account", "outcome"]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "message",
@@ -23,7 +25,7 @@ CONTACT_ACTIONS: Final[frozenset[str]] = frozenset({"opened", "closed", "reopene
 RESOLVERS: Final[frozenset[str]] = frozenset({"human", "ai", "unresolved"})
 
 
-class EventError(ValueError):
+class EventError(BadInputError):
     """An event record that cannot be a valid event; the message names the field."""
 
 

@@ -7,6 +7,7 @@ the field, and whoever loaded it keeps the policy already in force.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 from stream.core.conditions import Condition, ConditionError, compile_condition, referenced_flags
+from stream.errors import BadInputError
 
 DEFAULT_POLICY_PATH: Final[Path] = Path(__file__).resolve().parents[2] / "policy" / "default.yaml"
 REQUIRED_CLASSES: Final[tuple[str, ...]] = ("financial", "account_change", "informational")
@@ -47,7 +49,7 @@ MarkerKind: TypeAlias = Literal[
 _PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
-class PolicyError(ValueError):
+class PolicyError(BadInputError):
     """A policy that cannot be used; the message starts with the field path of the first problem."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
@@ -58,7 +60,7 @@ class PolicyError(ValueError):
         )
 
 
-class _FieldProblem(ValueError):
+class _FieldProblem(BadInputError):
     """Raised inside validators to point below the validated field (e.g. one threshold key)."""
 
     def __init__(self, sub: str, problem: str) -> None:
@@ -493,10 +495,17 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def parse_policy(text: str) -> Policy:
-    """Validate a policy from YAML text; raises PolicyError naming the field of each problem."""
+def parse_policy(text: str, source: str | None = None) -> Policy:
+    """Validate a policy from YAML text; raises PolicyError naming the field of each problem.
+
+    `source` (a file name) is what a YAML syntax error points at, instead of `<unicode string>`.
+    """
+    stream: str | io.StringIO = text
+    if source is not None:
+        stream = io.StringIO(text)
+        stream.name = source  # PyYAML reads the name it reports from the stream
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except PolicyError:
         raise
     except yaml.YAMLError as exc:
@@ -509,13 +518,21 @@ def parse_policy(text: str) -> Policy:
         raise PolicyError(_problems(exc)) from None
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file."""
+def read_policy_text(path: str | Path) -> str:
+    """The text of a policy file; PolicyError naming the file if it is unreadable or not UTF-8."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError([("", f"cannot read policy file {path}: {exc.strerror}")]) from exc
-    return parse_policy(text)
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            [("", f"policy file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})")]
+        ) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; errors name the file."""
+    return parse_policy(read_policy_text(path), source=str(path))
 
 
 def default_policy() -> Policy:

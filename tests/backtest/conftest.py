@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from stream.core.policy import Policy, parse_policy
-from tests.backtest.backtest_history import EventFactory
+from stream.testing import EventFactory
 
 
 @pytest.fixture

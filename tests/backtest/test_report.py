@@ -19,6 +19,7 @@ from stream.core.decision import decision_id_for
 from stream.core.events import Event
 from stream.core.policy import Policy, default_policy
 from stream.serde import serde_for_topic
+from stream.testing import EventFactory, jsonl_line, write_events
 from tests.backtest.backtest_history import (
     CANDIDATE_YAML,
     CORRECT_EXPERT,
@@ -26,10 +27,7 @@ from tests.backtest.backtest_history import (
     FALSE_UNDER_BASELINE,
     MISSED_UNDER_BASELINE,
     NOT_MISSED_LATE_REOPEN,
-    EventFactory,
-    jsonl_line,
     scripted_history,
-    write_events,
 )
 
 
@@ -230,13 +228,17 @@ def test_outcomes_naming_a_decision_id_are_matched(
     tmp_path: Path, event_factory: EventFactory, policy_factory: Callable[[str], Policy]
 ) -> None:
     f = event_factory
-    ask = f.customer("c1", "conv-1", "I want to talk to a human agent.")
+    ask = f.of("c1").customer("I want to talk to a human agent.", "conv-1")
     baseline = default_policy()
     escalation_id = decision_id_for("c1", "conv-1", ask.event_id, baseline.version)
     events: list[Event] = [
         ask,
-        f.outcome(
-            "c1", "conv-1", resolved_by="human", handle_time_seconds=300, decision_id=escalation_id
+        f.of("c1").outcome(
+            "conv-1",
+            resolved_by="human",
+            handle_time_seconds=300,
+            decision_id=escalation_id,
+            ticket_id="ticket-conv-1",
         ),
     ]
     results = run_policies(
@@ -251,8 +253,13 @@ def test_an_outcome_without_its_conversation_is_counted_not_judged(
     event_factory: EventFactory,
 ) -> None:
     events: list[Event] = [
-        event_factory.customer("c1", "conv-1", "hello"),
-        event_factory.outcome("c2", "conv-elsewhere", reopened_at=event_factory.clock + 1),
+        event_factory.of("c1").customer("hello", "conv-1"),
+        event_factory.of("c2").outcome(
+            "conv-elsewhere",
+            resolved_by="ai",
+            reopened_at=event_factory.clock + 1,
+            ticket_id="ticket-conv-elsewhere",
+        ),
     ]
     results = run_policies(events, {"candidate": default_policy(), "baseline": default_policy()})
     report = build_report(results["candidate"], results["baseline"])
@@ -278,7 +285,7 @@ def _history_with_bad_lines(tmp_path: Path, bad: dict[int, str]) -> Path:
 def test_a_malformed_line_stops_the_backtest_by_default(tmp_path: Path) -> None:
     events = _history_with_bad_lines(tmp_path, {5: '{"type": "message", "event_id": '})
     code, stdout, stderr, out = _backtest(tmp_path, events=events)
-    assert code == 1
+    assert code == 2  # a malformed input file is the caller's to fix (stream/errors.py)
     assert f"{events}:5: not valid JSON" in stderr
     assert "--on-error skip" in stderr
     assert not (out / "report.json").exists()
@@ -308,7 +315,7 @@ def test_with_skip_the_report_lists_the_skipped_lines(tmp_path: Path) -> None:
 def test_an_unknown_event_type_stops_the_backtest_naming_it(tmp_path: Path) -> None:
     events = _history_with_bad_lines(tmp_path, {1: '{"type": "chat_log", "event_id": "x"}'})
     code, _, stderr, _ = _backtest(tmp_path, events=events)
-    assert code == 1
+    assert code == 2
     assert f"{events}:1: unknown event type 'chat_log'" in stderr
 
 
@@ -387,10 +394,9 @@ def test_the_page_escapes_what_came_from_the_input(
 ) -> None:
     f = event_factory
     events = [
-        f.customer(
-            "c1",
-            "<b>conv</b>",
+        f.of("c1").customer(
             "I want to talk to a human <script>alert(1)</script>",
+            "<b>conv</b>",
             category="<i>cat</i>",
         ),
     ]

@@ -16,13 +16,8 @@ from stream.core.events import Event
 from stream.core.policy import Policy, default_policy
 from stream.core.state import CustomerState
 from stream.core.step import step
-from tests.backtest.backtest_history import (
-    CANDIDATE_YAML,
-    FALSE_UNDER_BASELINE,
-    HOUR,
-    EventFactory,
-    scripted_history,
-)
+from stream.testing import HOUR, EventFactory
+from tests.backtest.backtest_history import CANDIDATE_YAML, FALSE_UNDER_BASELINE, scripted_history
 
 
 def _fold_by_hand(events: list[Event], policy: Policy) -> list[Decision]:
@@ -96,13 +91,27 @@ def test_verdicts_keep_the_furthest_action_and_the_decision_that_reached_it() ->
 def test_inputs_know_each_conversation_and_its_latest_outcome(event_factory: EventFactory) -> None:
     f = event_factory
     events: list[Event] = [
-        f.customer("c1", "conv-1", "hi", category="billing"),
-        f.agent("c1", "conv-1", "hello", category="refunds"),
+        f.of("c1").customer("hi", "conv-1", category="billing"),
+        f.of("c1").ai(
+            "hello",
+            "conv-1",
+            action="answer",
+            klass="informational",
+            confidence=0.95,
+            intent="answer_question",
+            category="refunds",
+        ),
     ]
     last = f.clock
     events += [
-        f.outcome("c1", "conv-1", resolved_by="ai", at=last + HOUR),
-        f.outcome("c1", "conv-1", resolved_by="human", handle_time_seconds=30, at=last + 2 * HOUR),
+        f.of("c1").outcome("conv-1", resolved_by="ai", at=last + HOUR, ticket_id="ticket-conv-1"),
+        f.of("c1").outcome(
+            "conv-1",
+            resolved_by="human",
+            handle_time_seconds=30,
+            at=last + 2 * HOUR,
+            ticket_id="ticket-conv-1",
+        ),
     ]
     inputs = run_policy(events, default_policy()).inputs
     conversation = inputs.conversations["conv-1"]

@@ -29,24 +29,31 @@ from stream.backtest.sources import (
 )
 from stream.core.events import Event, MessageEvent, event_to_dict
 from stream.serde import serde_for_topic
+from stream.testing import EventFactory, jsonl_line, write_events
 from stream.topics import EVENT_TOPICS
-from tests.backtest.backtest_history import EventFactory, jsonl_line, write_events
 
 # --- JSON Lines -------------------------------------------------------------------------------
 
 
 def _lines(factory: EventFactory, n: int = 3) -> list[str]:
-    return [jsonl_line(factory.customer("c1", "conv-1", f"turn {i}")) for i in range(n)]
+    return [jsonl_line(factory.of("c1").customer(f"turn {i}", "conv-1")) for i in range(n)]
 
 
 def test_a_file_is_read_in_file_order_with_counts(
     tmp_path: Path, event_factory: EventFactory
 ) -> None:
     events: list[Event] = [
-        event_factory.account("c1"),
-        event_factory.customer("c1", "conv-1", "hello"),
-        event_factory.agent("c1", "conv-1", "hi"),
-        event_factory.outcome("c1", "conv-1"),
+        event_factory.of("c1").account(),
+        event_factory.of("c1").customer("hello", "conv-1"),
+        event_factory.of("c1").ai(
+            "hi",
+            "conv-1",
+            action="answer",
+            klass="informational",
+            confidence=0.95,
+            intent="answer_question",
+        ),
+        event_factory.of("c1").outcome("conv-1", resolved_by="ai", ticket_id="ticket-conv-1"),
     ]
     source = JsonlSource(write_events(tmp_path / "e.jsonl", events))
     assert list(source) == events
@@ -158,8 +165,8 @@ def test_stderr_names_the_first_skips_then_points_to_the_report(tmp_path: Path) 
 def test_events_older_than_one_already_seen_for_the_customer_are_counted(
     tmp_path: Path, event_factory: EventFactory
 ) -> None:
-    late = event_factory.customer("c1", "conv-1", "late", at=event_factory.clock - 5_000)
-    events = [event_factory.customer("c1", "conv-1", "first"), late]
+    late = event_factory.of("c1").customer("late", "conv-1", at=event_factory.clock - 5000)
+    events = [event_factory.of("c1").customer("first", "conv-1"), late]
     source = JsonlSource(write_events(tmp_path / "e.jsonl", events))
     assert list(source) == events  # processed in file order all the same
     assert source.out_of_order == 1
@@ -167,12 +174,22 @@ def test_events_older_than_one_already_seen_for_the_customer_are_counted(
 
 def test_parse_line_round_trips_every_event_type(event_factory: EventFactory) -> None:
     events: list[Event] = [
-        event_factory.account("c1", flags=("vip",)),
-        event_factory.contact("c1", "conv-1", "billing:1"),
-        event_factory.customer("c1", "conv-1", "hi"),
-        event_factory.agent("c1", "conv-1", "refund", action="refund", amount=12.5),
-        event_factory.sentiment("c1", "conv-1", "m-1", -0.7),
-        event_factory.outcome("c1", "conv-1", resolved_by="human", handle_time_seconds=30),
+        event_factory.of("c1").account(flags=("vip",)),
+        event_factory.of("c1").contact("conv-1", "billing:1"),
+        event_factory.of("c1").customer("hi", "conv-1"),
+        event_factory.of("c1").ai(
+            "refund",
+            "conv-1",
+            action="refund",
+            klass="informational",
+            confidence=0.95,
+            intent="answer_question",
+            amount=12.5,
+        ),
+        event_factory.of("c1").sentiment("m-1", -0.7, "conv-1"),
+        event_factory.of("c1").outcome(
+            "conv-1", resolved_by="human", handle_time_seconds=30, ticket_id="ticket-conv-1"
+        ),
     ]
     for event in events:
         assert parse_line(jsonl_line(event)) == event
@@ -380,9 +397,9 @@ def test_a_range_comes_out_in_event_time_order_when_within_the_bound(
         at = clock[partition] - late_ms
         customer = f"c{partition}"
         event = (
-            factory.customer(customer, f"conv-{partition}", "hi", at=at)
+            factory.of(customer).customer("hi", f"conv-{partition}", at=at)
             if is_message
-            else factory.account(customer, at=at)
+            else factory.of(customer).account(at=at)
         )
         placed.append((partition, event))
     consumer = FakeConsumer(_logs(placed), seed=seed)
@@ -403,10 +420,10 @@ def test_an_event_later_than_the_bound_is_processed_and_counted(
     event_factory: EventFactory,
 ) -> None:
     # One message per poll: `newer` has left the heap (the watermark passed it) when `late` comes.
-    early = event_factory.customer("c0", "conv", "first", at=1_000_000)
-    newer = event_factory.customer("c0", "conv", "second", at=1_100_000)
-    newest = event_factory.customer("c0", "conv", "third", at=1_200_000)
-    late = event_factory.customer("c0", "conv", "late", at=1_000_500)
+    early = event_factory.of("c0").customer("first", "conv", at=1000000)
+    newer = event_factory.of("c0").customer("second", "conv", at=1100000)
+    newest = event_factory.of("c0").customer("third", "conv", at=1200000)
+    late = event_factory.of("c0").customer("late", "conv", at=1000500)
     placed = [early, newer, newest, late]
     consumer = FakeConsumer(_logs([(0, e) for e in placed]), batch=1)
     source = FakeKafkaSource(consumer, 0, 10**13, topics=MESSAGE_AND_ACCOUNT, reorder_ms=1_000)
@@ -418,7 +435,7 @@ def test_an_event_later_than_the_bound_is_processed_and_counted(
 def test_the_range_is_of_record_timestamps_found_by_offsets_for_times(
     event_factory: EventFactory,
 ) -> None:
-    events = [event_factory.customer("c0", "conv", f"t{i}", at=1_000 * i) for i in range(1, 8)]
+    events = [event_factory.of("c0").customer(f"t{i}", "conv", at=1000 * i) for i in range(1, 8)]
     consumer = FakeConsumer(_logs([(0, e) for e in events]))
     source = FakeKafkaSource(consumer, 3_000, 6_000, topics=MESSAGE_AND_ACCOUNT, reorder_ms=0)
     assert [e.occurred_at for e in source] == [3_000, 4_000, 5_000]
@@ -431,7 +448,7 @@ def test_records_out_of_timestamp_order_at_the_edges_are_found_within_the_bound(
 ) -> None:
     # Given timestamps that step back by less than the bound around both edges of [2000, 3000)
     times = [1_000, 2_000, 2_950, 3_100, 2_990, 4_000]
-    events = [event_factory.customer("c0", "conv", f"t{t}", at=t) for t in times]
+    events = [event_factory.of("c0").customer(f"t{t}", "conv", at=t) for t in times]
     consumer = FakeConsumer(_logs([(0, e) for e in events]))
     # When the range is read with a 500 ms bound
     source = FakeKafkaSource(consumer, 2_000, 3_000, topics=MESSAGE_AND_ACCOUNT, reorder_ms=500)
@@ -442,8 +459,8 @@ def test_records_out_of_timestamp_order_at_the_edges_are_found_within_the_bound(
 
 def test_partitions_ahead_are_paused_when_the_buffer_is_full(event_factory: EventFactory) -> None:
     # Partition 1 is an hour ahead of partition 0, so its events wait in the heap.
-    slow = [event_factory.customer("c0", "a", "x", at=1_000_000 + i) for i in range(30)]
-    fast = [event_factory.customer("c1", "b", "y", at=5_000_000 + i) for i in range(30)]
+    slow = [event_factory.of("c0").customer("x", "a", at=1000000 + i) for i in range(30)]
+    fast = [event_factory.of("c1").customer("y", "b", at=5000000 + i) for i in range(30)]
     consumer = FakeConsumer(_logs([(0, e) for e in slow] + [(1, e) for e in fast]), batch=5)
     source = FakeKafkaSource(
         consumer, 0, 10**13, topics=MESSAGE_AND_ACCOUNT, reorder_ms=0, max_buffered=4
@@ -463,7 +480,7 @@ def test_partitions_ahead_are_paused_when_the_buffer_is_full(event_factory: Even
 def test_undecodable_or_wrongly_keyed_records_are_reported_like_bad_lines(
     event_factory: EventFactory, key: bytes, value: bytes | None, reason: str
 ) -> None:
-    good = [event_factory.customer("c0", "conv", f"t{i}", at=1_000 * i) for i in range(1, 4)]
+    good = [event_factory.of("c0").customer(f"t{i}", "conv", at=1000 * i) for i in range(1, 4)]
     logs = _logs([(0, e) for e in good])
     topic = EVENT_TOPICS["message"]
     bad_value = value if value is not None else logs[(topic, 0)][1][1]
@@ -480,7 +497,7 @@ def test_undecodable_or_wrongly_keyed_records_are_reported_like_bad_lines(
 
 
 def test_a_range_that_does_not_finish_in_time_is_an_error(event_factory: EventFactory) -> None:
-    events = [event_factory.customer("c0", "conv", "t", at=1_000)]
+    events = [event_factory.of("c0").customer("t", "conv", at=1000)]
     consumer = FakeConsumer(_logs([(0, events[0])]), deliver=False)
     source = FakeKafkaSource(consumer, 0, 10**13, topics=MESSAGE_AND_ACCOUNT, idle_timeout_s=0.3)
     with pytest.raises(SourceError, match=r"idle timeout .* support\.messages\[0\] at 0 of 1"):
@@ -504,7 +521,15 @@ def test_kafka_arguments_are_checked_before_connecting() -> None:
 
 
 def test_json_lines_records_are_the_avro_records_with_a_type(event_factory: EventFactory) -> None:
-    event = event_factory.agent("c1", "conv-1", "refund", action="refund", amount=10.0)
+    event = event_factory.of("c1").ai(
+        "refund",
+        "conv-1",
+        action="refund",
+        klass="informational",
+        confidence=0.95,
+        intent="answer_question",
+        amount=10.0,
+    )
     record = json.loads(jsonl_line(event))
     assert record.pop("type") == "message"
     assert (

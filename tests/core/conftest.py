@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from stream.core.policy import Policy
-from tests.core.corekit import EventFactory, Run, make_policy
+from stream.testing import EventFactory, Run, make_policy
 
 
 @pytest.fixture

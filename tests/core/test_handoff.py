@@ -8,7 +8,7 @@ import pytest
 
 from stream.core.decision import HandoffPackage
 from stream.core.policy import Policy
-from tests.core.corekit import DAY, T0, EventFactory, Run, avro_valid
+from stream.testing import DAY, T0, EventFactory, Run, avro_valid
 
 
 def escalated_refund(run: Run, events: EventFactory) -> HandoffPackage:

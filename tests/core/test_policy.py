@@ -18,7 +18,7 @@ from stream.core.policy import (
     parse_policy,
     policy_warnings,
 )
-from tests.core.corekit import DEFAULT_RAW
+from stream.testing import policy_yaml
 
 EXAMPLES = sorted((DEFAULT_POLICY_PATH.parent / "examples").glob("*.yaml"))
 
@@ -90,11 +90,7 @@ def test_example_policies_are_valid(path: Path) -> None:
 
 
 def _with(overrides: dict[str, Any]) -> str:
-    import yaml
-
-    from tests.core.corekit import _merge
-
-    return yaml.safe_dump(_merge(DEFAULT_RAW, overrides), allow_unicode=True)
+    return policy_yaml(overrides)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from stream.core.events import (
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
-from tests.core.corekit import DAY, T0, avro_valid, make_policy
+from stream.testing import DAY, T0, avro_valid, make_policy
 
 CUSTOMER = "cust-1"
 TIGHT = make_policy(

@@ -12,7 +12,7 @@ from stream.core.decision import decision_id_for
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
-from tests.core.corekit import DAY, SECOND, T0, EventFactory, Run, avro_valid
+from stream.testing import DAY, SECOND, T0, EventFactory, Run, avro_valid
 
 BOUNDARY_MESSAGE = (
     "This request requires a quick review from our team — I'm connecting you now with full "

@@ -12,7 +12,7 @@ from stream.core.events import MessageEvent, ProposedAction
 from stream.core.policy import Policy
 from stream.core.state import ContactRecord, Conversation, Turn
 from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
-from tests.core.corekit import DAY, T0
+from stream.testing import DAY, T0
 
 
 def ai_turn(

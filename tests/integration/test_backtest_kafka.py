@@ -16,14 +16,9 @@ from stream.backtest.cli import backtest_command, export_command
 from stream.backtest.sources import topics_with_prefix
 from stream.core.events import Event, event_to_dict
 from stream.serde import serde_for_topic
+from stream.testing import HOUR, EventFactory, write_events
 from stream.topics import EVENT_TOPICS
-from tests.backtest.backtest_history import (
-    CANDIDATE_YAML,
-    HOUR,
-    EventFactory,
-    scripted_history,
-    write_events,
-)
+from tests.backtest.backtest_history import CANDIDATE_YAML, scripted_history
 from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, broker_available
 
 pytestmark = pytest.mark.integration

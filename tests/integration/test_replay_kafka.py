@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from stream.replay import ReplayConfig, iter_events
-from stream.replay_kafka import ProduceError, produce
+from stream.replay.kafka import ProduceError, produce
 from stream.serde import serde_for_topic
 from stream.topics import EVENT_TOPICS
 

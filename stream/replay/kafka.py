@@ -11,6 +11,7 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
+from stream.errors import RunError, UsageError
 from stream.serde import serde_for_topic
 from stream.topics import EVENT_TOPICS
 
@@ -38,7 +39,7 @@ _MAX_SLEEP_S: Final[float] = 0.05
 _PROGRESS_EVERY: Final[int] = 256
 
 
-class ProduceError(RuntimeError):
+class ProduceError(RunError):
     """Some events were not delivered; the message says how many and the first reasons."""
 
 
@@ -63,7 +64,7 @@ class _TokenBucket:
 
     def __init__(self, rate: float) -> None:
         if not rate > 0 or math.isinf(rate):
-            raise ValueError(f"rate must be a positive number of events per second, got {rate}")
+            raise UsageError(f"rate must be a positive number of events per second, got {rate}")
         self.rate = rate
         self.capacity = max(1.0, rate / 10)
         self.tokens = 1.0
@@ -132,7 +133,7 @@ def produce(
         for event_type, record in events:
             topic = topics.get(event_type)
             if topic is None:
-                raise ValueError(f"no topic for event type {event_type!r}; known: {sorted(topics)}")
+                raise UsageError(f"no topic for event type {event_type!r}; known: {sorted(topics)}")
             if bucket is not None:
                 bucket.take(producer.poll)
             value = encoder(event_type, record)

@@ -1,0 +1,75 @@
+"""`escalation replay`: real airline conversations as input events, to Kafka or to a file."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stream.commands import settings_of
+from stream.errors import BadInputError, UsageError
+
+
+def replay(
+    ctx: typer.Context,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            help="The twcs airline conversations (.csv.bz2); default: the one under "
+            "ESCALATION_DATASETS_DIR (../shared/data)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of everything synthetic.")] = 7,
+    conversations: Annotated[
+        int | None,
+        typer.Option(min=0, help="Replay the first N conversations; all if omitted."),
+    ] = None,
+    jsonl: Annotated[
+        Path | None, typer.Option(help="Write JSON Lines here instead of producing to Kafka.")
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Events per second (above 0); as fast as possible if omitted."),
+    ] = None,
+) -> None:
+    """Replay real airline support conversations as input events, to Kafka or to a file."""
+    from stream.replay import CORPUS_PATH, ReplayConfig, iter_events, write_jsonl
+
+    settings = settings_of(ctx)
+    if rate is not None and not rate > 0:
+        raise UsageError(f"--rate must be a positive number of events per second, got {rate:g}")
+    path = source if source is not None else settings.datasets_dir / CORPUS_PATH
+    if jsonl is not None and not jsonl.parent.is_dir():
+        raise UsageError(f"cannot write {jsonl}: folder {jsonl.parent} does not exist")
+    events = iter_events(path, ReplayConfig(seed=seed, conversations=conversations))
+    # The corpus is read on the first event: a missing or wrong file fails here, before any
+    # output exists or any broker is contacted.
+    first = next(events, None)
+    if first is None and conversations != 0:
+        raise BadInputError(f"{path} has no usable conversation (no customer turn in any row)")
+    stream = itertools.chain([first] if first is not None else [], events)
+    if jsonl is not None:
+        with jsonl.open("w", encoding="utf-8") as out:
+            count = write_jsonl(stream, out)
+        typer.echo(f"wrote {count} events to {jsonl}")
+        return
+    from stream.broker import require_broker
+    from stream.replay.kafka import produce
+    from stream.topics import EVENT_TOPICS
+
+    config = settings.confluent_config()
+    require_broker(config, settings.broker_wait_seconds)
+    delivered = produce(
+        stream,
+        settings.bootstrap_servers,
+        rate=rate,
+        topic_for={kind: settings.topic(name) for kind, name in EVENT_TOPICS.items()},
+        producer_config={k: v for k, v in config.items() if k != "bootstrap.servers"},
+    )
+    typer.echo(f"delivered {sum(delivered.values())} events: {delivered}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(replay)

@@ -1,0 +1,27 @@
+"""`escalation signals`: the text signal of each line of a JSON Lines file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def signals(
+    input: Annotated[Path, typer.Option("--input", help="JSON Lines of {id, text}.")],
+    output: Annotated[Path | None, typer.Option(help="Where to write; stdout if omitted.")] = None,
+) -> None:
+    """Negative/frustration markers and a verdict for each line of text."""
+    from stream.signals import run_signals
+
+    if output is None:
+        run_signals(input, sys.stdout)
+        return
+    with output.open("w") as out:
+        run_signals(input, out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(signals)

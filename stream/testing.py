@@ -1,0 +1,387 @@
+"""Building inputs for tests, benchmarks and examples: events, policies, event files, a step runner.
+
+One kit, shipped with the package, so every test layer and every benchmark builds events the same
+way (as bytewax ships `bytewax.testing`). Pure: no Kafka or Faust import.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from fastavro.schema import load_schema
+from fastavro.validation import validate
+
+from stream.core.decision import Decision, HandoffPackage
+from stream.core.events import (
+    AccountEvent,
+    ContactEvent,
+    Event,
+    MessageEvent,
+    OutcomeEvent,
+    ProposedAction,
+    SentimentEvent,
+    event_to_dict,
+)
+from stream.core.policy import DEFAULT_POLICY_PATH, Policy, parse_policy
+from stream.core.state import CustomerState
+from stream.core.step import step
+
+SCHEMAS: Final[Path] = Path(__file__).resolve().parent.parent / "schemas"
+T0: Final[int] = 1_700_000_000_000  # 2023-11-14T22:13:20Z, the replay's default start too
+SECOND: Final[int] = 1_000
+MINUTE: Final[int] = 60 * SECOND
+HOUR: Final[int] = 60 * MINUTE
+DAY: Final[int] = 24 * HOUR
+
+
+@dataclass(slots=True)
+class _Sequence:
+    """Ids and the clock, shared by a factory and the views it hands out for other customers."""
+
+    count: int
+    clock: int
+
+
+class EventFactory:
+    """Builds typed events for one customer; ids and (unless given) times count up per event.
+
+    `of(customer_id)` is a factory for another customer on the same ids and clock, so a history
+    of several customers still has unique ids and ordered times.
+    """
+
+    def __init__(
+        self, customer_id: str = "cust-1", start: int = T0, *, _seq: _Sequence | None = None
+    ) -> None:
+        self.customer_id = customer_id
+        self._seq = _seq or _Sequence(0, start)
+
+    def of(self, customer_id: str) -> EventFactory:
+        return EventFactory(customer_id, _seq=self._seq)
+
+    @property
+    def clock(self) -> int:
+        """The time of the latest event built (or the start)."""
+        return self._seq.clock
+
+    @clock.setter
+    def clock(self, value: int) -> None:
+        self._seq.clock = value
+
+    @property
+    def count(self) -> int:
+        return self._seq.count
+
+    def _next(self, at: int | None) -> tuple[str, int]:
+        seq = self._seq
+        seq.count += 1
+        if at is None:
+            seq.clock += SECOND
+            at = seq.clock
+        else:
+            seq.clock = max(seq.clock, at)
+        return f"ev-{seq.count}", at
+
+    def customer(
+        self, text: str, conversation_id: str = "conv-1", at: int | None = None, **kw: Any
+    ) -> MessageEvent:
+        event_id, at = self._next(at)
+        kw.setdefault("message_id", f"msg-{self.count}")
+        return MessageEvent(
+            event_id, self.customer_id, at, conversation_id, role="customer", text=text, **kw
+        )
+
+    def ai(
+        self,
+        text: str = "Let me take care of that.",
+        conversation_id: str = "conv-1",
+        at: int | None = None,
+        *,
+        action: str | None = None,
+        klass: str = "informational",
+        confidence: float | None = 0.99,
+        amount: float | None = None,
+        currency: str | None = None,
+        target: str | None = None,
+        **kw: Any,
+    ) -> MessageEvent:
+        """An AI-agent turn; `action` (with `klass`, `amount`, ...) makes it propose one."""
+        event_id, at = self._next(at)
+        kw.setdefault("message_id", f"msg-{self.count}")
+        if amount is not None and currency is None:
+            currency = "USD"
+        proposed = (
+            ProposedAction(action, klass, amount, currency, target) if action is not None else None
+        )
+        return MessageEvent(
+            event_id,
+            self.customer_id,
+            at,
+            conversation_id,
+            role="ai_agent",
+            text=text,
+            intent=kw.pop("intent", action or "answer"),
+            intent_confidence=confidence,
+            proposed_action=proposed,
+            **kw,
+        )
+
+    def human(
+        self, text: str = "Hi, Sam here.", conversation_id: str = "conv-1", at: int | None = None
+    ) -> MessageEvent:
+        event_id, at = self._next(at)
+        return MessageEvent(
+            event_id,
+            self.customer_id,
+            at,
+            conversation_id,
+            f"msg-{self.count}",
+            "human_agent",
+            text,
+        )
+
+    def sentiment(
+        self, message_id: str, score: float, conversation_id: str = "conv-1", at: int | None = None
+    ) -> SentimentEvent:
+        event_id, at = self._next(at)
+        return SentimentEvent(event_id, self.customer_id, at, conversation_id, message_id, score)
+
+    def contact(
+        self,
+        conversation_id: str,
+        issue_key: str = "billing:inv-1",
+        action: str = "opened",
+        at: int | None = None,
+        contact_id: str | None = None,
+        category: str | None = "billing",
+    ) -> ContactEvent:
+        event_id, at = self._next(at)
+        return ContactEvent(
+            event_id,
+            self.customer_id,
+            at,
+            contact_id or f"ct-{self.count}",
+            conversation_id,
+            action,
+            issue_key,
+            category,
+        )
+
+    def account(self, at: int | None = None, **kw: Any) -> AccountEvent:
+        event_id, at = self._next(at)
+        kw.setdefault("primary_email", "pat@example.com")
+        return AccountEvent(event_id, self.customer_id, at, **kw)
+
+    def outcome(
+        self, conversation_id: str = "conv-1", at: int | None = None, **kw: Any
+    ) -> OutcomeEvent:
+        event_id, at = self._next(at)
+        kw.setdefault("ticket_id", f"ticket-{self.count}")
+        return OutcomeEvent(event_id, self.customer_id, at, conversation_id=conversation_id, **kw)
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def default_policy_raw() -> dict[str, Any]:
+    """The shipped policy file as plain data, to derive variants from."""
+    raw: dict[str, Any] = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    return raw
+
+
+def policy_yaml(overrides: dict[str, Any] | None = None) -> str:
+    """The shipped policy's YAML with `overrides` merged in (mappings merge, the rest replace)."""
+    return yaml.safe_dump(_merge(default_policy_raw(), overrides or {}), allow_unicode=True)
+
+
+def make_policy(overrides: dict[str, Any] | None = None) -> Policy:
+    """The shipped policy with `overrides` merged in, validated."""
+    return parse_policy(policy_yaml(overrides))
+
+
+# --- running step ------------------------------------------------------------------------------
+
+
+class Run:
+    """Feeds events through `step` one by one and keeps everything it emitted."""
+
+    def __init__(self, policy: Policy, state: CustomerState | None = None) -> None:
+        self.policy = policy
+        self.state = state
+        self.decisions: list[Decision] = []
+        self.handoffs: list[HandoffPackage] = []
+
+    def feed(self, *events: Event) -> tuple[list[Decision], list[HandoffPackage]]:
+        decisions: list[Decision] = []
+        handoffs: list[HandoffPackage] = []
+        for event in events:
+            result = step(self.state, event, self.policy)
+            self.state = result.state
+            decisions += result.decisions
+            handoffs += result.handoffs
+        self.decisions += decisions
+        self.handoffs += handoffs
+        return decisions, handoffs
+
+    def feed_all(self, events: Iterable[Event]) -> tuple[list[Decision], list[HandoffPackage]]:
+        return self.feed(*events)
+
+    def one(self, event: Event) -> Decision | None:
+        """The decision of one event, if any; more than one is a bug in the caller's premise."""
+        decisions, _ = self.feed(event)
+        if len(decisions) > 1:
+            raise AssertionError(f"expected at most one decision, got {len(decisions)}")
+        return decisions[0] if decisions else None
+
+
+# --- records and event files -------------------------------------------------------------------
+
+_SCHEMA_CACHE: dict[str, Any] = {}
+
+
+def avro_valid(record: dict[str, Any], name: str) -> bool:
+    """Whether `record` is valid for `schemas/escalation.<name>.avsc`; raises naming the field."""
+    if name not in _SCHEMA_CACHE:
+        _SCHEMA_CACHE[name] = load_schema(str(SCHEMAS / f"escalation.{name}.avsc"))
+    return bool(validate(record, _SCHEMA_CACHE[name], raise_errors=True))
+
+
+def jsonl_line(event: Event) -> str:
+    """One line of an event file (DESIGN section 6), without the newline."""
+    return json.dumps({"type": event.type, **event_to_dict(event)}, separators=(",", ":"))
+
+
+def write_events(path: Path, events: Iterable[Event]) -> Path:
+    """An event file of `events`, one line each."""
+    path.write_text("".join(jsonl_line(e) + "\n" for e in events), encoding="utf-8")
+    return path
+
+
+# --- a synthetic mix for benchmarks -------------------------------------------------------------
+
+_CUSTOMER_TEXTS: Final[tuple[str, ...]] = (
+    "Hi, I was charged twice for my last invoice, can you check?",
+    "Where is my order? It was supposed to arrive yesterday.",
+    "ok thanks",
+    "This is ridiculous, I already told you the order number!!!",
+    "what do you mean?",
+    "Can I change the email on my account please",
+    "I want to speak to a real person",
+    "The app keeps crashing when I open settings",
+    "Still waiting for my refund, it has been two weeks",
+    "yes that's the one",
+)
+_AI_TEXTS: Final[tuple[str, ...]] = (
+    "I can help with that. Could you confirm the order number?",
+    "I've found your invoice. The second charge is a pending authorisation.",
+    "I can issue a refund for that amount.",
+    "Here is how to reset your settings.",
+)
+_ACTIONS: Final[tuple[ProposedAction | None, ...]] = (
+    None,
+    ProposedAction("answer", "informational"),
+    ProposedAction("lookup", "informational"),
+    ProposedAction("refund", "financial", 40.0, "USD", "inv-1"),
+    ProposedAction("refund", "financial", 250.0, "USD", "inv-2"),
+    ProposedAction("account_email_change", "account_change", None, None, "new@example.com"),
+)
+_CATEGORIES: Final[tuple[str, ...]] = ("billing", "shipping", "technical", "account")
+
+
+def synthetic_events(count: int, customers: int, seed: int) -> list[Event]:
+    """A deterministic mix of all five event types that resembles a support stream.
+
+    Mostly messages (customer, AI and some human-agent turns), sentiment scores, contacts opening
+    and closing conversations, occasional account snapshots and outcomes; 5% arrive out of order.
+    """
+    rng = random.Random(seed)
+    events: list[Event] = []
+    now = T0
+    conversation: dict[int, int] = {}
+    for index in range(count):
+        now += rng.randint(50, 5_000)
+        cust = rng.randrange(customers)
+        cid = f"cust-{cust}"
+        conv_no = conversation.setdefault(cust, 0)
+        conv = f"{cid}-conv-{conv_no}"
+        eid = f"e{index}"
+        roll = rng.random()
+        at = now - (rng.randint(0, 60_000) if rng.random() < 0.05 else 0)
+        if roll < 0.36:
+            text = rng.choice(_CUSTOMER_TEXTS)
+            category = rng.choice(_CATEGORIES)
+            events.append(
+                MessageEvent(eid, cid, at, conv, f"m{index}", "customer", text, category=category)
+            )
+        elif roll < 0.69:
+            action = rng.choice(_ACTIONS)
+            events.append(
+                MessageEvent(
+                    eid,
+                    cid,
+                    at,
+                    conv,
+                    f"m{index}",
+                    "ai_agent",
+                    rng.choice(_AI_TEXTS),
+                    intent="billing_question" if action is None else action.type,
+                    intent_confidence=round(rng.uniform(0.4, 1.0), 3),
+                    proposed_action=action,
+                )
+            )
+        elif roll < 0.74:
+            # A person has taken over; from here the conversation gets no more AI decisions.
+            events.append(
+                MessageEvent(
+                    eid, cid, at, conv, f"m{index}", "human_agent", "Hi, I'm Sam from support."
+                )
+            )
+        elif roll < 0.86:
+            score = round(rng.uniform(-1.0, 1.0), 3)
+            events.append(SentimentEvent(eid, cid, at, conv, f"m{index - 1}", score))
+        elif roll < 0.93:
+            action_name = rng.choice(("opened", "opened", "reopened", "closed"))
+            if action_name == "closed":
+                conversation[cust] = conv_no + 1
+            issue = f"billing:inv-{rng.randrange(3)}"
+            category = rng.choice(_CATEGORIES)
+            events.append(
+                ContactEvent(eid, cid, at, f"ct{index}", conv, action_name, issue, category)
+            )
+        elif roll < 0.97:
+            flags = tuple(
+                f
+                for f in ("disputed_charge", "recent_negative_review", "vip")
+                if rng.random() < 0.2
+            )
+            events.append(
+                AccountEvent(
+                    eid,
+                    cid,
+                    at,
+                    tier=rng.choice(("standard", "pro", "enterprise")),
+                    primary_email=f"{cid}@example.com",
+                    flags=flags,
+                    enterprise_contract=rng.random() < 0.1,
+                )
+            )
+        else:
+            conversation[cust] = conv_no + 1
+            events.append(OutcomeEvent(eid, cid, at, f"t{index}", conv, resolved_by="human"))
+    return events

@@ -1,0 +1,313 @@
+"""Every bad input the CLI can be given gets one sentence and the exit code of its kind.
+
+Exit 2: the command, an input file or a policy is wrong. Exit 1: the run failed or the cluster did
+not answer. No case may print a traceback or librdkafka's own log lines.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from stream.cli import app
+from stream.settings import REPO_ROOT
+from stream.testing import EventFactory, write_events
+
+NOT_UTF8 = b"version: \xff\xfe caf\xe9\n"
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), f"uncaught {result.exception!r}"
+    return result.exit_code, result.output
+
+
+def _sentence(output: str) -> str:
+    """The whole output must be short prose: no traceback, no librdkafka line."""
+    assert "Traceback" not in output
+    assert "rdkafka" not in output and "Connection refused" not in output
+    return output
+
+
+# --- policy files ------------------------------------------------------------------------------
+
+
+def test_policy_validate_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(NOT_UTF8)
+    code, out = _invoke("policy", "validate", str(path))
+    assert code == 2
+    assert f"{path}: invalid policy: policy file {path} is not UTF-8 text" in _sentence(out)
+
+
+def test_a_policy_yaml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text('version: "x"\nconfidence: [\n', encoding="utf-8")
+    code, out = _invoke("policy", "validate", str(path))
+    assert code == 2
+    assert f'in "{path}", line 3' in _sentence(out)
+    assert "<unicode string>" not in out
+
+
+def test_an_invalid_policy_exits_2_in_validate_and_in_backtest(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text('version: "x"\nconfidence: {thresholds: {financial: 2}}\n', encoding="utf-8")
+    events = write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
+    validate_code, validate_out = _invoke("policy", "validate", str(path))
+    backtest_code, backtest_out = _invoke(
+        "backtest", "--policy", str(path), "--events", str(events), "--out", str(tmp_path / "o")
+    )
+    assert (validate_code, backtest_code) == (2, 2)
+    assert "confidence.thresholds" in _sentence(validate_out)
+    assert f"candidate policy {path}" in _sentence(backtest_out)
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+
+def test_signals_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b'{"id": 1, "text": "ok"}\n' + NOT_UTF8)
+    code, out = _invoke("signals", "--input", str(path))
+    assert code == 2
+    assert f"{path}:2: not UTF-8 text" in _sentence(out)
+
+
+# --- replay ------------------------------------------------------------------------------------
+
+
+def test_replay_refuses_a_negative_number_of_conversations() -> None:
+    code, out = _invoke("replay", "--conversations", "-5", "--jsonl", "/dev/null")
+    assert code == 2
+    assert "--conversations" in _sentence(out)
+
+
+def test_replay_from_a_missing_source(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv.bz2"
+    code, out = _invoke("replay", "--source", str(missing), "--jsonl", str(tmp_path / "o.jsonl"))
+    assert code == 2
+    assert f"corpus file {missing} does not exist" in _sentence(out)
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("events.csv", b"a,b\n1,2\n", "is not the twcs airline corpus: no column first_tweet_id"),
+        ("corpus.csv.bz2", b"not bzip2 at all", "cannot be read as the twcs airline corpus"),
+        ("latin1.csv", b"first_tweet_id,first_utterance,context\n1,\xe9,x\n", "cannot be read"),
+        ("empty.csv", b"first_tweet_id,first_utterance,context,tag\n", "no usable conversation"),
+    ],
+)
+def test_replay_from_a_file_of_the_wrong_format(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    source = tmp_path / name
+    source.write_bytes(content)
+    code, out = _invoke("replay", "--source", str(source), "--jsonl", str(tmp_path / "o.jsonl"))
+    assert code == 2
+    assert f"{source}" in out and expected in _sentence(out)
+    assert "wrote" not in out
+
+
+def test_replay_refuses_a_negative_rate() -> None:
+    code, out = _invoke("replay", "--rate", "-1")
+    assert code == 2
+    assert "--rate must be a positive number of events per second, got -1" in _sentence(out)
+
+
+def test_replay_into_a_folder_that_does_not_exist(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "events.jsonl"
+    code, out = _invoke("replay", "--conversations", "1", "--jsonl", str(target))
+    assert code == 2
+    assert f"folder {target.parent} does not exist" in _sentence(out)
+
+
+# --- backtest ----------------------------------------------------------------------------------
+
+
+def test_backtest_into_a_folder_that_cannot_be_written(tmp_path: Path) -> None:
+    events = write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out_dir = blocker / "report"
+    code, out = _invoke(
+        "backtest",
+        "--policy",
+        "policy/default.yaml",
+        "--events",
+        str(events),
+        "--out",
+        str(out_dir),
+    )
+    assert code == 2
+    assert f"cannot create output directory {out_dir}" in _sentence(out)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
+def test_backtest_into_a_read_only_folder(tmp_path: Path) -> None:
+    events = write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, out = _invoke(
+        "backtest", "--policy", "policy/default.yaml", "--events", str(events), "--out", str(locked)
+    )
+    assert code == 2
+    assert f"output directory {locked} is not writable" in _sentence(out)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_backtest_on_an_empty_events_file(tmp_path: Path, content: str) -> None:
+    events = tmp_path / "empty.jsonl"
+    events.write_text(content)
+    out_dir = tmp_path / "report"
+    code, out = _invoke(
+        "backtest",
+        "--policy",
+        "policy/default.yaml",
+        "--events",
+        str(events),
+        "--out",
+        str(out_dir),
+    )
+    assert code == 2
+    assert f"event file {events} has no events" in _sentence(out)
+    assert not (out_dir / "report.json").exists()
+
+
+def test_on_error_is_a_choice(tmp_path: Path) -> None:
+    events = write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
+    code, out = _invoke(
+        "backtest",
+        "--policy",
+        "policy/default.yaml",
+        "--events",
+        str(events),
+        "--out",
+        str(tmp_path / "o"),
+        "--on-error",
+        "ignore",
+    )
+    assert code == 2
+    assert "--on-error" in out and "stop" in out and "skip" in out
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def test_an_invalid_setting_names_its_variable() -> None:
+    code, out = _invoke(
+        "policy", "validate", "policy/default.yaml", env={"ESCALATION_PARTITIONS": "abc"}
+    )
+    assert code == 2
+    assert "invalid setting ESCALATION_PARTITIONS=abc" in _sentence(out)
+    assert "pydantic" not in out
+
+
+def test_a_secret_setting_is_never_echoed() -> None:
+    code, out = _invoke(
+        "policy",
+        "validate",
+        "policy/default.yaml",
+        env={"ESCALATION_SASL_PASSWORD": "s3cret", "ESCALATION_SASL_MECHANISM": "MD5"},
+    )
+    assert code == 2
+    assert "ESCALATION_SASL_MECHANISM=MD5" in out
+    assert "s3cret" not in out
+
+
+def test_worker_with_a_policy_file_that_is_missing_names_it(tmp_path: Path) -> None:
+    typo = tmp_path / "defualt.yaml"
+    code, out = _invoke("worker", env={"ESCALATION_POLICY_PATH": str(typo)})
+    assert code == 2
+    assert f"{typo}: invalid policy: cannot read policy file {typo}" in _sentence(out)
+
+
+def test_worker_with_a_policy_file_with_a_typo_names_it(tmp_path: Path) -> None:
+    typo = tmp_path / "policy.yaml"
+    typo.write_text('version: "x"\nconfidnce: {}\n', encoding="utf-8")
+    code, out = _invoke("worker", env={"ESCALATION_POLICY_PATH": str(typo)})
+    assert code == 2
+    assert f"{typo}: invalid policy" in _sentence(out) and "confidnce" in out
+
+
+# --- no broker ---------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["topics", "--check"],
+        ["replay", "--conversations", "2"],
+        ["export", "--from", "2024-06-01", "--to", "2024-06-02", "--out", "{tmp}/e.jsonl"],
+        ["policy", "publish", "policy/default.yaml"],
+        ["backtest", "--policy", "policy/default.yaml", "--from", "2024-06-01", "--to",
+         "2024-06-02", "--out", "{tmp}/report"],
+        ["worker"],
+    ],
+    ids=["topics", "replay", "export", "policy-publish", "backtest-range", "worker"],
+)  # fmt: skip
+def test_no_broker_is_one_sentence_naming_the_address(tmp_path: Path, args: list[str]) -> None:
+    # Given a bootstrap address where nothing listens, run as a user would: the real command,
+    # its real stderr (librdkafka writes straight to the process's stderr unless routed).
+    address = f"127.0.0.1:{_closed_port()}"
+    env = {
+        **os.environ,
+        "ESCALATION_BOOTSTRAP_SERVERS": address,
+        "ESCALATION_BROKER_WAIT_SECONDS": "1",
+        "ESCALATION_DATA_DIR": str(tmp_path / "data"),
+    }
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", *argv],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"error: no Kafka broker answered at {address} within 1 s\n"
+    assert done.stdout == ""
+
+
+def test_librdkafka_logs_go_through_logging_not_to_stderr(
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `make demo` used to end with librdkafka's "Connection refused" lines when the broker stopped
+    # before a client closed. Every client config comes from Settings, which routes those lines.
+    from confluent_kafka import Producer
+
+    from stream.logs import LIBRDKAFKA_LOGGER_NAME
+    from stream.settings import Settings
+
+    address = f"127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("ESCALATION_BOOTSTRAP_SERVERS", address)
+    caplog.set_level("DEBUG", logger=LIBRDKAFKA_LOGGER_NAME)
+    producer = Producer(Settings().confluent_config())
+    producer.produce("any-topic", b"value")
+    assert producer.flush(1.5) == 1  # never delivered
+    del producer
+    captured = capfd.readouterr()
+    assert "rdkafka" not in captured.err and "Connection refused" not in captured.err
+    routed = [r for r in caplog.records if r.name == LIBRDKAFKA_LOGGER_NAME]
+    assert any("Connection refused" in r.getMessage() for r in routed)
+    assert all(r.levelname == "DEBUG" for r in routed)
