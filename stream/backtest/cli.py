@@ -320,8 +320,6 @@ def export_command(
     stderr = stderr or sys.stderr
     try:
         mode = check_on_error(on_error)
-        if not out.parent.is_dir():
-            raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
         source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
         show = stderr.isatty() if progress is None else progress
         written = write_source(source, out, progress=show)

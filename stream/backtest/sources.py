@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, TextIO, TypeAlias
+from typing import Any, ClassVar, Final, Literal, TextIO, TypeAlias
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -41,7 +41,7 @@ from confluent_kafka import (
 )
 
 from stream.core.events import EVENT_TYPES, Event, EventError, event_from_dict
-from stream.errors import BadInputError, RunError, UsageError
+from stream.errors import EXIT_FAILED, BadInputError, RunError, UsageError
 from stream.serde import Serde, SerdeError, serde_for_topic
 from stream.topics import EVENT_TOPICS
 
@@ -108,11 +108,21 @@ class Skipped:
 
 
 class InputError(BadInputError):
-    """An input record that stops the run (`on_error="stop"`); the message says where and why."""
+    """An input record that stops the run (`on_error="stop"`); the message says where and why.
+
+    A bad line of an event file is the caller's to fix (exit 2); see `RecordError` for topics.
+    """
 
     def __init__(self, skipped: Skipped) -> None:
         super().__init__(f"{skipped.where}: {skipped.reason}")
         self.skipped = skipped
+
+
+class RecordError(InputError):
+    """An undecodable record in a topic: the command was right, the run failed on the cluster's
+    data (exit 1); `--on-error skip` gets past it."""
+
+    exit_code: ClassVar[int] = EXIT_FAILED
 
 
 def check_on_error(value: str) -> OnError:
@@ -149,7 +159,7 @@ class EventSource:
 
     def _reject(self, skipped: Skipped) -> None:
         if self.on_error == "stop":
-            raise InputError(skipped)
+            raise InputError(skipped) if skipped.line is not None else RecordError(skipped)
         self.skipped_count += 1
         if len(self.skipped) < MAX_LISTED_SKIPS:
             self.skipped.append(skipped)
