@@ -11,7 +11,7 @@ from stream.core.decision import Decision
 from stream.core.events import MessageEvent
 from stream.core.policy import Policy
 from stream.core.triggers import boundary
-from tests.core.corekit import T0, EventFactory, Run
+from stream.testing import T0, EventFactory, Run
 
 LAWYER = {"field": "message.text", "op": "contains", "value": "lawyer"}
 NEVER = {"field": "account.tier", "op": "eq", "value": "no-such-tier"}
