@@ -114,8 +114,6 @@ class EventFactory:
         """An AI-agent turn; `action` (with `klass`, `amount`, ...) makes it propose one."""
         event_id, at = self._next(at)
         kw.setdefault("message_id", f"msg-{self.count}")
-        if amount is not None and currency is None:
-            currency = "USD"
         proposed = (
             ProposedAction(action, klass, amount, currency, target) if action is not None else None
         )

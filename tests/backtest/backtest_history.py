@@ -70,6 +70,7 @@ def scripted_history(factory: EventFactory | None = None) -> list[Event]:
                 confidence=0.95,
                 intent="refund_cancelled_booking",
                 amount=240.0,
+                currency="USD",
                 category="billing",
             )
         )

@@ -185,6 +185,7 @@ def test_parse_line_round_trips_every_event_type(event_factory: EventFactory) ->
             confidence=0.95,
             intent="answer_question",
             amount=12.5,
+            currency="USD",
         ),
         event_factory.of("c1").sentiment("m-1", -0.7, "conv-1"),
         event_factory.of("c1").outcome(
@@ -529,6 +530,7 @@ def test_json_lines_records_are_the_avro_records_with_a_type(event_factory: Even
         confidence=0.95,
         intent="answer_question",
         amount=10.0,
+        currency="USD",
     )
     record = json.loads(jsonl_line(event))
     assert record.pop("type") == "message"
