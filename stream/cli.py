@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from stream.commands import backtest, policy, replay, schemas, signals, topics, worker
+from stream.commands import backtest, lag, policy, replay, schemas, signals, topics, worker
 from stream.errors import EXIT_FAILED, EscalationError, UsageError
 from stream.settings import Settings, settings_problem
 
@@ -58,6 +58,7 @@ worker.register(app)
 signals.register(app)
 replay.register(app)
 backtest.register(app)
+lag.register(app)
 
 
 def main() -> None:

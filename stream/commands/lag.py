@@ -1,0 +1,74 @@
+"""`escalation lag`: print, watch, gate a deploy on, or export the worker group's consumer lag."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stream.commands import settings_of
+from stream.errors import EXIT_FAILED
+
+
+def lag(
+    ctx: typer.Context,
+    group: Annotated[
+        str | None, typer.Option(help="Consumer group; the worker's app id if omitted.")
+    ] = None,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(help="Topic to measure (repeatable); every input topic if omitted."),
+    ] = None,
+    watch: Annotated[bool, typer.Option(help="Refresh a live table until interrupted.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.", min=0.1)] = 2.0,
+    count: Annotated[
+        int | None, typer.Option(help="Stop after this many refreshes (--watch, --serve).", min=1)
+    ] = None,
+    max_lag: Annotated[
+        int | None,
+        typer.Option(help="Exit 1 when the total lag is above N (gates a deploy).", min=0),
+    ] = None,
+    serve: Annotated[
+        int | None,
+        typer.Option(help="Export the lag as Prometheus metrics on this port until stopped."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address --serve listens on.")] = "127.0.0.1",
+) -> None:
+    """Committed offset, end offset, lag and time lag per partition of the input topics."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from stream import logs
+    from stream.lag import LagProbe, LagReport, render, watch_reports
+    from stream.lag import serve as serve_lag
+    from stream.topics import INPUT_TOPICS
+
+    settings = settings_of(ctx)
+    logs.configure(settings.log_level)
+    topics = topic or [settings.topic(name) for name in INPUT_TOPICS]
+    console = Console()
+    probe = LagProbe(settings.confluent_config(), group or settings.app_id, topics)
+    report: LagReport | None = None
+    try:
+        if serve is not None:
+            serve_lag(probe, host, serve, interval, count)
+            return
+        if watch:
+            with Live(console=console, auto_refresh=False) as live:
+                try:
+                    for report in watch_reports(probe, interval, count):
+                        live.update(render(report, settings.topic_prefix), refresh=True)
+                except KeyboardInterrupt:
+                    pass
+        else:
+            report = probe.measure()
+            console.print(render(report, settings.topic_prefix))
+    finally:
+        probe.close()
+    if max_lag is not None and report is not None and report.total > max_lag:
+        typer.echo(f"escalation lag: total lag {report.total} is above {max_lag}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(lag)
