@@ -44,8 +44,8 @@ unit: setup ## Run the unit tests only (no broker)
 
 .PHONY: lint
 lint: setup ## ruff format check, ruff lint, mypy on the decision core
-	$(VENV)/bin/ruff format --check stream tests bench
-	$(VENV)/bin/ruff check stream tests bench
+	$(VENV)/bin/ruff format --check stream tests bench deploy
+	$(VENV)/bin/ruff check stream tests bench deploy
 	$(VENV)/bin/mypy
 
 .PHONY: demo
@@ -73,6 +73,10 @@ mutation: $(MUTATION_VENV)/bin/mutmut ## Mutation testing of the decision rules 
 	rm -rf mutants
 	$(MUTATION_VENV)/bin/mutmut run --max-children $(JOBS)
 	$(MUTATION_VENV)/bin/python bench/mutation_report.py --min-score 0.9
+
+.PHONY: dashboards
+dashboards: setup ## Regenerate the Grafana dashboard, Prometheus alert rules and scrape configs
+	$(PYTHON) deploy/grafana/generate.py
 
 .PHONY: clean
 clean: ## Remove local state (worker data, broker data); keeps .venv and jars
