@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+LIVE_PATH = "/health/live"
+READY_PATH = "/health/ready"
+
 State = Literal["starting", "rebalancing", "recovering", "no_partitions", "policy_loading", "ready"]
 
 
@@ -103,5 +106,5 @@ def install(
         result = current()
         return web.json(result.body(), status=200 if result.ready else 503)
 
-    app.page("/health/live")(live)
-    app.page("/health/ready")(ready)
+    app.page(LIVE_PATH)(live)
+    app.page(READY_PATH)(ready)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # `_created` series double every counter for a timestamp no dashboard here reads.
 prometheus_client.disable_created_metrics()
 REGISTRY = CollectorRegistry()
+METRICS_PATH = "/metrics"
 
 # Latency budget of a decision is sub-second; the upper buckets keep a backlog visible (a
 # replayed history's event-time latency is days, which lands in +Inf and is meant to).
@@ -313,7 +314,7 @@ def install(
         # assignment, just before the agents resume.
         RECOVERIES.inc()
 
-    app.page("/metrics")(metrics_view)
+    app.page(METRICS_PATH)(metrics_view)
     app.on_rebalance_complete.connect(count_recovery)
 
 
