@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.grafana import generate
 from stream.replay import ReplayConfig, iter_events
-from stream.replay_kafka import produce
+from stream.replay.kafka import produce
 from stream.topics import EVENT_TOPICS
 from tests.integration.kafka_helpers import (
     BOOTSTRAP,
