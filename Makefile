@@ -71,7 +71,7 @@ $(MUTATION_VENV)/bin/mutmut: pyproject.toml
 .PHONY: mutation
 mutation: $(MUTATION_VENV)/bin/mutmut ## Mutation testing of the decision rules (takes minutes; not in `make test`): bench/results/mutation.json
 	rm -rf mutants
-	$(MUTATION_VENV)/bin/mutmut run --max-children $(JOBS)
+	ESCALATION_HYPOTHESIS_PROFILE=mutation $(MUTATION_VENV)/bin/mutmut run --max-children $(JOBS)
 	$(MUTATION_VENV)/bin/python bench/mutation_report.py --min-score 0.9
 
 .PHONY: dashboards

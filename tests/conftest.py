@@ -6,6 +6,12 @@ import os
 from collections.abc import Generator
 
 import pytest
+from hypothesis import settings
+
+# `make mutation` runs the core tests once per mutant: its profile keeps property tests short there,
+# so the targeted unit tests, not thousands of random histories, decide what a mutant breaks.
+settings.register_profile("mutation", max_examples=10, deadline=None)
+settings.load_profile(os.environ.get("ESCALATION_HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -142,7 +142,13 @@ histories = st.lists(any_event, min_size=5, max_size=60)
 # Out-of-order is the interesting case: keep random order, but also nearly sorted sequences.
 nearly_sorted = histories.map(lambda evs: sorted(evs, key=lambda e: e.occurred_at // 3_600_000))
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150
+    if settings.get_current_profile_name() == "default"
+    else settings().max_examples,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def check_bounds(state: CustomerState, policy: Policy) -> None:
