@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stream.core.decision import Decision
-from tests.core.corekit import DAY, T0, EventFactory, Run
+from stream.testing import DAY, T0, EventFactory, Run
 
 
 def prior_refs(decision: Decision) -> list[str | None]:
