@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d ()-]{7,}\d(?!\w)")
+# 13-19 digits, optionally grouped by spaces or dashes: a payment card number's shape.
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 # Keys whose values are personal by nature, whatever they look like.
 _PII_KEYS = frozenset(
     {"name", "customer_name", "full_name", "email", "primary_email", "phone", "text"}
@@ -19,7 +21,43 @@ _PII_KEYS = frozenset(
 
 
 def redact(value: str) -> str:
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
+    return _PHONE.sub("[phone]", _CARD.sub("[card]", _EMAIL.sub("[email]", value)))
+
+
+def _redact_nested(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if k in _PII_KEYS and v is not None else _redact_nested(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact_nested(v) for v in value]
+    return value
+
+
+def _redacting_factory(
+    factory: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    """Redacts every stdlib log record (Faust, aiokafka, librdkafka) when it is created.
+
+    A library's error can carry the record it failed on. Redacting at creation, rather than in a
+    handler, holds whichever handlers the worker's framework installs after `configure`.
+    """
+
+    def create(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    create.redacting = True  # type: ignore[attr-defined]
+    return create
 
 
 def redact_pii(
@@ -29,13 +67,16 @@ def redact_pii(
     for key, value in event_dict.items():
         if key in _PII_KEYS and value is not None:
             event_dict[key] = "[redacted]"
-        elif isinstance(value, str):
-            event_dict[key] = redact(value)
+        else:
+            event_dict[key] = _redact_nested(value)
     return event_dict
 
 
 def configure(level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "redacting", False):
+        logging.setLogRecordFactory(_redacting_factory(factory))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
