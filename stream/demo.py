@@ -7,6 +7,7 @@ customers, and deletes them at the end; every process it starts is stopped befor
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -87,6 +88,35 @@ def _read_all(config: dict[str, Any], topic: str, schema_topic: str) -> list[dic
         consumer.close()
 
 
+def operations_summary(
+    metrics_url: str, config: dict[str, Any], group: str, topics: list[str], prefix: str
+) -> str:
+    """What `curl` on the worker's metrics shows, one total per metric, and the final lag."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+    from rich.console import Console
+
+    from stream.lag import LagProbe, render
+
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        body = response.read().decode()
+    lines = []
+    for family in text_string_to_metric_families(body):
+        if not family.name.startswith("escalation_"):
+            continue
+        samples = [s for s in family.samples if not s.name.endswith(("_bucket", "_sum"))]
+        total = sum(s.value for s in samples)
+        lines.append(f"   {family.name:<40} {len(samples):>4} series, total {total:,.0f}")
+    probe = LagProbe(config, group, topics)
+    try:
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(render(probe.measure(), prefix))
+    finally:
+        probe.close()
+    return "\n".join(lines) + "\n" + console.export_text()
+
+
 def run(conversations: int, keep: bool, rate: float) -> int:
     settings = Settings()
     bootstrap = settings.bootstrap_servers
@@ -116,6 +146,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             "ESCALATION_TOPIC_PREFIX": prefix,
             "ESCALATION_APP_ID": app_id,
             "ESCALATION_DATA_DIR": str(REPO_ROOT / "data"),
+            "ESCALATION_WEB_PORT": str(settings.web_port),
         }
         with log_path.open("wb") as log:
             worker = subprocess.Popen(
@@ -126,6 +157,9 @@ def run(conversations: int, keep: bool, rate: float) -> int:
                 stderr=log,
             )
         print(f"   pid {worker.pid}, log {log_path}")
+        web = f"http://127.0.0.1:{settings.web_port}"
+        print(f"   metrics {web}/metrics, readiness {web}/health/ready")
+        print(f"   lag: ESCALATION_TOPIC_PREFIX={prefix} escalation lag --group {app_id} --watch")
         wait_until_consuming(config, app_id, topic("support.accounts"))
 
         print(f"== replaying {conversations} real airline conversations")
@@ -183,6 +217,8 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             )
             print("== one handoff package")
             print(json.dumps(richest, indent=2, ensure_ascii=False))
+        print(f"== operations: {web}/metrics (totals per metric) and the lag after the run")
+        print(operations_summary(f"{web}/metrics", config, app_id, inputs, prefix))
         return 0
     finally:
         if worker is not None and worker.poll() is None:
