@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from stream.backtest.run import Conversation, RunResult, Verdict
+from stream.backtest.run import ConversationFacts, RunResult, Verdict
 from stream.core.decision import Decision
 from stream.core.events import OutcomeEvent
 
@@ -77,7 +77,7 @@ def _hit_key(decision: Decision | None) -> tuple[tuple[str, str], ...]:
 
 def classify(
     verdict: Verdict | None,
-    conversation: Conversation | None,
+    conversation: ConversationFacts | None,
     outcome: OutcomeEvent | None,
     false_max_seconds: float,
     missed_hours: float,
@@ -247,7 +247,7 @@ def _side(verdict: Verdict | None) -> dict[str, Any]:
     return side
 
 
-def _customer_of(conversation: Conversation | None, *verdicts: Verdict | None) -> str | None:
+def _customer_of(conversation: ConversationFacts | None, *verdicts: Verdict | None) -> str | None:
     if conversation is not None:
         return conversation.customer_id
     for verdict in verdicts:

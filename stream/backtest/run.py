@@ -17,11 +17,12 @@ from typing import Final
 
 from tqdm import tqdm
 
-from stream.core.decision import ACTION_RANK, Action, Decision, HandoffPackage
+from stream.core.decision import Decision, HandoffPackage
 from stream.core.events import Event, OutcomeEvent
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
+from stream.core.vocabulary import ACTION_RANK, Action
 from stream.errors import RunError, UsageError
 
 # The progress bar is advanced in blocks: a per-event update would cost more than some steps.
@@ -29,7 +30,7 @@ _PROGRESS_BLOCK: Final[int] = 4096
 
 
 @dataclass(slots=True)
-class Conversation:
+class ConversationFacts:
     """What the input says about one conversation, whatever the policy."""
 
     conversation_id: str
@@ -59,7 +60,7 @@ class Inputs:
 
     events: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
-    conversations: dict[str, Conversation] = field(default_factory=dict)
+    conversations: dict[str, ConversationFacts] = field(default_factory=dict)
     # The latest outcome per conversation (by event time, then input order): a reopen is reported
     # by a later outcome record for the same ticket.
     outcomes: dict[str, OutcomeEvent] = field(default_factory=dict)
@@ -79,7 +80,7 @@ class Inputs:
         conversation_id: str = event.conversation_id  # type: ignore[union-attr]
         seen = self.conversations.get(conversation_id)
         if seen is None:
-            seen = Conversation(
+            seen = ConversationFacts(
                 conversation_id, event.customer_id, event.occurred_at, event.occurred_at
             )
             self.conversations[conversation_id] = seen

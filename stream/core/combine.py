@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stream.core.decision import (
-    ACTION_RANK,
-    ACTIONS,
-    PRIORITIES,
-    PRIORITY_RANK,
-    AccountSnapshot,
-    Action,
-    Priority,
-    TriggerHit,
-)
+from stream.core.decision import AccountSnapshot, TriggerHit
 from stream.core.policy import Policy
+from stream.core.vocabulary import ACTION_RANK, ACTIONS, PRIORITIES, PRIORITY_RANK, Action, Priority
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,13 @@ from stream.core.decision import (
     AgentAttempts,
     HandoffPackage,
     PriorContact,
-    Priority,
     TicketDraft,
     TranscriptTurn,
     TriggerHit,
 )
 from stream.core.policy import Policy
-from stream.core.state import ContactRecord, Conversation, CustomerState
+from stream.core.state import ContactRecord, ConversationState, CustomerState
+from stream.core.vocabulary import Priority
 
 # Reasons listed in a package; revisions append new ones, so the list needs its own bound.
 MAX_REASONS: Final[int] = 20
@@ -49,7 +49,7 @@ def relevant_flags(account: AccountSnapshot | None, policy: Policy) -> tuple[str
     return tuple(flag for flag in account.flags if flag in wanted)
 
 
-def attempts_of(conv: Conversation) -> AgentAttempts:
+def attempts_of(conv: ConversationState) -> AgentAttempts:
     """What the AI agent did, as counts, the actions it proposed, and a few plain sentences."""
     # Only facts that change with AI turns go into the summary, so a revision caused by a customer
     # turn can keep the summary and the ticket built from it.
@@ -84,7 +84,7 @@ def attempts_of(conv: Conversation) -> AgentAttempts:
     )
 
 
-def transcript_of(conv: Conversation, policy: Policy) -> tuple[TranscriptTurn, ...]:
+def transcript_of(conv: ConversationState, policy: Policy) -> tuple[TranscriptTurn, ...]:
     turns = conv.turns[-policy.handoff.transcript_turns :]
     return tuple(TranscriptTurn(t.message_id, t.role, t.text, t.at) for t in turns)
 
@@ -121,7 +121,7 @@ def queue_for(reasons: Sequence[TriggerHit], category: str | None, policy: Polic
 
 def ticket_for(
     *,
-    conv: Conversation,
+    conv: ConversationState,
     account: AccountSnapshot,
     attempts: AgentAttempts,
     reasons: Sequence[TriggerHit],
@@ -190,7 +190,9 @@ def ticket_for(
     )
 
 
-def with_new_turns(previous: HandoffPackage, conv: Conversation, policy: Policy) -> HandoffPackage:
+def with_new_turns(
+    previous: HandoffPackage, conv: ConversationState, policy: Policy
+) -> HandoffPackage:
     """The next revision when only turns changed: no new reason and no AI turn since `previous`.
 
     Summary, ticket and reasons are then unchanged, so only the transcript and counts are redone.
@@ -219,7 +221,7 @@ def merge_reasons(
 def build(
     *,
     customer_id: str,
-    conv: Conversation,
+    conv: ConversationState,
     account: AccountSnapshot | None,
     policy: Policy,
     handoff_id: str,

@@ -9,6 +9,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from stream.core.vocabulary import (
+    CLARIFICATION,
+    FRUSTRATION,
+    HOSTILE_SHORT,
+    HUMAN_REQUEST,
+    MARKER_KINDS,
+    NEGATIVE_LEXICON,
+    REPEAT_QUESTION,
+)
+
 __all__ = [
     "CLARIFICATION",
     "FRUSTRATION",
@@ -24,22 +34,8 @@ __all__ = [
     "analyze_turn",
 ]
 
-FRUSTRATION = "frustration"
-CLARIFICATION = "clarification"
-HOSTILE_SHORT = "hostile_short"
-HUMAN_REQUEST = "human_request"
-NEGATIVE_LEXICON = "negative_lexicon"
-REPEAT_QUESTION = "repeat_question"
 # Internal rule kind for problem reports; never emitted as a marker.
 PROBLEM = "problem"
-MARKER_KINDS = (
-    FRUSTRATION,
-    CLARIFICATION,
-    HOSTILE_SHORT,
-    HUMAN_REQUEST,
-    NEGATIVE_LEXICON,
-    REPEAT_QUESTION,
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -24,6 +24,14 @@ from pydantic import (
 )
 
 from stream.core.conditions import Condition, ConditionError, compile_condition, referenced_flags
+from stream.core.vocabulary import (
+    PRIORITY_RANK,
+    TRIGGER_NAMES,
+    HitAction,
+    MarkerKind,
+    TriggerName,
+)
+from stream.core.vocabulary import Priority as PriorityName
 from stream.errors import BadInputError
 
 DEFAULT_POLICY_PATH: Final[Path] = Path(__file__).resolve().parents[2] / "policy" / "default.yaml"
@@ -32,21 +40,6 @@ BOUNDARY_MESSAGE: Final[str] = (
     "This request requires a quick review from our team — I'm connecting you now with full "
     "context from our conversation."
 )
-
-HitAction: TypeAlias = Literal["offer_transfer", "escalate"]
-PriorityName: TypeAlias = Literal["low", "normal", "high", "urgent"]
-TriggerName: TypeAlias = Literal[
-    "confidence", "sentiment", "explicit_request", "policy_boundary", "repeat_contact"
-]
-MarkerKind: TypeAlias = Literal[
-    "frustration",
-    "clarification",
-    "hostile_short",
-    "human_request",
-    "negative_lexicon",
-    "repeat_question",
-]
-_PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
 class PolicyError(BadInputError):
@@ -221,15 +214,6 @@ class PriorityPolicy(_Model):
         if missing:
             raise ValueError(f"does not list {', '.join(sorted(missing))}")
         return value
-
-
-TRIGGER_NAMES: Final[tuple[str, ...]] = (
-    "confidence",
-    "sentiment",
-    "explicit_request",
-    "policy_boundary",
-    "repeat_contact",
-)
 
 
 class MessagePolicy(_Model):
@@ -414,7 +398,7 @@ def _compile(policy: Policy) -> CompiledPolicy:
         rules=rules,
         trigger_order={name: index for index, name in enumerate(policy.priorities.order)},
         trigger_priority={
-            name: _PRIORITY_RANK[by_trigger.get(name, "normal")] for name in TRIGGER_NAMES
+            name: PRIORITY_RANK[by_trigger.get(name, "normal")] for name in TRIGGER_NAMES
         },
         raise_tiers=frozenset(policy.priorities.raise_for_tiers),
         raise_flags=frozenset(policy.priorities.raise_for_flags),

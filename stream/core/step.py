@@ -3,7 +3,7 @@
 `step(state, event, policy)` is pure in the sense that matters for replays: the same state, event
 and policy always give the same decisions, with no clock, randomness or I/O. For speed it mutates
 the state it is given and returns that same object; callers that need the previous state keep its
-`to_dict()` first.
+`to_record()` first.
 
 What it emits:
 - a Decision for every customer or AI-agent message of a conversation that is not escalated and
@@ -54,9 +54,10 @@ from stream.core.events import (
 )
 from stream.core.markers import analyze_turn
 from stream.core.policy import Policy
-from stream.core.state import ContactRecord, Conversation, CustomerState, Escalation, Turn
+from stream.core.state import ContactRecord, ConversationState, CustomerState, Escalation, Turn
 from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
 from stream.core.triggers.confidence import threshold_for
+from stream.core.vocabulary import PRIORITY_RANK
 
 # How many earlier customer turns a new turn is compared with to spot a repeated question.
 _REPEAT_LOOKBACK = 5
@@ -169,7 +170,7 @@ def _on_message(
 
 
 def _redelivered(
-    state: CustomerState, conv: Conversation, ev: MessageEvent, turn: Turn, policy: Policy
+    state: CustomerState, conv: ConversationState, ev: MessageEvent, turn: Turn, policy: Policy
 ) -> StepResult:
     """A message read again after a crash, when the state from the changelog already holds it.
 
@@ -189,7 +190,7 @@ def _redelivered(
 
 def _resume(
     state: CustomerState, conv_id: str, event_id: str, at: int, policy: Policy
-) -> Conversation | StepResult:
+) -> ConversationState | StepResult:
     """The conversation an event belongs to (opened if new), or what to return at once: nothing
     for a straggler after the close, the same decision again for a redelivered event."""
     if state.closed and _after_close(state, conv_id, at, policy):
@@ -286,7 +287,7 @@ def _on_contact(
 
 def _on_hits(
     state: CustomerState,
-    conv: Conversation,
+    conv: ConversationState,
     ev: SentimentEvent | ContactEvent,
     hits: list[TriggerHit],
     policy: Policy,
@@ -336,7 +337,7 @@ def _contact_time(contact: ContactRecord) -> int:
     return contact.at
 
 
-def _add_turn(conv: Conversation, turn: Turn, cap: int) -> None:
+def _add_turn(conv: ConversationState, turn: Turn, cap: int) -> None:
     turns = conv.turns
     if not turns or turns[-1].at <= turn.at:
         turns.append(turn)
@@ -346,7 +347,7 @@ def _add_turn(conv: Conversation, turn: Turn, cap: int) -> None:
         del turns[: len(turns) - cap]
 
 
-def _customer_turns_until(conv: Conversation, turn: Turn) -> list[Turn]:
+def _customer_turns_until(conv: ConversationState, turn: Turn) -> list[Turn]:
     """Customer turns up to and including `turn` in event time: windows end at the event."""
     out: list[Turn] = []
     for t in conv.turns:
@@ -357,7 +358,7 @@ def _customer_turns_until(conv: Conversation, turn: Turn) -> list[Turn]:
     return out
 
 
-def _note_ai_turn(conv: Conversation, ev: MessageEvent, text: str, policy: Policy) -> None:
+def _note_ai_turn(conv: ConversationState, ev: MessageEvent, text: str, policy: Policy) -> None:
     conv.ai_turns += 1
     intent = ev.intent
     if intent and intent not in conv.intents and len(conv.intents) < _MAX_INTENTS:
@@ -386,7 +387,7 @@ def _note_ai_turn(conv: Conversation, ev: MessageEvent, text: str, policy: Polic
             del attempts[: len(attempts) - cap]
 
 
-def _open(state: CustomerState, conv_id: str, at: int, policy: Policy) -> Conversation:
+def _open(state: CustomerState, conv_id: str, at: int, policy: Policy) -> ConversationState:
     conversations = state.conversations
     if conversations:
         idle_before = state.marks.get("message", -1) - policy.compiled.idle_ms
@@ -395,12 +396,12 @@ def _open(state: CustomerState, conv_id: str, at: int, policy: Policy) -> Conver
         if len(conversations) >= policy.state.max_open_conversations:
             oldest = min(conversations.values(), key=lambda c: (c.last_at, c.conversation_id))
             _forget(state, oldest, policy)
-    conv = Conversation(conv_id, at)
+    conv = ConversationState.opened(conv_id, at)
     conversations[conv_id] = conv
     return conv
 
 
-def _forget(state: CustomerState, conv: Conversation, policy: Policy) -> None:
+def _forget(state: CustomerState, conv: ConversationState, policy: Policy) -> None:
     """Drop an idle or evicted conversation; one already escalated must never escalate again."""
     del state.conversations[conv.conversation_id]
     if conv.escalation is not None:
@@ -495,7 +496,7 @@ def _action_thresholds(
 
 def _decision(
     state: CustomerState,
-    conv: Conversation,
+    conv: ConversationState,
     ev: MessageEvent | SentimentEvent | ContactEvent,
     combined: Combined,
     policy: Policy,
@@ -523,7 +524,7 @@ def _decision(
 
 def _record(
     state: CustomerState,
-    conv: Conversation,
+    conv: ConversationState,
     event_id: str,
     decision: Decision,
     combined: Combined,
@@ -558,7 +559,7 @@ def _record(
 
 def _revise(
     state: CustomerState,
-    conv: Conversation,
+    conv: ConversationState,
     hits: list[TriggerHit],
     policy: Policy,
     *,
@@ -602,10 +603,10 @@ def _revise(
 
 
 def _rank(priority: str) -> int:
-    return ("low", "normal", "high", "urgent").index(priority)
+    return PRIORITY_RANK[priority]
 
 
-def _replay(state: CustomerState, conv: Conversation, event_id: str) -> StepResult | None:
+def _replay(state: CustomerState, conv: ConversationState, event_id: str) -> StepResult | None:
     """The same decision again for a redelivered event that escalated or offered a transfer."""
     escalation = conv.escalation
     if escalation is not None and escalation.event_id == event_id:

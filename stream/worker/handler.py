@@ -105,11 +105,11 @@ class RecordHandler:
         policy = self._policy()
         try:
             raw_state = load_state(customer_id)
-            state = CustomerState.from_dict(raw_state) if raw_state is not None else None
+            state = CustomerState.from_record(raw_state) if raw_state is not None else None
             result = step(state, event, policy)
             return Handled(
                 customer_id=customer_id,
-                state=result.state.to_dict(),
+                state=result.state.to_record(),
                 decisions=[self._decision_serde.encode(d.to_record()) for d in result.decisions],
                 handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
                 decided=list(result.decisions),

@@ -199,7 +199,7 @@ def test_state_round_trips_through_json_at_every_step(events: list[Event]) -> No
     state: CustomerState | None = None
     for event in events:
         state = step(state, event, TIGHT).state
-        restored = CustomerState.from_dict(json.loads(json.dumps(state.to_dict())))
+        restored = CustomerState.from_record(json.loads(json.dumps(state.to_record())))
         assert restored == state
 
 
@@ -210,7 +210,7 @@ def test_same_input_gives_the_same_decisions(events: list[Event], policy: Policy
     second = replay(events, policy)
     assert first[1] == second[1]
     assert first[2] == second[2]
-    assert first[0].to_dict() == second[0].to_dict()
+    assert first[0].to_record() == second[0].to_record()
 
 
 @SETTINGS
@@ -219,7 +219,7 @@ def test_restored_state_decides_like_the_live_one(events: list[Event]) -> None:
     # The worker restores state from its changelog: a restart mid-stream must change nothing.
     half = len(events) // 2
     live, _, _ = replay(events[:half], TIGHT)
-    restored = CustomerState.from_dict(json.loads(json.dumps(live.to_dict())))
+    restored = CustomerState.from_record(json.loads(json.dumps(live.to_record())))
     for event in events[half:]:
         a = step(live, event, TIGHT)
         b = step(restored, event, TIGHT)

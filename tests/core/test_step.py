@@ -239,11 +239,11 @@ def test_redelivered_continue_is_sent_again_with_the_same_id_and_no_state_change
     (first,), _ = run.feed(event)
     assert first.action == "continue"
     assert run.state is not None
-    before = run.state.to_dict()
+    before = run.state.to_record()
     (again,), handoffs = run.feed(event)
     assert again.to_record() == first.to_record()
     assert handoffs == []
-    assert run.state.to_dict() == before
+    assert run.state.to_record() == before
 
 
 # --- policy boundary and combination ---------------------------------------------------------
@@ -562,9 +562,9 @@ def test_state_round_trips_through_json(run: Run, events: EventFactory) -> None:
     )
     state = run.state
     assert state is not None
-    encoded = json.dumps(state.to_dict())
-    restored = CustomerState.from_dict(json.loads(encoded))
-    assert restored.to_dict() == state.to_dict()
+    encoded = json.dumps(state.to_record())
+    restored = CustomerState.from_record(json.loads(encoded))
+    assert restored.to_record() == state.to_record()
     assert restored == state
     # And the restored state decides exactly like the original
     nxt = events.customer("I want to talk to a person", "conv-2")

@@ -10,7 +10,7 @@ import pytest
 from stream.core.decision import AccountSnapshot
 from stream.core.events import MessageEvent, ProposedAction
 from stream.core.policy import Policy
-from stream.core.state import ContactRecord, Conversation, Turn
+from stream.core.state import ContactRecord, ConversationState, Turn
 from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
 from stream.testing import DAY, T0
 
@@ -200,7 +200,7 @@ def test_boundaries_can_be_disabled(policy_factory: Callable[..., Policy]) -> No
 def test_operator_rule_disputed_billing(
     policy: Policy, category: str | None, flags: tuple[str, ...], fires: bool
 ) -> None:
-    conv = Conversation("conv-1", T0)
+    conv = ConversationState.opened("conv-1", T0)
     conv.category = category
     customer = MessageEvent("e", "c", T0, "conv-1", "m", "customer", "Why this charge?")
     result = boundary.check(customer, conv, account(flags=flags), policy)

@@ -63,7 +63,7 @@ def test_a_valid_record_gives_state_decisions_and_a_handoff(handler: RecordHandl
     assert decision["triggers"][0]["trigger"] == "explicit_request"
     (package,) = [serde_for_topic("escalation.handoffs").decode(h) for h in handled.handoffs]
     assert package["handoff_id"] == decision["decision_id"]
-    assert handled.state is not None and handled.state["c"] == "c-1"
+    assert handled.state is not None and handled.state["customer_id"] == "c-1"
 
 
 def test_the_state_is_loaded_for_the_customer_and_carried_on(handler: RecordHandler) -> None:
@@ -123,5 +123,5 @@ def test_a_fold_that_raises_is_dead_lettered_not_raised(handler: RecordHandler) 
     data = encode(message())
     dead = letter(handler.handle(raw(data), lambda _: {"not": "a state"}).deadletter)
     assert dead["error_type"] == "processing"
-    assert dead["reason"].startswith("KeyError")
+    assert dead["reason"] == "RecordError: CustomerState.customer_id: required field is missing"
     assert dead["value"] == data

@@ -9,11 +9,9 @@ from stream.core.conditions import FIELDS, evaluate, matched_facts
 from stream.core.decision import AccountSnapshot, Evidence, TriggerHit
 from stream.core.events import MessageEvent, ProposedAction
 from stream.core.policy import Policy
-from stream.core.state import Conversation
+from stream.core.state import ConversationState
 from stream.core.triggers import NO_HITS, TriggerError, TriggerResult, failed
-
-TRIGGER = "policy_boundary"
-
+from stream.core.vocabulary import POLICY_BOUNDARY as TRIGGER
 
 _ACCOUNT_FIELDS: dict[str, str] = {
     "account.tier": "tier",
@@ -59,7 +57,7 @@ class Facts(Mapping[str, Any]):
     def __init__(
         self,
         message: MessageEvent | None,
-        conv: Conversation | None,
+        conv: ConversationState | None,
         account: AccountSnapshot | None,
     ) -> None:
         self.message = message
@@ -97,7 +95,7 @@ class Facts(Mapping[str, Any]):
 
 
 def facts(
-    message: MessageEvent | None, conv: Conversation | None, account: AccountSnapshot | None
+    message: MessageEvent | None, conv: ConversationState | None, account: AccountSnapshot | None
 ) -> dict[str, Any]:
     """The whole field-path view as a plain dict (for display and tests)."""
     view = Facts(message, conv, account)
@@ -229,7 +227,7 @@ def enterprise_cancellation(
 
 def check(
     message: MessageEvent | None,
-    conv: Conversation | None,
+    conv: ConversationState | None,
     account: AccountSnapshot | None,
     policy: Policy,
 ) -> TriggerResult:

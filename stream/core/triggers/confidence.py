@@ -6,8 +6,7 @@ from stream.core.decision import Evidence, TriggerHit
 from stream.core.events import MessageEvent
 from stream.core.policy import Policy
 from stream.core.triggers import NO_HITS, TriggerError, TriggerResult, failed
-
-TRIGGER = "confidence"
+from stream.core.vocabulary import CONFIDENCE as TRIGGER
 
 
 def threshold_for(consequence_class: str, policy: Policy) -> float:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from stream.core.decision import Evidence, TriggerHit
 from stream.core.policy import Policy
 from stream.core.triggers import NO_HITS, TriggerResult, failed
+from stream.core.vocabulary import EXPLICIT_REQUEST as TRIGGER
 
-TRIGGER = "explicit_request"
 RULE = "explicit_request.human"
 
 

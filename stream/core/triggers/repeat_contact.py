@@ -8,8 +8,8 @@ from stream.core.decision import Evidence, TriggerHit
 from stream.core.policy import Policy
 from stream.core.state import ContactRecord
 from stream.core.triggers import NO_HITS, TriggerResult, failed
+from stream.core.vocabulary import REPEAT_CONTACT as TRIGGER
 
-TRIGGER = "repeat_contact"
 RULE = "repeat_contact.same_issue"
 
 

@@ -8,8 +8,8 @@ from stream.core.decision import Evidence, TriggerHit
 from stream.core.policy import Policy
 from stream.core.state import Turn
 from stream.core.triggers import NO_HITS, TriggerResult, failed
+from stream.core.vocabulary import SENTIMENT as TRIGGER
 
-TRIGGER = "sentiment"
 MARKERS_RULE = "sentiment.markers"
 SCORE_RULE = "sentiment.score"
 # Evidence quotes at most this many markers: enough to check, short enough to read.
