@@ -13,7 +13,7 @@ help: ## List the targets
 $(PYTHON): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev,train]'
 	@touch $(PYTHON)
 
 .PHONY: setup
@@ -44,8 +44,8 @@ unit: setup ## Run the unit tests only (no broker)
 
 .PHONY: lint
 lint: setup ## ruff format check, ruff lint, mypy on the decision core
-	$(VENV)/bin/ruff format --check stream tests bench deploy
-	$(VENV)/bin/ruff check stream tests bench deploy
+	$(VENV)/bin/ruff format --check stream tests bench deploy train
+	$(VENV)/bin/ruff check stream tests bench deploy train
 	$(VENV)/bin/mypy
 
 .PHONY: demo
@@ -77,6 +77,14 @@ mutation: $(MUTATION_VENV)/bin/mutmut ## Mutation testing of the decision rules 
 .PHONY: dashboards
 dashboards: setup ## Regenerate the Grafana dashboard, Prometheus alert rules and scrape configs
 	$(PYTHON) deploy/grafana/generate.py
+
+.PHONY: train-signal
+train-signal: setup ## Retrain the turn signal's weights from ../shared/data (deterministic; writes stream/models/)
+	$(PYTHON) train/train_signal.py
+
+.PHONY: signals
+signals: setup ## Measure the turn signal against its baselines on the held-back split (bench/results/signals.json)
+	$(PYTHON) bench/signals.py
 
 .PHONY: clean
 clean: ## Remove local state (worker data, broker data); keeps .venv and jars

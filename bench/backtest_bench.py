@@ -44,7 +44,7 @@ TARGET = 50_000
 CANDIDATE_YAML = """
 version: "bench-candidate"
 boundaries: {refund: {limit: 250}}
-sentiment: {min_markers: 3}
+sentiment: {min_turns: 3}
 """
 
 

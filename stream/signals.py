@@ -1,4 +1,9 @@
-"""`escalation signals`: the text signal (markers, score, verdict) of each JSON Lines record."""
+"""`escalation signals`: the text signal of each JSON Lines record.
+
+Per record: the learned turn signal (`dissatisfaction`, 0..1, what the sentiment trigger compares
+with the policy's `turn_threshold`), and the readable evidence beside it: the markers found, the
+lexicon score and the rule verdict of `stream.core.markers`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stream.core.markers import TextSignal, analyze
+from stream.core.turn_model import TurnModel, load_shipped
 from stream.errors import BadInputError, UsageError
 
 __all__ = ["SignalsInputError", "run_signals", "signal_record"]
@@ -22,9 +28,12 @@ class SignalsInputError(BadInputError):
         self.reason = reason
 
 
-def signal_record(record_id: str | int, signal: TextSignal) -> dict[str, Any]:
+def signal_record(
+    record_id: str | int, signal: TextSignal, dissatisfaction: float
+) -> dict[str, Any]:
     return {
         "id": record_id,
+        "dissatisfaction": round(dissatisfaction, 4),
         "negative": signal.negative,
         "score": round(signal.score, 4),
         "human_request": signal.human_request,
@@ -51,7 +60,7 @@ def _parse(path: Path, line_number: int, line: str) -> tuple[str | int, str]:
     return record_id, text
 
 
-def run_signals(input_path: Path, output: TextIO) -> int:
+def run_signals(input_path: Path, output: TextIO, model: TurnModel | None = None) -> int:
     """Write one JSON line per input line; return how many were written.
 
     Blank lines are skipped. Output is written as the input is read, so when a malformed line
@@ -59,6 +68,7 @@ def run_signals(input_path: Path, output: TextIO) -> int:
     """
     if not input_path.is_file():
         raise UsageError(f"input file {input_path} does not exist")
+    model = model or load_shipped()
     written = 0
     # Read as bytes and decode per line, so a line that is not UTF-8 is named by its number.
     with input_path.open("rb") as lines:
@@ -72,7 +82,8 @@ def run_signals(input_path: Path, output: TextIO) -> int:
                 continue
             record_id, text = _parse(input_path, line_number, line)
             # ASCII escapes keep the output valid in whatever encoding the stream uses.
-            output.write(json.dumps(signal_record(record_id, analyze(text))))
+            signal = analyze(text)
+            output.write(json.dumps(signal_record(record_id, signal, model.score(text, signal))))
             output.write("\n")
             written += 1
     return written

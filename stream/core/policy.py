@@ -28,7 +28,6 @@ from stream.core.vocabulary import (
     PRIORITY_RANK,
     TRIGGER_NAMES,
     HitAction,
-    MarkerKind,
     TriggerName,
 )
 from stream.core.vocabulary import Priority as PriorityName
@@ -98,16 +97,25 @@ class ConfidencePolicy(_Model):
 
 class SentimentPolicy(_Model):
     window_turns: int = Field(default=3, ge=1, le=20)
-    min_markers: int = Field(default=2, ge=1)
-    markers: tuple[MarkerKind, ...] = (
-        "frustration",
-        "clarification",
-        "hostile_short",
-        "repeat_question",
-    )
+    # Dissatisfied customer turns within the window that fire the rule; a turn counts once.
+    min_turns: int = Field(default=2, ge=1, le=20)
+    # Operating point on the learned turn signal (0..1): a turn scored at or above it shows
+    # dissatisfaction. Chosen on the development sets' dev part (docs/signal.md).
+    turn_threshold: float = Field(default=0.53, ge=0.0, le=1.0)
+    # Operating points for channels whose customers write differently (public complaints on
+    # social media are mostly negative); a channel not listed uses `turn_threshold`.
+    turn_threshold_by_channel: dict[str, float] = Field(default_factory=lambda: {"social": 0.65})
     score_floor: float = Field(default=-0.6, ge=-1.0, le=1.0)
     consecutive_low_scores: int = Field(default=2, ge=1, le=20)
     action: HitAction = "offer_transfer"
+
+    @field_validator("turn_threshold_by_channel")
+    @classmethod
+    def _check_channels(cls, value: dict[str, float]) -> dict[str, float]:
+        for channel, threshold in value.items():
+            if not 0.0 <= threshold <= 1.0:
+                raise _FieldProblem(channel, "must be between 0 and 1")
+        return value
 
 
 class ExplicitRequestPolicy(_Model):
@@ -287,7 +295,6 @@ class CompiledPolicy:
     lateness_ms: int
     thresholds: dict[str, float]
     fallback_threshold: float
-    sentiment_kinds: frozenset[str]
     repeat_window_ms: int
     rules: tuple[CompiledRule, ...]
     trigger_order: dict[str, int]
@@ -338,6 +345,11 @@ class Policy(_Model):
         if self.sentiment.window_turns > turns:
             raise _FieldProblem(
                 "sentiment.window_turns", f"exceeds state.max_turns_per_conversation ({turns})"
+            )
+        if self.sentiment.min_turns > self.sentiment.window_turns:
+            raise _FieldProblem(
+                "sentiment.min_turns",
+                f"exceeds sentiment.window_turns ({self.sentiment.window_turns}); never fires",
             )
         if self.sentiment.consecutive_low_scores > turns:
             raise _FieldProblem(
@@ -393,7 +405,6 @@ def _compile(policy: Policy) -> CompiledPolicy:
         lateness_ms=policy.lateness_seconds * 1000,
         thresholds=thresholds,
         fallback_threshold=fallback,
-        sentiment_kinds=frozenset(sentiment.markers),
         repeat_window_ms=int(round(repeat.window_days * 86_400_000)),
         rules=rules,
         trigger_order={name: index for index, name in enumerate(policy.priorities.order)},
@@ -405,7 +416,12 @@ def _compile(policy: Policy) -> CompiledPolicy:
         relevant_flags=frozenset(flags),
         customer_thresholds={
             "sentiment.window_turns": float(sentiment.window_turns),
-            "sentiment.min_markers": float(sentiment.min_markers),
+            "sentiment.min_turns": float(sentiment.min_turns),
+            "sentiment.turn_threshold": sentiment.turn_threshold,
+            **{
+                f"sentiment.turn_threshold_by_channel.{channel}": threshold
+                for channel, threshold in sorted(sentiment.turn_threshold_by_channel.items())
+            },
             "sentiment.score_floor": sentiment.score_floor,
             "sentiment.consecutive_low_scores": float(sentiment.consecutive_low_scores),
         },
@@ -539,11 +555,6 @@ def policy_warnings(policy: Policy) -> list[str]:
         warnings.append(
             "confidence.thresholds: financial is below informational; the bar for money should "
             "be the higher one"
-        )
-    if "human_request" in policy.sentiment.markers:
-        warnings.append(
-            "sentiment.markers: human_request is counted as a sentiment marker, but an explicit "
-            "request already escalates on its own"
         )
     if not policy.explicit_request.enabled:
         warnings.append(

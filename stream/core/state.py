@@ -27,6 +27,8 @@ class Turn(Record):
     sentiment: float | None = None
     # A Decision was emitted for this turn: a redelivery must send it again, not stay silent.
     decided: bool = False
+    # The learned turn signal (0..1, likelihood of dissatisfaction); customer turns only.
+    signal: float | None = None
 
 
 @dataclass(slots=True)

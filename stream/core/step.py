@@ -57,11 +57,14 @@ from stream.core.policy import Policy
 from stream.core.state import ContactRecord, ConversationState, CustomerState, Escalation, Turn
 from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
 from stream.core.triggers.confidence import threshold_for
+from stream.core.turn_model import TurnModel, load_shipped
 from stream.core.vocabulary import PRIORITY_RANK
 
 # How many earlier customer turns a new turn is compared with to spot a repeated question.
 _REPEAT_LOOKBACK = 5
 _MAX_INTENTS = 20
+# The learned turn signal, read once here, at start-up; `step` takes another one as an argument.
+SHIPPED_MODEL: TurnModel = load_shipped()
 
 
 class StepResult(NamedTuple):
@@ -70,8 +73,13 @@ class StepResult(NamedTuple):
     handoffs: list[HandoffPackage]
 
 
-def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResult:
-    """Fold `event` into `state` (created when None) and return the decisions it leads to."""
+def step(
+    state: CustomerState | None, event: Event, policy: Policy, model: TurnModel | None = None
+) -> StepResult:
+    """Fold `event` into `state` (created when None) and return the decisions it leads to.
+
+    `model` scores customer turns for the sentiment trigger; None is the shipped one.
+    """
     if state is None:
         state = CustomerState.new(event.customer_id)
     at = event.occurred_at
@@ -85,7 +93,7 @@ def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResul
     if at > state.watermark:
         state.watermark = at
     if isinstance(event, MessageEvent):
-        return _on_message(state, event, policy, too_late)
+        return _on_message(state, event, policy, too_late, model or SHIPPED_MODEL)
     if isinstance(event, SentimentEvent):
         return _on_sentiment(state, event, policy, too_late)
     if isinstance(event, ContactEvent):
@@ -101,7 +109,7 @@ def step(state: CustomerState | None, event: Event, policy: Policy) -> StepResul
 
 
 def _on_message(
-    state: CustomerState, ev: MessageEvent, policy: Policy, too_late: bool
+    state: CustomerState, ev: MessageEvent, policy: Policy, too_late: bool, model: TurnModel
 ) -> StepResult:
     found = _resume(state, ev.conversation_id, ev.event_id, ev.occurred_at, policy)
     if isinstance(found, StepResult):
@@ -131,6 +139,7 @@ def _on_message(
             tuple((m.kind, m.text) for m in signal.markers),
             signal.negative,
             conv.pending_scores.pop(ev.message_id, None),
+            signal=round(model.score(text, signal), 4),
         )
         conv.customer_turns += 1
     else:
@@ -151,7 +160,9 @@ def _on_message(
     if role == "customer":
         hits.extend(explicit_request.check(ev.message_id, text, turn.markers, policy).hits)
         if not too_late:
-            hits.extend(sentiment.check(_customer_turns_until(conv, turn), policy).hits)
+            hits.extend(
+                sentiment.check(_customer_turns_until(conv, turn), policy, conv.channel).hits
+            )
         thresholds: dict[str, float] = policy.compiled.customer_thresholds
     else:
         hits.extend(confidence.check(ev, policy).hits)
@@ -222,7 +233,7 @@ def _on_sentiment(
     turn.sentiment = ev.score
     if turn.role != "customer" or conv.human or too_late:
         return StepResult(state, [], [])
-    hits = list(sentiment.check(_customer_turns_until(conv, turn), policy).hits)
+    hits = list(sentiment.check(_customer_turns_until(conv, turn), policy, conv.channel).hits)
     return _on_hits(state, conv, ev, hits, policy, policy.compiled.customer_thresholds)
 
 

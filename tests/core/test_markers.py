@@ -292,8 +292,11 @@ def test_run_signals_writes_one_line_per_record(tmp_path: Path) -> None:
     assert [line["id"] for line in lines] == [1, "b"]
     assert lines[0]["negative"] is True
     assert {"kind": "frustration", "text": "ridiculous"} in lines[0]["markers"]
+    # The learned signal: the complaint scores well above the thanks
+    assert lines[0]["dissatisfaction"] > 0.5 > lines[1]["dissatisfaction"]
     assert lines[1] == {
         "id": "b",
+        "dissatisfaction": lines[1]["dissatisfaction"],
         "negative": False,
         "score": lines[1]["score"],
         "human_request": False,

@@ -51,7 +51,9 @@ def test_default_policy_uses_exactly_the_design_defaults_table() -> None:
             {"field": "account.flags", "op": "contains", "value": "recent_negative_review"},
         ]
     }
-    assert policy.sentiment.min_markers == 2
+    assert policy.sentiment.min_turns == 2
+    assert policy.sentiment.turn_threshold == 0.53
+    assert policy.sentiment.turn_threshold_by_channel == {"social": 0.65}
     assert policy.sentiment.window_turns == 3
     assert policy.sentiment.score_floor == -0.6
     assert policy.sentiment.consecutive_low_scores == 2
@@ -113,8 +115,16 @@ def _with(overrides: dict[str, Any]) -> str:
         ),
         (_with({"confidnce": {}}), "confidnce", "unknown field"),
         (_with({"sentiment": {"windw_turns": 3}}), "sentiment.windw_turns", "unknown field"),
-        (_with({"sentiment": {"min_markers": 0}}), "sentiment.min_markers", "greater than"),
-        (_with({"sentiment": {"markers": ["anger"]}}), "sentiment.markers[0]", "Input should"),
+        (_with({"sentiment": {"min_turns": 0}}), "sentiment.min_turns", "greater than"),
+        (_with({"sentiment": {"min_turns": 4}}), "sentiment.min_turns", "never fires"),
+        (_with({"sentiment": {"turn_threshold": 1.5}}), "sentiment.turn_threshold", "less than"),
+        (
+            _with({"sentiment": {"turn_threshold_by_channel": {"social": -1}}}),
+            "sentiment.turn_threshold_by_channel.social",
+            "between 0 and 1",
+        ),
+        # The former marker count is gone; a policy that still sets it is told so.
+        (_with({"sentiment": {"min_markers": 2}}), "sentiment.min_markers", "unknown field"),
         (_with({"repeat_contact": {"contacts": 1}}), "repeat_contact.contacts", "greater than"),
         (_with({"repeat_contact": {"window_days": 0}}), "repeat_contact.window_days", "greater"),
         (_with({"boundaries": {"refund": {"limit": -5}}}), "boundaries.refund.limit", "greater"),

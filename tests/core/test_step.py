@@ -133,17 +133,33 @@ def test_sentiment_offers_transfer_once_then_explicit_request_escalates(
     run: Run, events: EventFactory
 ) -> None:
     # Given a customer who grows frustrated
+    assert run.one(events.customer("My order hasn't arrived")).action == "continue"  # type: ignore[union-attr]
+    run.feed(events.ai())
+    # One hostile turn is not yet a pattern, however many markers it carries
     first = run.one(events.customer("This is ridiculous, I already told you my order number!"))
-    assert first is not None and first.action == "offer_transfer"
-    assert first.triggers[0].trigger == "sentiment"
-    assert first.customer_message is not None and "connect you" in first.customer_message
+    assert first is not None and first.action == "continue" and first.triggers == ()
+    run.feed(events.ai())
+    # A second dissatisfied turn within the last three offers the transfer, before any ask
+    offer = run.one(events.customer("Still nothing. This is useless!!!"))
+    assert offer is not None and offer.action == "offer_transfer"
+    (hit,) = offer.triggers
+    assert (hit.trigger, hit.rule) == ("sentiment", "sentiment.turns")
+    assert [e.text for e in hit.evidence] == [
+        "This is ridiculous, I already told you my order number!",
+        "Still nothing. This is useless!!!",
+    ]
+    assert all(e.value is not None and e.value >= 0.53 for e in hit.evidence)
+    assert "frustration: 'useless'" in hit.evidence[1].detail
+    assert offer.customer_message is not None and "connect you" in offer.customer_message
+    assert offer.thresholds["sentiment.turn_threshold"] == 0.53
     assert run.handoffs == []
     # When the frustration continues, the offer is not repeated
-    second = run.one(events.customer("Unbelievable. Still waiting!!!"))
-    assert second is not None and second.action == "continue" and second.triggers == ()
+    again = run.one(events.customer("Unbelievable, I already told you twice!"))
+    assert again is not None and again.action == "continue" and again.triggers == ()
     # And when they ask for a person, the conversation escalates
     third = run.one(events.customer("Just get me a human"))
     assert third is not None and third.action == "escalate"
+    assert third.triggers[0].trigger == "explicit_request"
     assert len(run.handoffs) == 1
 
 
@@ -155,7 +171,8 @@ def test_sentiment_scores_from_the_topic_offer_transfer(run: Run, events: EventF
     decisions, _ = run.feed(events.sentiment(m2.message_id, -0.6))
     (decision,) = decisions
     assert decision.event_type == "sentiment" and decision.action == "offer_transfer"
-    assert decision.triggers[0].rule == "sentiment.score"
+    # Two turns at or below the floor are two dissatisfied turns, and two consecutive low scores
+    assert {hit.rule for hit in decision.triggers} == {"sentiment.turns", "sentiment.score"}
 
 
 def test_sentiment_before_its_message_is_kept(run: Run, events: EventFactory) -> None:
@@ -173,8 +190,10 @@ def test_sentiment_may_escalate_by_policy(
     policy_factory: Callable[..., Policy], events: EventFactory
 ) -> None:
     run = Run(policy_factory({"sentiment": {"action": "escalate"}}))
-    decision = run.one(events.customer("This is ridiculous!!! Useless."))
+    run.feed(events.customer("This is ridiculous, I already told you my order number!"))
+    decision = run.one(events.customer("Still nothing. This is useless!!!"))
     assert decision is not None and decision.action == "escalate"
+    assert decision.triggers[0].trigger == "sentiment"
 
 
 # --- escalate once, revisions ----------------------------------------------------------------
@@ -286,9 +305,9 @@ def test_three_triggers_raise_priority_and_keep_policy_order(
 ) -> None:
     run.feed(
         events.account(flags=("disputed_charge", "recent_negative_review")),
-        events.customer("this is ridiculous", category="billing"),
+        # Not yet known as a billing conversation, so the operator rule does not fire here
+        events.customer("this is ridiculous", "conv-2"),
     )
-    # Fresh conversation, so the offer/escalation of conv-1 does not interfere
     decision = run.one(
         events.customer(
             "Unacceptable!!! I want to speak to a manager", "conv-2", category="billing"
@@ -306,6 +325,8 @@ def test_three_triggers_raise_priority_and_keep_policy_order(
 def test_offer_is_superseded_by_escalation_on_the_same_event(
     run: Run, events: EventFactory
 ) -> None:
+    offer = run.one(events.customer("This is ridiculous, I already told you my order number!"))
+    assert offer is not None and offer.action == "continue"
     decision = run.one(events.customer("This is useless!!! Let me talk to a real person"))
     assert decision is not None and decision.action == "escalate"
     assert {hit.trigger for hit in decision.triggers} == {"explicit_request", "sentiment"}
@@ -539,7 +560,8 @@ def test_records_validate_against_the_avro_schemas(run: Run, events: EventFactor
         events.ai(action="refund", klass="financial", confidence=0.5, amount=500.0),
         events.customer("this is a joke!!!"),
         events.customer("quick one", "conv-2"),
-        events.customer("This is ridiculous!!! what do you mean?", "conv-3"),
+        events.customer("This is ridiculous, I already told you my order number!", "conv-3"),
+        events.customer("Still nothing. This is useless!!!", "conv-3"),
     )
     assert {d.action for d in run.decisions} >= {"continue", "escalate", "offer_transfer"}
     for decision in run.decisions:

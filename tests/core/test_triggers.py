@@ -236,48 +236,80 @@ def test_operator_rule_priority_and_message(policy_factory: Callable[..., Policy
 # --- sentiment -------------------------------------------------------------------------------
 
 
-def turn(n: int, *kinds: str, score: float | None = None) -> Turn:
+def turn(n: int, *kinds: str, signal: float = 0.1, score: float | None = None) -> Turn:
+    """A customer turn with markers, a learned signal (0..1) and an upstream sentiment score."""
     markers = tuple((kind, f"{kind}-text") for kind in kinds)
-    return Turn(f"m{n}", "customer", f"text {n}", T0 + n, markers, bool(kinds), score)
+    return Turn(
+        f"m{n}", "customer", f"text {n}", T0 + n, markers, bool(kinds), score, signal=signal
+    )
+
+
+# The shipped policy's operating point for chat.
+AT = 0.53
+HIGH = 0.9
 
 
 @pytest.mark.parametrize(
     ("turns", "rules"),
     [
-        ([turn(1, "frustration")], []),
-        ([turn(1, "frustration"), turn(2, "hostile_short")], ["sentiment.markers"]),
-        ([turn(1, "frustration", "clarification")], ["sentiment.markers"]),
-        # The marker four turns back is outside the window of the last 3 turns.
-        ([turn(1, "frustration"), turn(2), turn(3), turn(4, "clarification")], []),
-        (
-            [turn(1), turn(2, "frustration"), turn(3), turn(4, "clarification")],
-            ["sentiment.markers"],
-        ),
-        # Markers that do not count by default.
-        ([turn(1, "negative_lexicon"), turn(2, "human_request")], []),
-        ([turn(1, "repeat_question"), turn(2, "clarification")], ["sentiment.markers"]),
-        ([turn(1, score=-0.6), turn(2, score=-0.6)], ["sentiment.score"]),
+        ([turn(1, signal=HIGH)], []),
+        ([turn(1, signal=HIGH), turn(2, signal=HIGH)], ["sentiment.turns"]),
+        # The threshold is inclusive, and just below it does not count.
+        ([turn(1, signal=AT), turn(2, signal=AT)], ["sentiment.turns"]),
+        ([turn(1, signal=HIGH), turn(2, signal=AT - 0.0001)], []),
+        # A turn counts once, however many markers it carries.
+        ([turn(1, "frustration", "hostile_short", "clarification", signal=HIGH)], []),
+        # Markers alone do not make a turn dissatisfied: the learned signal does.
+        ([turn(1, "frustration"), turn(2, "hostile_short")], []),
+        # The dissatisfied turn four turns back is outside the window of the last 3 turns.
+        ([turn(1, signal=HIGH), turn(2), turn(3), turn(4, signal=HIGH)], []),
+        ([turn(1), turn(2, signal=HIGH), turn(3), turn(4, signal=HIGH)], ["sentiment.turns"]),
+        # An upstream score at or below the floor makes a turn dissatisfied too.
+        ([turn(1, signal=HIGH), turn(2, score=-0.6)], ["sentiment.turns"]),
+        ([turn(1, score=-0.6), turn(2, score=-0.6)], ["sentiment.turns", "sentiment.score"]),
         ([turn(1, score=-0.59), turn(2, score=-0.9)], []),
-        ([turn(1, score=-0.61), turn(2, score=-0.61)], ["sentiment.score"]),
         ([turn(1, score=-0.9)], []),
-        ([turn(1, score=-0.9), turn(2), turn(3, score=-0.9)], []),
-        ([turn(1, score=-0.9), turn(2, score=-0.7), turn(3, score=0.2)], []),
-        (
-            [turn(1, "frustration", score=-0.8), turn(2, "hostile_short", score=-0.8)],
-            ["sentiment.markers", "sentiment.score"],
-        ),
+        # Two of the last three, but not consecutive: only the turn count fires.
+        ([turn(1, score=-0.9), turn(2), turn(3, score=-0.9)], ["sentiment.turns"]),
+        ([turn(1, score=-0.9), turn(2, score=-0.7), turn(3, score=0.2)], ["sentiment.turns"]),
+        ([turn(1, signal=None), turn(2, signal=None)], []),  # type: ignore[arg-type]
     ],
 )
 def test_sentiment_edges(policy: Policy, turns: list[Turn], rules: list[str]) -> None:
     result = sentiment.check(turns, policy)
+    assert result.error is None
     assert [hit.rule for hit in result.hits] == rules
     assert all(hit.action == "offer_transfer" for hit in result.hits)
 
 
-def test_sentiment_marker_list_is_policy(policy_factory: Callable[..., Policy]) -> None:
-    policy = policy_factory({"sentiment": {"markers": ["negative_lexicon"], "min_markers": 1}})
-    assert sentiment.check([turn(1, "negative_lexicon")], policy).hits
-    assert not sentiment.check([turn(1, "frustration")], policy).hits
+def test_sentiment_evidence_shows_the_signal_and_the_markers(policy: Policy) -> None:
+    turns = [turn(1, "frustration", signal=0.8), turn(2), turn(3, "hostile_short", signal=0.7)]
+    (hit,) = sentiment.check(turns, policy).hits
+    assert [e.message_id for e in hit.evidence] == ["m1", "m3"]
+    first = hit.evidence[0]
+    assert (first.kind, first.value, first.threshold) == ("dissatisfied_turn", 0.8, AT)
+    assert "turn signal 0.80 >= 0.53" in first.detail
+    assert "frustration: 'frustration-text'" in first.detail
+    assert hit.reason.startswith("2 of the customer's last 3 turns show dissatisfaction")
+
+
+def test_sentiment_threshold_and_turn_count_are_policy(
+    policy_factory: Callable[..., Policy],
+) -> None:
+    turns = [turn(1, signal=0.4), turn(2, signal=0.45)]
+    assert not sentiment.check(turns, policy_factory({})).hits
+    lower = policy_factory({"sentiment": {"turn_threshold": 0.4}})
+    assert sentiment.check(turns, lower).hits
+    one = policy_factory({"sentiment": {"turn_threshold": 0.4, "min_turns": 1}})
+    assert sentiment.check(turns[:1], one).hits
+
+
+def test_sentiment_threshold_per_channel(policy: Policy) -> None:
+    # The shipped policy asks more of public social-media turns, which are mostly negative.
+    turns = [turn(1, signal=0.6), turn(2, signal=0.6)]
+    assert sentiment.check(turns, policy, "chat").hits
+    assert not sentiment.check(turns, policy, "social").hits
+    assert sentiment.check([turn(1, signal=0.7), turn(2, signal=0.7)], policy, "social").hits
 
 
 # --- explicit request ------------------------------------------------------------------------

@@ -1,4 +1,11 @@
-"""Sentiment signal: repeated negative markers or low scores offer a transfer before it is asked."""
+"""Sentiment signal: repeated dissatisfied customer turns offer a transfer before it is asked.
+
+A turn shows dissatisfaction when the learned turn signal scores it at or above the policy's
+`turn_threshold`, or when the upstream sentiment topic scored it at or below `score_floor`. The
+rule counts such turns, not markers: one hostile turn with three markers is still one turn, and
+the rule is meant for a signal repeated across turns (DESIGN.md section 4). The markers found in
+a turn are quoted in its evidence, for the person who reads the decision.
+"""
 
 from __future__ import annotations
 
@@ -10,52 +17,72 @@ from stream.core.state import Turn
 from stream.core.triggers import NO_HITS, TriggerResult, failed
 from stream.core.vocabulary import SENTIMENT as TRIGGER
 
-MARKERS_RULE = "sentiment.markers"
+TURNS_RULE = "sentiment.turns"
 SCORE_RULE = "sentiment.score"
-# Evidence quotes at most this many markers: enough to check, short enough to read.
-_MAX_QUOTED = 6
+# Evidence quotes at most this many markers per turn: enough to check, short enough to read.
+_MAX_QUOTED = 4
 
 
-def check(customer_turns: Sequence[Turn], policy: Policy) -> TriggerResult:
-    """Judge the latest customer turns (oldest first, ending with the turn being decided on)."""
+def _why(turn: Turn, threshold: float, floor: float) -> str:
+    parts: list[str] = []
+    if turn.signal is not None and turn.signal >= threshold:
+        parts.append(f"turn signal {turn.signal:.2f} >= {threshold:.2f}")
+    if turn.sentiment is not None and turn.sentiment <= floor:
+        parts.append(f"sentiment {turn.sentiment:.2f} <= {floor:.2f}")
+    if turn.markers:
+        quoted = ", ".join(f"{kind}: {text!r}" for kind, text in turn.markers[:_MAX_QUOTED])
+        more = len(turn.markers) - _MAX_QUOTED
+        parts.append(f"markers {quoted}" + (f" (+{more} more)" if more > 0 else ""))
+    return "; ".join(parts)
+
+
+def check(customer_turns: Sequence[Turn], policy: Policy, channel: str = "") -> TriggerResult:
+    """Judge the latest customer turns (oldest first, ending with the turn being decided on).
+
+    `channel` is the conversation's; it picks the operating point on the turn signal.
+    """
     try:
         if not customer_turns:
             return NO_HITS
         rules = policy.sentiment
-        kinds = policy.compiled.sentiment_kinds
+        threshold = rules.turn_threshold_by_channel.get(channel, rules.turn_threshold)
+        floor = rules.score_floor
         hits: list[TriggerHit] = []
 
         window = customer_turns[-rules.window_turns :]
-        found = [
-            (turn, kind, text) for turn in window for kind, text in turn.markers if kind in kinds
+        dissatisfied = [
+            turn
+            for turn in window
+            if (turn.signal is not None and turn.signal >= threshold)
+            or (turn.sentiment is not None and turn.sentiment <= floor)
         ]
-        if len(found) >= rules.min_markers:
+        if len(dissatisfied) >= rules.min_turns:
             hits.append(
                 TriggerHit(
                     trigger=TRIGGER,
-                    rule=MARKERS_RULE,
+                    rule=TURNS_RULE,
                     action=rules.action,
                     reason=(
-                        f"{len(found)} negative markers in the customer's last {len(window)} "
-                        f"turns ({', '.join(sorted({kind for _, kind, _ in found}))})."
+                        f"{len(dissatisfied)} of the customer's last {len(window)} turns show "
+                        f"dissatisfaction (turn signal at or above {threshold:.2f}, or sentiment "
+                        f"at or below {floor:.2f})."
                     ),
                     evidence=tuple(
                         Evidence(
-                            kind="marker",
-                            detail=f"{kind}: {text!r}",
+                            kind="dissatisfied_turn",
+                            detail=_why(turn, threshold, floor),
                             message_id=turn.message_id,
                             text=turn.text,
-                            value=float(len(found)),
-                            threshold=float(rules.min_markers),
+                            value=turn.signal,
+                            threshold=threshold,
                         )
-                        for turn, kind, text in found[-_MAX_QUOTED:]
+                        for turn in dissatisfied
                     ),
                 )
             )
 
         needed = rules.consecutive_low_scores
         last = customer_turns[-needed:]
-        floor = rules.score_floor
         if len(last) == needed and all(
             turn.sentiment is not None and turn.sentiment <= floor for turn in last
         ):

@@ -1,0 +1,153 @@
+"""The learned turn signal: weights match their manifest, known scores, bounded on any input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stream.core.markers import analyze
+from stream.core.step import SHIPPED_MODEL
+from stream.core.turn_model import (
+    FORMAT,
+    MAX_CHARS,
+    SHIPPED_VERSION,
+    ModelFormatError,
+    TurnModel,
+    load_shipped,
+    turn_features,
+)
+
+MODELS = resources.files("stream.models")
+
+
+def manifest() -> dict[str, Any]:
+    text = MODELS.joinpath(f"{SHIPPED_VERSION}.manifest.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def score(text: str, model: TurnModel = SHIPPED_MODEL) -> float:
+    return model.score(text, analyze(text))
+
+
+def test_shipped_weights_have_the_hash_of_their_training_manifest() -> None:
+    raw = MODELS.joinpath(f"{SHIPPED_VERSION}.json").read_bytes()
+    recorded = manifest()
+    assert recorded["weights_file"] == f"{SHIPPED_VERSION}.json"
+    assert hashlib.sha256(raw).hexdigest() == recorded["weights_sha256"]
+    assert json.loads(raw)["version"] == SHIPPED_VERSION == SHIPPED_MODEL.version
+
+
+def test_the_policy_thresholds_are_the_ones_chosen_on_the_dev_part() -> None:
+    from stream.core.policy import default_policy
+
+    chosen = manifest()["thresholds_chosen_on_dev"]
+    rules = default_policy().sentiment
+    assert rules.turn_threshold == chosen["default"]["threshold"]
+    assert rules.turn_threshold_by_channel == {"social": chosen["social"]["threshold"]}
+
+
+# Recorded when turn-signal-1 was trained; a change here means the features or weights changed.
+RECORDED = [
+    ("This is ridiculous, I already told you my order number!", 0.7949),
+    ("Still nothing. This is useless!!!", 0.7019),
+    ("I have asked three times now and nobody answers", 0.6725),
+    ("No, I don't like Thor.", 0.5812),
+    ("Hi, can you check my order status?", 0.0078),
+    ("Thanks, that worked!", 0.0089),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RECORDED)
+def test_scorer_gives_the_recorded_scores(text: str, expected: float) -> None:
+    assert round(score(text), 4) == expected
+
+
+def test_complaints_score_above_thanks() -> None:
+    assert min(score(t) for t, _ in RECORDED[:3]) > 0.6 > 0.1 > score("Thanks, that worked!")
+
+
+BAD_INPUT = [
+    "",
+    "   \n\t ",
+    "😡😡😡🤬",
+    "?!?!?!...!!!",
+    "…“”‘’—",
+    "пожалуйста, помогите мне с заказом",
+    "我的订单还没到，请帮帮我",
+    "لم يصل طلبي بعد",
+    "\x00\x01\x02 control \x7f",
+    "a" * 100_000,
+]
+
+
+@pytest.mark.parametrize("text", BAD_INPUT, ids=lambda t: repr(t[:12]))
+def test_any_text_scores_within_range(text: str) -> None:
+    value = score(text)
+    assert math.isfinite(value) and 0.0 < value < 1.0
+
+
+def test_a_megabyte_is_cut_before_any_work() -> None:
+    # Given 1 MB of text, the features are exactly those of its first MAX_CHARS characters,
+    # so the cost does not grow with the input.
+    unit = "why is my refund still not here?! "
+    huge = unit * (1_000_000 // len(unit) + 1)
+    assert len(huge) > 1_000_000
+    signal = analyze(huge[:2000])
+    assert turn_features(huge, signal) == turn_features(huge[:MAX_CHARS], signal)
+    # And it is scored in about the time of one turn; the bound is loose on purpose (shared
+    # machines), an unbounded scorer takes far longer on 1 MB.
+    start = time.perf_counter()
+    for _ in range(100):
+        value = SHIPPED_MODEL.score(huge, signal)
+    assert time.perf_counter() - start < 5.0
+    assert 0.0 < value < 1.0
+
+
+def test_margin_is_clamped_so_extreme_weights_stay_in_range() -> None:
+    model = TurnModel.from_dict(
+        {"format": FORMAT, "version": "t", "bias": 0.0, "weights": {"w:bad": 1e300}}
+    )
+    assert model.score("bad", analyze("bad")) < 1.0
+    negative = TurnModel.from_dict(
+        {"format": FORMAT, "version": "t", "bias": -1e300, "weights": {}}
+    )
+    assert negative.score("fine", analyze("fine")) > 0.0
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"format": "other", "version": "v", "bias": 0, "weights": {}}, "format"),
+        ({"format": FORMAT, "version": "", "bias": 0, "weights": {}}, "version"),
+        ({"format": FORMAT, "version": "v", "bias": float("nan"), "weights": {}}, "bias"),
+        ({"format": FORMAT, "version": "v", "bias": 0, "weights": []}, "weights"),
+        ({"format": FORMAT, "version": "v", "bias": 0, "weights": {"w:x": "1"}}, "w:x"),
+        ({"format": FORMAT, "version": "v", "bias": 0, "weights": {"w:x": math.inf}}, "w:x"),
+    ],
+)
+def test_a_bad_weights_file_is_refused_with_the_reason(data: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ModelFormatError, match=problem):
+        TurnModel.from_dict(data)
+
+
+def test_load_shipped_gives_the_model_step_uses() -> None:
+    assert load_shipped() == SHIPPED_MODEL
+
+
+def test_weights_that_do_not_match_their_manifest_are_refused(tmp_path: Path) -> None:
+    raw = json.loads(MODELS.joinpath(f"{SHIPPED_VERSION}.json").read_bytes())
+    raw["bias"] += 1.0
+    (tmp_path / f"{SHIPPED_VERSION}.json").write_text(json.dumps(raw), encoding="utf-8")
+    (tmp_path / f"{SHIPPED_VERSION}.manifest.json").write_text(
+        json.dumps(manifest()), encoding="utf-8"
+    )
+    with pytest.raises(ModelFormatError, match="make train-signal"):
+        load_shipped(folder=tmp_path)  # type: ignore[arg-type]
