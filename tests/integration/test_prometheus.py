@@ -235,11 +235,11 @@ def test_dashboard_queries_and_alert_signals_return_series_while_traffic_flows(
         )
         prom.wait_for("sum(rate(escalation_decisions_total[30s]))", lambda r: values(r)[:1] > [0])
 
-        # Then every panel query of the dashboard returns series
+        # Then every panel query of the dashboard returns series (a trigger hits only when the
+        # traffic gets to a conversation that needs it, so each query gets a bounded wait)
         for panel in generate.PANELS:
             for query in panel.queries:
-                result = prom.series(concrete(query.expr))
-                assert result, f"panel {panel.title!r}: no series for {query.expr}"
+                prom.wait_for(concrete(query.expr), lambda r: len(r) > 0, timeout=90)
         # And every alert's signal returns series, and its whole expression evaluates
         for alert in generate.ALERTS:
             assert prom.series(alert.signal), f"alert {alert.name}: no series for {alert.signal}"
