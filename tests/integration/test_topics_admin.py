@@ -172,8 +172,14 @@ def test_config_difference_is_reported_then_updated(
     admin.incremental_alter_configs([resource])[resource].result(timeout=30)
     defined = defs[messages].config["retention.ms"]
 
-    # When checking, the difference is drift and nothing changes
-    checked = {r.topic: r for r in ensure_topics(config, defs, apply=False)}
+    # When checking, the difference is drift and nothing changes (a loaded broker can take a
+    # moment before every client's metadata lists the topic just created: bounded wait)
+    deadline = time.monotonic() + 30
+    while True:
+        checked = {r.topic: r for r in ensure_topics(config, defs, apply=False)}
+        if "does not exist" not in checked[messages].detail or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert checked[messages].status == "drift"
     assert f"retention.ms is 3600000, defined {defined}" in checked[messages].detail
     assert topic_config(admin, messages)["retention.ms"] == "3600000"
