@@ -15,7 +15,17 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from stream.commands import backtest, lag, policy, replay, schemas, signals, topics, worker
+from stream.commands import (
+    backtest,
+    calibrate,
+    lag,
+    policy,
+    replay,
+    schemas,
+    signals,
+    topics,
+    worker,
+)
 from stream.errors import EXIT_FAILED, EscalationError, UsageError
 from stream.settings import Settings, settings_problem
 
@@ -59,6 +69,7 @@ signals.register(app)
 replay.register(app)
 backtest.register(app)
 lag.register(app)
+calibrate.register(app)
 
 
 def main() -> None:

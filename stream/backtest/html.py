@@ -1,8 +1,9 @@
 """The backtest report as one self-contained HTML page: inline CSS and hand-drawn SVG charts.
 
 Rendered from the report dict alone (what report.json holds), so a stored report can be turned into
-a page again. No script, no web font, no CDN: the file opens the same offline, from a mail
-attachment or a CI artifact.
+a page again. No web font, no CDN, no external file: the page opens the same offline, from a mail
+attachment or a CI artifact. One small inline script sorts and filters the changed conversations;
+without it the page still reads whole.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .c-triggers_changed { background: #e8eefc; color: #1d3f91; }
 .o-false, .o-missed { background: #fde7e4; color: #8f1d14; }
 .o-correct, .o-ok { background: #e3f4ea; color: #17603c; }
+.o-needed_escalation, .o-ok_without { background: #e3f4ea; color: #17603c; }
+.o-false_escalation, .o-missed_escalation { background: #fde7e4; color: #8f1d14; }
+.o-unknown { background: #e8edf3; color: #3c4756; }
+.neutral { color: var(--muted); }
+.words { margin: 0 0 4px; padding: 4px 8px; border-left: 3px solid var(--line); color: var(--ink);
+  font-style: italic; }
+.tools { display: flex; gap: 10px; margin: 0 0 10px; align-items: center; }
+.tools input, .tools select { font: inherit; padding: 4px 8px; border: 1px solid var(--line);
+  border-radius: 6px; }
+th[data-sort] { cursor: pointer; text-decoration: underline dotted; }
+.ci { color: var(--muted); font-size: 12px; }
 .hits { margin: 4px 0 0; padding-left: 16px; }
 .hits li { margin: 2px 0; }
 .rule { color: var(--muted); font-family: ui-monospace, SFMono-Regular, Menlo, monospace;
@@ -151,21 +163,50 @@ def _metric(
     base: float | None,
     fmt: Callable[[float | None], str],
     *,
-    lower_is_better: bool = True,
+    lower_is_better: bool | None = True,
     note: str = "",
 ) -> str:
+    """A card; `lower_is_better=None` for a volume that is no goal either way (escalation rate:
+    a rise is not good by itself, nor bad), shown without colour."""
     if cand is None or base is None or cand == base:
         trend, arrow = "flat", "="
     elif cand > base:
         trend, arrow = "up", "▲"
     else:
         trend, arrow = "down", "▼"
-    klass = trend if lower_is_better else f"good-up {trend}"
+    if lower_is_better is None:
+        klass = "neutral"
+    else:
+        klass = trend if lower_is_better else f"good-up {trend}"
     extra = f'<div class="vs">{escape(note)}</div>' if note else ""
     return (
         f'<div class="card metric"><div class="label">{escape(label)}</div>'
         f'<div class="value">{fmt(cand)} <span class="{klass}" style="font-size:15px">{arrow}'
         f'</span></div><div class="vs">baseline {fmt(base)}</div>{extra}</div>'
+    )
+
+
+def _interval(r: dict[str, Any] | None) -> str:
+    """`12.0% (95% 9.1–15.6%, 30/250)`: a rate with its Wilson interval and sample size."""
+    if not r or r.get("rate") is None:
+        return "n=0"
+    return (
+        f"{r['rate'] * 100:.1f}% (95% {r['low'] * 100:.1f}–{r['high'] * 100:.1f}%, "
+        f"{r['k']:,}/{r['n']:,})"
+    )
+
+
+def _diff_section(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return '<p class="sub">The two policies are the same, value for value.</p>'
+    body = "".join(
+        f'<tr><td class="mono">{escape(str(row["path"]))}</td>'
+        f"<td>{escape(str(row['old']))}</td><td><b>{escape(str(row['new']))}</b></td></tr>"
+        for row in rows
+    )
+    return (
+        "<table><thead><tr><th>Policy value</th><th>Baseline</th><th>Candidate</th></tr>"
+        f"</thead><tbody>{body}</tbody></table>"
     )
 
 
@@ -249,23 +290,81 @@ def _outcome_table(cand: dict[str, Any], base: dict[str, Any]) -> str:
     )
 
 
+_SCRIPT: Final[str] = """
+(function () {
+  var table = document.getElementById("changed");
+  if (!table) { return; }
+  var body = table.tBodies[0];
+  var rows = Array.prototype.slice.call(body.rows);
+  var text = document.getElementById("changed-filter");
+  var kind = document.getElementById("changed-kind");
+  var count = document.getElementById("changed-shown");
+  function apply() {
+    var q = text.value.toLowerCase(), k = kind.value, shown = 0;
+    rows.forEach(function (row) {
+      var ok = (!k || row.dataset.change === k) &&
+        (!q || row.textContent.toLowerCase().indexOf(q) >= 0);
+      row.hidden = !ok;
+      if (ok) { shown += 1; }
+    });
+    count.textContent = String(shown);
+  }
+  text.addEventListener("input", apply);
+  kind.addEventListener("change", apply);
+  Array.prototype.forEach.call(table.querySelectorAll("th[data-sort]"), function (th) {
+    th.addEventListener("click", function () {
+      var key = th.dataset.sort, up = th.dataset.dir !== "asc";
+      th.dataset.dir = up ? "asc" : "desc";
+      rows.sort(function (a, b) {
+        var x = a.dataset[key] || "", y = b.dataset[key] || "";
+        return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1);
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+  table.dataset.ready = "1";
+})();
+"""
+
+
+def _words(row: dict[str, Any]) -> str:
+    words = row.get("customer_words") or []
+    if not words:
+        return '<span class="ev">no customer turn in the input</span>'
+    return "".join(f'<p class="words">{escape(str(w))}</p>' for w in words)
+
+
 def _changed_table(changed: dict[str, Any]) -> str:
     rows = changed.get("conversations", [])[:MAX_ROWS]
     if not rows:
         return '<p class="sub">No conversation changed between the two policies.</p>'
+    kinds = sorted({row["change"] for row in rows})
+    options = "".join(
+        f'<option value="{escape(k)}">{escape(k.replace("_", " "))}</option>' for k in kinds
+    )
     head = (
-        "<table><thead><tr><th>Change</th><th>Conversation</th><th>Baseline</th>"
-        "<th>Candidate</th><th>Outcome</th></tr></thead><tbody>"
+        '<div class="tools"><input id="changed-filter" type="search" '
+        'placeholder="Filter: words, ids, triggers, category…" size="40">'
+        f'<select id="changed-kind"><option value="">every change</option>{options}</select>'
+        f'<span class="ev"><span id="changed-shown">{len(rows)}</span> shown</span></div>'
+        '<table id="changed"><thead><tr><th data-sort="change">Change</th>'
+        '<th data-sort="category">Conversation</th><th>Customer\'s words</th>'
+        "<th>Baseline</th><th>Candidate</th>"
+        '<th data-sort="outcome">Outcome</th></tr></thead><tbody>'
     )
     body = []
     for row in rows:
+        outcome = row.get("outcome") or {}
         body.append(
-            "<tr>"
+            f'<tr data-change="{escape(row["change"])}" '
+            f'data-category="{escape(str(row.get("category") or ""))}" '
+            f'data-outcome="{escape(str(outcome.get("candidate") or ""))}">'
             f"<td>{_badge('c', row['change'])}</td>"
             f'<td><div class="mono">{escape(str(row["conversation_id"]))}</div>'
             f'<div class="ev">customer <span class="mono">{escape(str(row["customer_id"]))}'
             f"</span><br>category {escape(str(row.get('category') or '–'))}<br>"
             f"{_time(row.get('first_at'))}</div></td>"
+            f"<td>{_words(row)}</td>"
             f"<td>{_side(row['baseline'])}</td><td>{_side(row['candidate'])}</td>"
             f"<td>{_outcome(row.get('outcome'))}</td></tr>"
         )
@@ -276,7 +375,7 @@ def _changed_table(changed: dict[str, Any]) -> str:
             f'<p class="sub">Showing {shown} of {changed["count"]:,} changed conversations; '
             "report.json lists up to its own cap, the count is complete.</p>"
         )
-    return head + "".join(body) + "</tbody></table>" + note
+    return head + "".join(body) + "</tbody></table>" + note + f"<script>{_SCRIPT}</script>"
 
 
 def _input_section(source: dict[str, Any]) -> str:
@@ -358,37 +457,43 @@ def render(report: dict[str, Any]) -> str:
     ]
     outcome_rows: list[tuple[str, float | None, float | None]] = [
         ("false escalations", co["false_escalations"], bo["false_escalations"]),
-        ("correct escalations", co["correct_escalations"], bo["correct_escalations"]),
+        ("needed escalations", co["needed_escalations"], bo["needed_escalations"]),
         ("missed escalations", co["missed_escalations"], bo["missed_escalations"]),
+        ("ok without", co["ok_without"], bo["ok_without"]),
+        ("unknown", co["unknown"], bo["unknown"]),
     ]
     thresholds = co["thresholds"]
     judged = co["joined"] or bo["joined"]
 
     cards = [
         _metric(
-            "Escalation rate",
-            cand["escalation_rate"],
-            base["escalation_rate"],
-            _pct,
-            lower_is_better=False,
-            note=f"{cand['escalated']:,} of {cand['conversations']:,} conversations",
-        ),
-        _metric(
-            "Transfer offers", cand["offer_rate"], base["offer_rate"], _pct, lower_is_better=False
+            "Missed escalations",
+            co["missed_escalations"] if judged else None,
+            bo["missed_escalations"] if judged else None,
+            _count,
+            note=f"not escalated, reopened within {thresholds['missed_reopen_hours']:g} h; rate "
+            f"{_interval(co.get('missed_escalation_interval'))} vs "
+            f"{_interval(bo.get('missed_escalation_interval'))}",
         ),
         _metric(
             "False escalations",
             co["false_escalations"] if judged else None,
             bo["false_escalations"] if judged else None,
             _count,
-            note=f"human, < {thresholds['false_escalation_max_seconds']:g} s, no expertise",
+            note=f"human, < {thresholds['false_escalation_max_seconds']:g} s, no expertise; rate "
+            f"{_interval(co.get('false_escalation_interval'))} vs "
+            f"{_interval(bo.get('false_escalation_interval'))}",
         ),
         _metric(
-            "Missed escalations",
-            co["missed_escalations"] if judged else None,
-            bo["missed_escalations"] if judged else None,
-            _count,
-            note=f"not escalated, reopened within {thresholds['missed_reopen_hours']:g} h",
+            "Escalation rate",
+            cand["escalation_rate"],
+            base["escalation_rate"],
+            _pct,
+            lower_is_better=None,
+            note=f"{_interval(cand.get('escalation_interval'))}; volume, not a goal",
+        ),
+        _metric(
+            "Transfer offers", cand["offer_rate"], base["offer_rate"], _pct, lower_is_better=None
         ),
         (
             '<div class="card metric"><div class="label">Changed conversations</div>'
@@ -440,6 +545,8 @@ def render(report: dict[str, Any]) -> str:
             ),
             "</div>",
             _outcome_table(cand, base) if judged else "",
+            "<h2>What the candidate changes in the policy</h2>",
+            _diff_section(report.get("policy_diff", [])),
             f"<h2>Conversations that changed ({changed['count']:,})</h2>",
             _changed_table(changed),
             "<h2>Input</h2>",

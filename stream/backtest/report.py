@@ -10,14 +10,13 @@ Definitions (also written into every report, so a reader of the JSON needs nothi
 - Outcomes are joined to conversations by `conversation_id`; of several outcomes of one
   conversation the latest (event time) is used. An outcome's `decision_id`, when present, is matched
   against the policy's escalation decision and the matches are counted.
-- *False escalation*: escalated by the policy, and the outcome says resolved by a human with
-  `handle_time_seconds` < `calibration.false_escalation_max_seconds` and no special expertise.
-- *Missed escalation*: not escalated by the policy (an offered transfer is not an escalation), and
-  the outcome has `reopened_at` - (the conversation's last input event time, outcomes excluded)
-  <= `calibration.missed_reopen_hours`.
+- Every conversation with an outcome is judged by the one judge of `stream.core.judge` (the live
+  calibration agent uses it too): false, missed or needed escalation, ok without, or unknown.
+  "Escalated and not false" is not "correct": an escalation the AI in fact resolved is false.
 - Each policy is judged with its own calibration settings; the report warns when they differ.
-- Outcomes record what happened under the policy that ran at the time: a policy that would have
-  escalated a conversation that was reopened is credited with it, not second-guessed.
+- Outcomes record what happened under the baseline (the policy in force). A conversation the
+  candidate decides differently keeps the need for a human its recorded outcome showed
+  (`stream.core.judge.COUNTERFACTUAL_ASSUMPTION`, also written into the report).
 - A *changed* conversation has a different result, or a different set of (trigger, rule) on the
   decision that decided it, under the two policies.
 """
@@ -29,9 +28,21 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from stream.backtest.run import ConversationFacts, RunResult, Verdict
+from stream.backtest.run import ConversationFacts, Inputs, RunResult, Verdict
+from stream.calibration.policy_file import diff as policy_diff
+from stream.calibration.stats import rate as rate_with_interval
 from stream.core.decision import Decision
-from stream.core.events import OutcomeEvent
+from stream.core.judge import (
+    COUNTERFACTUAL_ASSUMPTION,
+    JudgeFacts,
+    Judgement,
+    JudgeSettings,
+    judge,
+    note_close,
+    note_decision,
+    note_outcome,
+    rejudge,
+)
 
 FORMAT_VERSION: Final[int] = 1
 DEFAULT_MAX_CHANGED: Final[int] = 200
@@ -48,10 +59,18 @@ DEFINITIONS: Final[dict[str, str]] = {
     "conversations that count; one escalation can carry several triggers",
     "outcome_join": "by conversation_id, latest outcome by event time; decision_id matches counted",
     "false_escalation": "escalated, and resolved by a human in under "
-    "calibration.false_escalation_max_seconds with no special expertise",
+    "calibration.false_escalation_max_seconds with no special expertise and no reopen, or "
+    "resolved by the AI without human work",
+    "needed_escalation": "escalated, and the human work was real: at least "
+    "calibration.false_escalation_max_seconds, special expertise, or a reopen",
     "missed_escalation": "not escalated (an offered transfer is not an escalation), and "
-    "reopened_at minus the conversation's last input event time (outcomes excluded) is at most "
-    "calibration.missed_reopen_hours",
+    "reopened within calibration.missed_reopen_hours of the close (the earliest closed contact, "
+    "else the first outcome)",
+    "ok_without": "not escalated, resolved, not reopened within the window",
+    "unknown": "no decision, or an outcome that says too little (unresolved and not reopened; a "
+    "human resolution without a handle time)",
+    "intervals": "rates carry Wilson 95% intervals: {k, n, rate, low, high}",
+    "counterfactual": COUNTERFACTUAL_ASSUMPTION,
     "changed": "a different result, or a different set of (trigger, rule) on the deciding "
     "decision, under the two policies",
 }
@@ -75,38 +94,49 @@ def _hit_key(decision: Decision | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted({(hit.trigger, hit.rule) for hit in decision.triggers}))
 
 
-def classify(
-    verdict: Verdict | None,
-    conversation: ConversationFacts | None,
-    outcome: OutcomeEvent | None,
-    false_max_seconds: float,
-    missed_hours: float,
-) -> str | None:
-    """`false`, `missed`, `correct` (escalated, not false), `ok` (not escalated, not missed), or
-    None when there is no outcome to judge by."""
-    if outcome is None:
-        return None
-    escalated = verdict is not None and verdict.action == "escalate"
-    if escalated:
-        if (
-            outcome.resolved_by == "human"
-            and outcome.handle_time_seconds is not None
-            and outcome.handle_time_seconds < false_max_seconds
-            and not outcome.special_expertise
-        ):
-            return "false"
-        return "correct"
-    if (
-        conversation is not None
-        and outcome.reopened_at is not None
-        and outcome.reopened_at - conversation.last_at <= missed_hours * 3_600_000
-    ):
-        return "missed"
-    return "ok"
+def facts_of(conversation_id: str, verdict: Verdict | None, inputs: Inputs) -> JudgeFacts:
+    """The judge's facts of one conversation from a run: its deciding decision, close, outcome."""
+    conversation = inputs.conversations.get(conversation_id)
+    outcome = inputs.outcomes.get(conversation_id)
+    customer = conversation.customer_id if conversation else outcome.customer_id if outcome else ""
+    facts = JudgeFacts(conversation_id, customer)
+    if verdict is not None and verdict.decisive is not None:
+        note_decision(facts, verdict.decisive)
+    elif verdict is not None:
+        facts.action = "continue"
+        facts.decisions = verdict.decisions
+    closed = inputs.closed_at.get(conversation_id)
+    if closed is not None:
+        note_close(facts, closed)
+    if outcome is not None:
+        note_outcome(facts, outcome)
+        facts.first_outcome_at = inputs.first_outcome_at.get(conversation_id)
+    return facts
 
 
-def summarize(result: RunResult, path: str | None = None) -> dict[str, Any]:
-    """Rates and outcome classes of one policy's run."""
+def judge_run(
+    result: RunResult, recorded: dict[str, Judgement] | None = None
+) -> dict[str, Judgement]:
+    """Every conversation with an outcome, judged (against `recorded` when given)."""
+    settings = JudgeSettings.from_policy(result.policy)
+    inputs = result.inputs
+    out = {}
+    for conversation_id in inputs.outcomes:
+        own = judge(
+            facts_of(conversation_id, result.verdicts.get(conversation_id), inputs), settings
+        )
+        if recorded is not None:
+            own = rejudge(own, recorded.get(conversation_id))
+        out[conversation_id] = own
+    return out
+
+
+def summarize(
+    result: RunResult,
+    path: str | None = None,
+    judgements: dict[str, Judgement] | None = None,
+) -> dict[str, Any]:
+    """Rates and outcome classes of one policy's run (`judgements`: from `judge_run`)."""
     policy = result.policy
     inputs = result.inputs
     false_max = float(policy.calibration.false_escalation_max_seconds)
@@ -138,35 +168,35 @@ def summarize(result: RunResult, path: str | None = None) -> dict[str, Any]:
             rules.setdefault(rule, Counter())[field] += 1
 
     classes: Counter[str] = Counter()
-    listed: dict[str, list[str]] = {"false": [], "missed": []}
+    listed: dict[str, list[str]] = {"false_escalation": [], "missed_escalation": []}
     false_by: dict[str, Counter[str]] = {"trigger": Counter(), "category": Counter()}
     missed_by_category: Counter[str] = Counter()
     matched_ids = 0
     unmatched = 0
-    for conversation_id, outcome in inputs.outcomes.items():
+    judged_all = judgements if judgements is not None else judge_run(result)
+    for conversation_id, judged in judged_all.items():
         conversation = inputs.conversations.get(conversation_id)
         if conversation is None:
             unmatched += 1
             continue
-        judged = result.verdicts.get(conversation_id)
-        verdict_class = classify(judged, conversation, outcome, false_max, missed_hours)
-        assert verdict_class is not None
+        verdict_class = judged.verdict
         classes[verdict_class] += 1
         category = conversation.category or UNCATEGORIZED
-        decisive = judged.decisive if judged is not None else None
+        run_verdict = result.verdicts.get(conversation_id)
+        decisive = run_verdict.decisive if run_verdict is not None else None
+        outcome = inputs.outcomes[conversation_id]
         if outcome.decision_id is not None and decisive is not None:
             matched_ids += decisive.decision_id == outcome.decision_id
         if verdict_class in listed and len(listed[verdict_class]) < MAX_LISTED_IDS:
             listed[verdict_class].append(conversation_id)
-        if verdict_class == "false":
-            assert decisive is not None
+        if verdict_class == "false_escalation":
             false_by["category"][category] += 1
-            for trigger in {hit.trigger for hit in decisive.triggers}:
+            for trigger in judged.triggers:
                 false_by["trigger"][trigger] += 1
-        elif verdict_class == "missed":
+        elif verdict_class == "missed_escalation":
             missed_by_category[category] += 1
-    escalated_judged = classes["false"] + classes["correct"]
-    others_judged = classes["missed"] + classes["ok"]
+    escalated_judged = classes["false_escalation"] + classes["needed_escalation"]
+    others_judged = classes["missed_escalation"] + classes["ok_without"]
 
     def breakdown(table: Mapping[str, Counter[str]]) -> dict[str, Any]:
         return {
@@ -189,6 +219,7 @@ def summarize(result: RunResult, path: str | None = None) -> dict[str, Any]:
         "escalated": escalated,
         "offered": offered,
         "escalation_rate": _rate(escalated, counted),
+        "escalation_interval": rate_with_interval(escalated, counted),
         "offer_rate": _rate(offered, counted),
         "by_category": {
             name: {
@@ -196,6 +227,9 @@ def summarize(result: RunResult, path: str | None = None) -> dict[str, Any]:
                 "escalated": tally["escalated"],
                 "offered": tally["offered"],
                 "escalation_rate": _rate(tally["escalated"], tally["conversations"]),
+                "escalation_interval": rate_with_interval(
+                    tally["escalated"], tally["conversations"]
+                ),
                 "offer_rate": _rate(tally["offered"], tally["conversations"]),
             }
             for name, tally in sorted(categories.items())
@@ -212,17 +246,26 @@ def summarize(result: RunResult, path: str | None = None) -> dict[str, Any]:
             "without_conversation": unmatched,
             "decision_ids_matched": matched_ids,
             "escalated_with_outcome": escalated_judged,
-            "false_escalations": classes["false"],
-            "correct_escalations": classes["correct"],
-            "false_escalation_rate": _rate(classes["false"], escalated_judged),
+            "false_escalations": classes["false_escalation"],
+            "needed_escalations": classes["needed_escalation"],
+            "false_escalation_rate": _rate(classes["false_escalation"], escalated_judged),
+            "false_escalation_interval": rate_with_interval(
+                classes["false_escalation"], escalated_judged
+            ),
             "not_escalated_with_outcome": others_judged,
-            "missed_escalations": classes["missed"],
-            "missed_escalation_rate": _rate(classes["missed"], others_judged),
+            "missed_escalations": classes["missed_escalation"],
+            "ok_without": classes["ok_without"],
+            "unknown": classes["unknown"],
+            "missed_escalation_rate": _rate(classes["missed_escalation"], others_judged),
+            "missed_escalation_interval": rate_with_interval(
+                classes["missed_escalation"], others_judged
+            ),
+            "assumed": sum(1 for j in judged_all.values() if j.assumed),
             "false_by_trigger": dict(sorted(false_by["trigger"].items())),
             "false_by_category": dict(sorted(false_by["category"].items())),
             "missed_by_category": dict(sorted(missed_by_category.items())),
-            "false_conversations": listed["false"],
-            "missed_conversations": listed["missed"],
+            "false_conversations": listed["false_escalation"],
+            "missed_conversations": listed["missed_escalation"],
         },
     }
 
@@ -270,10 +313,22 @@ def _change(base: Verdict | None, cand: Verdict | None) -> str | None:
     return "offer_added" if cand_action == "offer_transfer" else "offer_removed"
 
 
+def _verdict_of(judged: Mapping[str, Judgement], conversation_id: str) -> str | None:
+    item = judged.get(conversation_id)
+    return item.verdict if item is not None else None
+
+
 def changed_conversations(
-    candidate: RunResult, baseline: RunResult, max_listed: int = DEFAULT_MAX_CHANGED
+    candidate: RunResult,
+    baseline: RunResult,
+    max_listed: int = DEFAULT_MAX_CHANGED,
+    judged: tuple[Mapping[str, Judgement], Mapping[str, Judgement]] | None = None,
 ) -> dict[str, Any]:
-    """Conversations whose result or deciding triggers differ, with both sides' evidence."""
+    """Conversations whose result or deciding triggers differ, with both sides' evidence and
+    the customer's words; `judged`: the candidate's and the baseline's judgements."""
+    if judged is None:
+        recorded = judge_run(baseline)
+        judged = (judge_run(candidate, recorded), recorded)
     inputs = candidate.inputs
     found: list[tuple[int, int, str, str]] = []
     for conversation_id in candidate.verdicts.keys() | baseline.verdicts.keys():
@@ -288,7 +343,6 @@ def changed_conversations(
     found.sort()
     by_change = Counter(kind for *_, kind in found)
     listed = []
-    cal = (candidate.policy.calibration, baseline.policy.calibration)
     for _, _, conversation_id, kind in found[:max_listed]:
         conversation = inputs.conversations.get(conversation_id)
         outcome = inputs.outcomes.get(conversation_id)
@@ -301,6 +355,7 @@ def changed_conversations(
             "change": kind,
             "first_at": conversation.first_at if conversation else None,
             "last_at": conversation.last_at if conversation else None,
+            "customer_words": list(conversation.words) if conversation else [],
             "candidate": _side(cand),
             "baseline": _side(base),
             "outcome": None,
@@ -313,19 +368,10 @@ def changed_conversations(
                 "special_expertise": outcome.special_expertise,
                 "reopened_at": outcome.reopened_at,
                 "csat": outcome.csat,
-                "candidate": classify(
-                    cand,
-                    conversation,
-                    outcome,
-                    cal[0].false_escalation_max_seconds,
-                    cal[0].missed_reopen_hours,
-                ),
-                "baseline": classify(
-                    base,
-                    conversation,
-                    outcome,
-                    cal[1].false_escalation_max_seconds,
-                    cal[1].missed_reopen_hours,
+                "candidate": _verdict_of(judged[0], conversation_id),
+                "baseline": _verdict_of(judged[1], conversation_id),
+                "assumed": bool(
+                    conversation_id in judged[0] and judged[0][conversation_id].assumed
                 ),
             }
         listed.append(entry)
@@ -366,8 +412,10 @@ def build_report(
     """The whole comparison as a JSON-ready dict (what report.json holds and report.html shows)."""
     if candidate.inputs is not baseline.inputs:
         raise ValueError("candidate and baseline must come from one run over the same events")
-    cand = summarize(candidate, candidate_path)
-    base = summarize(baseline, baseline_path)
+    recorded = judge_run(baseline)
+    judged = judge_run(candidate, recorded)
+    cand = summarize(candidate, candidate_path, judged)
+    base = summarize(baseline, baseline_path, recorded)
     warnings: list[str] = []
     if cand["outcomes"]["thresholds"] != base["outcomes"]["thresholds"]:
         warnings.append(
@@ -409,7 +457,8 @@ def build_report(
         "definitions": DEFINITIONS,
         "policies": {"candidate": cand, "baseline": base},
         "delta": _delta(cand, base),
-        "changed": changed_conversations(candidate, baseline, max_changed),
+        "changed": changed_conversations(candidate, baseline, max_changed, (judged, recorded)),
+        "policy_diff": policy_diff(baseline.policy, candidate.policy),
         "warnings": warnings,
         "performance": {
             "events": inputs.events,

@@ -27,6 +27,8 @@ from stream.errors import RunError, UsageError
 
 # The progress bar is advanced in blocks: a per-event update would cost more than some steps.
 _PROGRESS_BLOCK: Final[int] = 4096
+_WORDS_KEPT: Final[int] = 2
+_WORDS_CHARS: Final[int] = 240
 
 
 @dataclass(slots=True)
@@ -39,6 +41,8 @@ class ConversationFacts:
     last_at: int
     category: str | None = None
     events: int = 0
+    # The customer's first turns, shortened: what a reviewer of a changed conversation reads first.
+    words: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -64,6 +68,10 @@ class Inputs:
     # The latest outcome per conversation (by event time, then input order): a reopen is reported
     # by a later outcome record for the same ticket.
     outcomes: dict[str, OutcomeEvent] = field(default_factory=dict)
+    # The judge's reopen window starts at the earliest close (a `closed` contact), or without one
+    # at the earliest outcome: both kept per conversation.
+    closed_at: dict[str, int] = field(default_factory=dict)
+    first_outcome_at: dict[str, int] = field(default_factory=dict)
 
     def add(self, event: Event) -> None:
         self.events += 1
@@ -71,13 +79,21 @@ class Inputs:
         self.by_type[kind] += 1
         if kind == "outcome":
             assert isinstance(event, OutcomeEvent)
-            previous = self.outcomes.get(event.conversation_id)
+            ticket_of = event.conversation_id
+            previous = self.outcomes.get(ticket_of)
             if previous is None or event.occurred_at >= previous.occurred_at:
-                self.outcomes[event.conversation_id] = event
+                self.outcomes[ticket_of] = event
+            first = self.first_outcome_at.get(ticket_of)
+            if first is None or event.occurred_at < first:
+                self.first_outcome_at[ticket_of] = event.occurred_at
             return
         if kind == "account":
             return
         conversation_id: str = event.conversation_id  # type: ignore[union-attr]
+        if kind == "contact" and event.action == "closed":  # type: ignore[union-attr]
+            closed = self.closed_at.get(conversation_id)
+            if closed is None or event.occurred_at < closed:
+                self.closed_at[conversation_id] = event.occurred_at
         seen = self.conversations.get(conversation_id)
         if seen is None:
             seen = ConversationFacts(
@@ -92,6 +108,11 @@ class Inputs:
         category = getattr(event, "category", None)
         if category is not None:
             seen.category = category
+        if (
+            kind == "message" and len(seen.words) < _WORDS_KEPT and event.role == "customer"  # type: ignore[union-attr]
+        ):
+            text: str = event.text  # type: ignore[union-attr]
+            seen.words.append(text if len(text) <= _WORDS_CHARS else text[: _WORDS_CHARS - 1] + "…")
 
 
 @dataclass(slots=True)

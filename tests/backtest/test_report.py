@@ -89,7 +89,7 @@ def test_the_scripted_history_gives_the_known_false_and_missed_counts(tmp_path: 
         "false_escalation_max_seconds": 120.0,
         "missed_reopen_hours": 48.0,
     }
-    assert (base["false_escalations"], base["correct_escalations"]) == (2, 2)
+    assert (base["false_escalations"], base["needed_escalations"]) == (2, 2)
     assert base["missed_escalations"] == 1
     assert sorted(base["false_conversations"]) == sorted(FALSE_UNDER_BASELINE)
     assert base["missed_conversations"] == [MISSED_UNDER_BASELINE]
@@ -97,7 +97,10 @@ def test_the_scripted_history_gives_the_known_false_and_missed_counts(tmp_path: 
     assert base["false_escalation_rate"] == 0.5
     assert base["false_by_trigger"] == {"policy_boundary": 2}
     # Candidate: the refunds are no longer escalated and the lookup is, so nothing false or missed
-    assert (cand["false_escalations"], cand["correct_escalations"]) == (0, 3)
+    # (the refunds are judged by the recorded outcome: a human settled them fast, so leaving them
+    # to the AI is assumed fine; the lookup that was reopened is assumed to need its escalation)
+    assert (cand["false_escalations"], cand["needed_escalations"]) == (0, 3)
+    assert (cand["ok_without"], cand["assumed"]) == (4, 3)
     assert cand["missed_escalations"] == 0
     assert report["delta"]["false_escalations"] == -2
     assert report["delta"]["missed_escalations"] == -1
@@ -157,8 +160,10 @@ def test_conversations_the_candidate_changes_are_listed_with_their_evidence(
     assert (hit["trigger"], hit["rule"]) == ("confidence", "confidence.informational")
     confidence = next(e for e in hit["evidence"] if e["kind"] == "confidence")
     assert (confidence["value"], confidence["threshold"]) == (0.7, 0.8)
-    assert newly["outcome"]["baseline"] == "missed"
-    assert newly["outcome"]["candidate"] == "correct"
+    assert newly["outcome"]["baseline"] == "missed_escalation"
+    assert newly["outcome"]["candidate"] == "needed_escalation"
+    assert newly["outcome"]["assumed"] is True
+    assert newly["customer_words"] == ["When is my next invoice due?"]
 
     for conversation in FALSE_UNDER_BASELINE:
         row = rows[conversation]
@@ -167,8 +172,8 @@ def test_conversations_the_candidate_changes_are_listed_with_their_evidence(
         hit = row["baseline"]["triggers"][0]
         assert (hit["trigger"], hit["rule"]) == ("policy_boundary", "boundary.refund_limit")
         assert any(e["kind"] == "amount" and e["value"] == 240.0 for e in hit["evidence"])
-        assert row["outcome"]["baseline"] == "false"
-        assert row["outcome"]["candidate"] == "ok"
+        assert row["outcome"]["baseline"] == "false_escalation"
+        assert row["outcome"]["candidate"] == "ok_without"
     # Unchanged conversations are not listed
     assert CORRECT_SLOW not in rows and NOT_MISSED_LATE_REOPEN not in rows
 
@@ -194,6 +199,13 @@ def test_rates_overall_by_category_and_by_trigger(tmp_path: Path) -> None:
         "escalated": 4,
         "offered": 0,
         "escalation_rate": 4 / 7,
+        "escalation_interval": {
+            "k": 4,
+            "n": 7,
+            "rate": 4 / 7,
+            "low": pytest.approx(0.2505, abs=1e-4),
+            "high": pytest.approx(0.8418, abs=1e-4),
+        },
         "offer_rate": 0.0,
     }
     assert {k: v["escalated"] for k, v in base["by_trigger"].items()} == {
@@ -375,8 +387,9 @@ def test_the_html_page_is_self_contained_and_shows_the_comparison(tmp_path: Path
     assert code == 0
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
-    # Nothing fetched: no script, no external style, image or font
-    assert "<script" not in page.lower()
+    # Nothing fetched: one inline script (sort and filter), no external script, style, image or
+    # font
+    assert page.lower().count("<script") == 1 and "<script>" in page
     assert not re.search(r"""(src|href)\s*=""", page)
     assert "@import" not in page and "url(" not in page
     assert page.count("<svg") >= 3
@@ -387,6 +400,27 @@ def test_the_html_page_is_self_contained_and_shows_the_comparison(tmp_path: Path
     assert "refund of 240.00 USD" in page
     assert "boundary.refund_limit" in page
     assert CORRECT_EXPERT not in page  # unchanged conversations stay in report.json only
+    # The customer's words are on the page without expanding anything
+    assert '<p class="words">My booking was cancelled, please refund it.</p>' in page
+    # The policy diff, value by value
+    assert (
+        '<td class="mono">boundaries.refund.limit</td><td>100.0</td><td><b>500.0</b></td>' in page
+    )
+    assert "confidence.thresholds.informational" in page
+    # A filter and sortable columns on the changed list
+    assert 'id="changed-filter"' in page and 'data-sort="change"' in page
+    assert 'data-change="newly_escalated"' in page
+
+
+def test_a_rise_in_escalation_rate_is_not_coloured_as_good(tmp_path: Path) -> None:
+    code, _, _, out = _backtest(tmp_path)
+    assert code == 0
+    page = (out / "report.html").read_text()
+    card = page[page.index("Escalation rate</div>") :]
+    card = card[: card.index("</div></div>")]
+    assert 'class="neutral"' in card and "good-up" not in card
+    assert "95%" in card and "3/7" in card  # the rate with its interval and sample size
+    assert 'class="good-up' not in page  # no volume is shown as a goal
 
 
 def test_the_page_escapes_what_came_from_the_input(
@@ -408,5 +442,5 @@ def test_the_page_escapes_what_came_from_the_input(
         },
     )
     page = render(build_report(results["candidate"], results["baseline"]))
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert "<b>conv</b>" not in page and "&lt;b&gt;conv&lt;/b&gt;" in page

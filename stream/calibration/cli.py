@@ -1,0 +1,139 @@
+"""What `escalation calibrate` does, as a plain function returning its exit code.
+
+Writes `DIR/report.json`, `DIR/report.html` and, when a change is supported, `DIR/proposal.yaml`.
+Exit codes (stream/errors.py): 0 reviewed; 1 nothing in the month could be judged (the report says
+why) or the cluster failed; 2 the command or its input was wrong (a bad month, an invalid policy,
+a malformed event line).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from stream.backtest.cli import _check_writable, _fail
+from stream.backtest.sources import (
+    EventSource,
+    JsonlSource,
+    KafkaSource,
+    check_on_error,
+    topics_with_prefix,
+)
+from stream.calibration import proposal as prop
+from stream.calibration.html import render
+from stream.calibration.review import Period, ReviewError, period_read_range, run_review
+from stream.commands import load_named_policy
+from stream.errors import EXIT_FAILED, EXIT_OK, EscalationError
+from stream.settings import Settings
+
+
+def _pct(r: dict[str, Any]) -> str:
+    if r.get("rate") is None:
+        return "n/a"
+    return f"{r['rate']:.1%} (95% {r['low']:.1%}-{r['high']:.1%}, n={r['n']:,})"
+
+
+def summary_lines(report: dict[str, Any], out: Path) -> list[str]:
+    overall = report["diagnostics"]["overall"]
+    verdicts = overall["verdicts"]
+    lines = [
+        f"month {report['period']['month']}: {report['input']['conversations_in_period']:,} "
+        f"conversations, {overall['with_outcome']:,} with an outcome, policy "
+        f"{report['policy']['version']}",
+        f"false escalations  {verdicts['false_escalation']:>6,}  "
+        f"rate {_pct(overall['false_escalation_rate'])}",
+        f"missed escalations {verdicts['missed_escalation']:>6,}  "
+        f"rate {_pct(overall['missed_escalation_rate'])}",
+        f"escalation rate    {_pct(overall['escalation_rate'])}",
+    ]
+    for p in report["proposals"]:
+        if p["change"]:
+            lines.append(f"propose {p['path']}: {p['current']} -> {p['proposed']}")
+    proposal = report.get("proposal")
+    if proposal:
+        pred = proposal["predicted"]
+        lines.append(
+            f"predicted false + missed: {pred['current']['false_plus_missed']:,} -> "
+            f"{pred['proposal']['false_plus_missed']:,}; proposal {out / 'proposal.yaml'}"
+        )
+    else:
+        lines.append("no change proposed")
+    lines += [f"warning: {w}" for w in report["warnings"]]
+    lines.append(f"report: {out / 'report.html'} and {out / 'report.json'}")
+    return lines
+
+
+def calibrate_command(
+    month: str,
+    policy: Path,
+    out: Path,
+    events: Path | None = None,
+    from_topics: bool = False,
+    *,
+    settings: Settings | None = None,
+    bootstrap: str | None = None,
+    on_error: str = "stop",
+    review_settings: prop.Settings | None = None,
+    progress: bool | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the review; prints a summary, returns the exit code (module docstring)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        period = Period.month(month)
+        mode = check_on_error(on_error)
+        if (events is None) == (not from_topics):
+            raise ReviewError("give either --events FILE or --from-topics, not both or neither")
+        current = load_named_policy(policy)
+        _check_writable(out)
+        source: EventSource
+        if events is not None:
+            if not events.is_file():
+                raise ReviewError(f"event file {events} does not exist")
+            source = JsonlSource(events, mode, warn=stderr)
+        else:
+            settings = settings or Settings()
+            config = settings.confluent_config()
+            if bootstrap:
+                config["bootstrap.servers"] = bootstrap
+            start, end = period_read_range(period, current)
+            source = KafkaSource(
+                config,
+                start,
+                end,
+                topics=topics_with_prefix(settings.topic_prefix),
+                on_error=mode,
+                registry_url=settings.schema_registry_url,
+                warn=stderr,
+            )
+        show = stderr.isatty() if progress is None else progress
+        result = run_review(
+            source,
+            current,
+            period,
+            current_text=policy.read_text(encoding="utf-8"),
+            current_path=str(policy),
+            settings=review_settings,
+            progress=show,
+        )
+    except EscalationError as exc:
+        return _fail(exc, stderr)
+    report = result.report
+    report["input"].update(source.summary())
+    (out / "report.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    (out / "report.html").write_text(render(report), encoding="utf-8")
+    stale = out / "proposal.yaml"
+    if result.proposal_yaml is not None:
+        stale.write_text(result.proposal_yaml, encoding="utf-8")
+    else:
+        stale.unlink(missing_ok=True)  # a proposal of an earlier run must not look current
+    for line in summary_lines(report, out):
+        print(line, file=stdout)
+    judged = report["diagnostics"]["overall"]["with_outcome"]
+    return EXIT_OK if judged else EXIT_FAILED

@@ -1,0 +1,79 @@
+"""The judge applied to a backtest run: every conversation's facts folded, then judged.
+
+The decisions come through a `DecisionSink` during the run, closes and outcomes from the run's
+`Inputs`, so the facts are the ones the live calibration agent folds from the topics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stream.backtest.run import Inputs
+from stream.core.decision import Decision
+from stream.core.judge import (
+    JudgeFacts,
+    Judgement,
+    JudgeSettings,
+    judge,
+    note_close,
+    note_decision,
+    note_outcome,
+    rejudge,
+)
+
+
+@dataclass(slots=True)
+class FactsSink:
+    """A decision sink of `run_policies` that folds each decision into its conversation's facts."""
+
+    facts: dict[str, JudgeFacts] = field(default_factory=dict)
+
+    def __call__(self, decision: Decision) -> None:
+        key = decision.conversation_id or f"customer:{decision.customer_id}"
+        facts = self.facts.get(key)
+        if facts is None:
+            facts = self.facts[key] = JudgeFacts(key, decision.customer_id)
+        note_decision(facts, decision)
+
+
+def conversation_facts(sink: FactsSink, inputs: Inputs) -> dict[str, JudgeFacts]:
+    """Decisions, closes and the outcome of every conversation that has any of them."""
+    out: dict[str, JudgeFacts] = {}
+    ids = set(sink.facts) | set(inputs.outcomes)
+    for conversation_id in sorted(ids):
+        decided = sink.facts.get(conversation_id)
+        facts = JudgeFacts(conversation_id, "")
+        if decided is not None:
+            facts = JudgeFacts.from_record(decided.to_record())
+        outcome = inputs.outcomes.get(conversation_id)
+        if not facts.customer_id:
+            seen = inputs.conversations.get(conversation_id)
+            facts.customer_id = (
+                seen.customer_id if seen else outcome.customer_id if outcome else "unknown"
+            )
+        closed = inputs.closed_at.get(conversation_id)
+        if closed is not None:
+            note_close(facts, closed)
+        if outcome is not None:
+            note_outcome(facts, outcome)
+            facts.first_outcome_at = inputs.first_outcome_at.get(
+                conversation_id, outcome.occurred_at
+            )
+        out[conversation_id] = facts
+    return out
+
+
+def judge_all(
+    facts: dict[str, JudgeFacts],
+    settings: JudgeSettings,
+    recorded: dict[str, Judgement] | None = None,
+) -> dict[str, Judgement]:
+    """Each conversation judged; against `recorded` (the policy that ran) when given, so a
+    different decision is judged by the counterfactual rule of `stream.core.judge`."""
+    out: dict[str, Judgement] = {}
+    for conversation_id, conv in facts.items():
+        own = judge(conv, settings)
+        if recorded is not None:
+            own = rejudge(own, recorded.get(conversation_id))
+        out[conversation_id] = own
+    return out
