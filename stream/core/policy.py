@@ -407,7 +407,11 @@ def _compile(policy: Policy) -> CompiledPolicy:
         fallback_threshold=fallback,
         repeat_window_ms=int(round(repeat.window_days * 86_400_000)),
         rules=rules,
-        trigger_order={name: index for index, name in enumerate(policy.priorities.order)},
+        # A failed check lists first: the reader must see that the decision is a fail-safe one.
+        trigger_order={
+            "trigger_error": -1,
+            **{name: index for index, name in enumerate(policy.priorities.order)},
+        },
         trigger_priority={
             name: PRIORITY_RANK[by_trigger.get(name, "normal")] for name in TRIGGER_NAMES
         },

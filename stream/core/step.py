@@ -32,7 +32,8 @@ gives none.
 from __future__ import annotations
 
 from bisect import insort
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, ParamSpec
 
 from stream.core import handoff
 from stream.core.combine import CONTINUE, Combined, combine, priority_of
@@ -55,10 +56,25 @@ from stream.core.events import (
 from stream.core.markers import analyze_turn
 from stream.core.policy import Policy
 from stream.core.state import ContactRecord, ConversationState, CustomerState, Escalation, Turn
-from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
-from stream.core.triggers.confidence import threshold_for
+from stream.core.triggers import (
+    TriggerError,
+    TriggerResult,
+    boundary,
+    confidence,
+    explicit_request,
+    failed,
+    repeat_contact,
+    sentiment,
+)
 from stream.core.turn_model import TurnModel, load_shipped
-from stream.core.vocabulary import PRIORITY_RANK
+from stream.core.vocabulary import (
+    CONFIDENCE,
+    EXPLICIT_REQUEST,
+    POLICY_BOUNDARY,
+    PRIORITY_RANK,
+    REPEAT_CONTACT,
+    SENTIMENT,
+)
 
 # How many earlier customer turns a new turn is compared with to spot a repeated question.
 _REPEAT_LOOKBACK = 5
@@ -71,6 +87,49 @@ class StepResult(NamedTuple):
     state: CustomerState
     decisions: list[Decision]
     handoffs: list[HandoffPackage]
+    # Triggers that could not evaluate on this event. Each one is also a `trigger_error` hit on
+    # the decision (or package revision) it made fail safe; the caller logs and counts them.
+    errors: tuple[TriggerError, ...] = ()
+
+
+_P = ParamSpec("_P")
+
+
+def _run(
+    name: str, check: Callable[_P, TriggerResult], *a: _P.args, **kw: _P.kwargs
+) -> TriggerResult:
+    """Call one trigger; its exception becomes a typed error that `step` acts on.
+
+    This is the only handler around the triggers, so no error can be swallowed inside one: the
+    result carries it, and `_gather` turns it into a fail-safe hit.
+    """
+    try:
+        return check(*a, **kw)
+    except Exception as exc:  # turned into a typed error and acted on, never dropped
+        return failed(name, exc)
+
+
+def _gather(
+    results: list[TriggerResult], message_id: str | None
+) -> tuple[list[TriggerHit], tuple[TriggerError, ...]]:
+    """All hits, plus one `trigger_error` hit (hold and escalate) per trigger that failed."""
+    hits: list[TriggerHit] = []
+    errors: list[TriggerError] = []
+    for result in results:
+        hits.extend(result.hits)
+        error = result.error
+        if error is not None and error.fail_safe:
+            errors.append(error)
+            hits.append(error.to_hit(message_id))
+    return hits, tuple(errors)
+
+
+def _applied(results: list[TriggerResult]) -> dict[str, float]:
+    """The thresholds the triggers report they compared against: the decision's one source."""
+    out: dict[str, float] = {}
+    for result in results:
+        out.update(result.thresholds)
+    return out
 
 
 def step(
@@ -156,28 +215,37 @@ def _on_message(
         return StepResult(state, [], [])
 
     account = state.account
-    hits: list[TriggerHit] = []
+    results: list[TriggerResult] = []
+    message_id = ev.message_id
     if role == "customer":
-        hits.extend(explicit_request.check(ev.message_id, text, turn.markers, policy).hits)
-        if not too_late:
-            hits.extend(
-                sentiment.check(_customer_turns_until(conv, turn), policy, conv.channel).hits
+        results.append(
+            _run(
+                EXPLICIT_REQUEST,
+                explicit_request.check,
+                message_id,
+                text,
+                turn.markers,
+                policy,
             )
-        thresholds: dict[str, float] = policy.compiled.customer_thresholds
+        )
+        if not too_late:
+            turns = _customer_turns_until(conv, turn)
+            results.append(_run(SENTIMENT, sentiment.check, turns, policy, conv.channel))
     else:
-        hits.extend(confidence.check(ev, policy).hits)
-        thresholds = _action_thresholds(ev, account, policy)
-    hits.extend(boundary.check(ev, conv, account, policy).hits)
+        results.append(_run(CONFIDENCE, confidence.check, ev, policy))
+    results.append(_run(POLICY_BOUNDARY, boundary.check, ev, conv, account, policy))
+    hits, errors = _gather(results, message_id)
+    thresholds = policy.compiled.customer_thresholds if role == "customer" else _applied(results)
 
     if conv.escalation is not None:
         package = _revise(state, conv, hits, policy, always=role == "customer")
-        return StepResult(state, [], [package] if package is not None else [])
+        return StepResult(state, [], [package] if package is not None else [], errors)
 
     combined = combine(hits, policy, account, offered=conv.offer is not None)
     hold = combined.action != "continue" and ev.proposed_action is not None
     decision = _decision(state, conv, ev, combined, policy, thresholds, hold)
     turn.decided = True
-    return _record(state, conv, ev.event_id, decision, combined, policy)
+    return _record(state, conv, ev.event_id, decision, combined, policy, errors)
 
 
 def _redelivered(
@@ -191,12 +259,21 @@ def _redelivered(
     """
     if not turn.decided:
         return StepResult(state, [], [])
+    errors: tuple[TriggerError, ...] = ()
     if ev.role == "customer":
         thresholds = policy.compiled.customer_thresholds
     else:
-        thresholds = _action_thresholds(ev, state.account, policy)
+        # The same checks give the same limits; their hits were a continue the first time. The
+        # decision already made is sent again unchanged (same id, same content), and a check that
+        # fails now is still reported.
+        results = [
+            _run(CONFIDENCE, confidence.check, ev, policy),
+            _run(POLICY_BOUNDARY, boundary.check, ev, conv, state.account, policy),
+        ]
+        thresholds = _applied(results)
+        errors = _gather(results, ev.message_id)[1]
     decision = _decision(state, conv, ev, CONTINUE, policy, thresholds, False)
-    return StepResult(state, [decision], [])
+    return StepResult(state, [decision], [], errors)
 
 
 def _resume(
@@ -233,8 +310,11 @@ def _on_sentiment(
     turn.sentiment = ev.score
     if turn.role != "customer" or conv.human or too_late:
         return StepResult(state, [], [])
-    hits = list(sentiment.check(_customer_turns_until(conv, turn), policy, conv.channel).hits)
-    return _on_hits(state, conv, ev, hits, policy, policy.compiled.customer_thresholds)
+    turns = _customer_turns_until(conv, turn)
+    hits, errors = _gather(
+        [_run(SENTIMENT, sentiment.check, turns, policy, conv.channel)], ev.message_id
+    )
+    return _on_hits(state, conv, ev, hits, policy, policy.compiled.customer_thresholds, errors)
 
 
 def _on_contact(
@@ -287,13 +367,15 @@ def _on_contact(
     for known in contacts:
         if known.issue_key == record.issue_key and known.at > current.at:
             current = known
-    hits = list(repeat_contact.check(contacts, current, policy).hits)
+    result = _run(REPEAT_CONTACT, repeat_contact.check, contacts, current, policy)
+    hits, errors = _gather([result], None)
     if not hits:
         return StepResult(state, [], [])
     target = state.conversations.get(current.conversation_id)
     if target is None or target.human:
-        return StepResult(state, [], [])
-    return _on_hits(state, target, ev, hits, policy, policy.compiled.contact_thresholds)
+        # Nobody to hold the action for: the error is still reported, never dropped.
+        return StepResult(state, [], [], errors)
+    return _on_hits(state, target, ev, hits, policy, policy.compiled.contact_thresholds, errors)
 
 
 def _on_hits(
@@ -303,19 +385,20 @@ def _on_hits(
     hits: list[TriggerHit],
     policy: Policy,
     thresholds: dict[str, float],
+    errors: tuple[TriggerError, ...] = (),
 ) -> StepResult:
     """Hits from an event that is not a turn: a decision only when they call for more than
     continue, or a package revision when the conversation is already escalated."""
     if not hits:
-        return StepResult(state, [], [])
+        return StepResult(state, [], [], errors)
     if conv.escalation is not None:
         package = _revise(state, conv, hits, policy, always=False)
-        return StepResult(state, [], [package] if package is not None else [])
+        return StepResult(state, [], [package] if package is not None else [], errors)
     combined = combine(hits, policy, state.account, offered=conv.offer is not None)
     if combined.action == "continue":
-        return StepResult(state, [], [])
+        return StepResult(state, [], [], errors)
     decision = _decision(state, conv, ev, combined, policy, thresholds, False)
-    return _record(state, conv, ev.event_id, decision, combined, policy)
+    return _record(state, conv, ev.event_id, decision, combined, policy, errors)
 
 
 def _on_account(state: CustomerState, ev: AccountEvent) -> None:
@@ -484,27 +567,6 @@ def _prune_contacts(state: CustomerState, policy: Policy) -> None:
 # --- deciding ----------------------------------------------------------------------------------
 
 
-def _action_thresholds(
-    ev: MessageEvent, account: AccountSnapshot | None, policy: Policy
-) -> dict[str, float]:
-    action = ev.proposed_action
-    if action is None:
-        return {}
-    klass = action.consequence_class
-    out = {f"confidence.{klass}": threshold_for(klass, policy)}
-    compiled = policy.compiled
-    if action.type in compiled.refund_types:
-        refund = policy.boundaries.refund
-        tier = account.tier if account is not None else None
-        if tier is not None and tier in refund.by_tier:
-            out["boundary.refund_limit"] = refund.by_tier[tier]
-        elif action.currency is not None and action.currency in refund.by_currency:
-            out["boundary.refund_limit"] = refund.by_currency[action.currency]
-        else:
-            out["boundary.refund_limit"] = refund.limit
-    return out
-
-
 def _decision(
     state: CustomerState,
     conv: ConversationState,
@@ -540,13 +602,14 @@ def _record(
     decision: Decision,
     combined: Combined,
     policy: Policy,
+    errors: tuple[TriggerError, ...] = (),
 ) -> StepResult:
     """Remember what a non-continue decision did, and build the package of an escalation."""
     if decision.action == "offer_transfer":
         conv.offer = decision
-        return StepResult(state, [decision], [])
+        return StepResult(state, [decision], [], errors)
     if decision.action != "escalate":
-        return StepResult(state, [decision], [])
+        return StepResult(state, [decision], [], errors)
     package = handoff.build(
         customer_id=state.customer_id,
         conv=conv,
@@ -565,7 +628,7 @@ def _record(
         customer_message=decision.customer_message or policy.messages.escalate,
     )
     conv.escalation = Escalation(event_id, decision, package)
-    return StepResult(state, [decision], [package])
+    return StepResult(state, [decision], [package], errors)
 
 
 def _revise(

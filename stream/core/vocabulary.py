@@ -30,6 +30,9 @@ SENTIMENT: Final = "sentiment"
 EXPLICIT_REQUEST: Final = "explicit_request"
 POLICY_BOUNDARY: Final = "policy_boundary"
 REPEAT_CONTACT: Final = "repeat_contact"
+# Not a policy trigger: the hit of a trigger that could not evaluate, which makes the decision
+# fail safe (hold the action, escalate; DESIGN section 8).
+TRIGGER_ERROR: Final = "trigger_error"
 
 # Kinds of text marker the signal finds in a customer turn (stream/core/markers.py).
 MarkerKind: TypeAlias = Literal[

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,8 @@ from stream.core.events import (
 )
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
-from stream.core.step import step
+from stream.core.step import StepResult, step
+from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
 from stream.testing import DAY, T0, avro_valid, make_policy
 
 CUSTOMER = "cust-1"
@@ -170,13 +172,32 @@ def check_bounds(state: CustomerState, policy: Policy) -> None:
             assert len(package.reasons) <= 20
 
 
+def check_fail_safe(event: Event, result: StepResult, seen: set[str]) -> None:
+    """Never silently continue on error: a new decision made while a trigger failed escalates,
+    holds the proposed action and names the failure. A message already folded is a redelivery:
+    it re-sends the decision its turn had, and is not judged again."""
+    turn = f"{getattr(event, 'conversation_id', '')}/{getattr(event, 'message_id', '')}"
+    redelivered = isinstance(event, MessageEvent) and turn in seen
+    if isinstance(event, MessageEvent):
+        seen.add(turn)
+    for decision in result.decisions:
+        if result.errors and not redelivered and decision.decision_id not in seen:
+            assert decision.action == "escalate"
+            assert decision.triggers[0].trigger == "trigger_error"
+            proposed = isinstance(event, MessageEvent) and event.proposed_action is not None
+            assert decision.hold_action is proposed
+        seen.add(decision.decision_id)
+
+
 def replay(events: list[Event], policy: Policy) -> tuple[CustomerState, list[Any], list[Any]]:
     state: CustomerState | None = None
     decisions: list[Any] = []
     handoffs: list[Any] = []
+    seen: set[str] = set()
     for event in events:
         result = step(state, event, policy)
         state = result.state
+        check_fail_safe(event, result, seen)
         for decision in result.decisions:
             if decision.action == "escalate":
                 matching = [h for h in result.handoffs if h.handoff_id == decision.decision_id]
@@ -190,7 +211,55 @@ def replay(events: list[Event], policy: Policy) -> tuple[CustomerState, list[Any
 @SETTINGS
 @given(histories, st.sampled_from([TIGHT, DEFAULT]))
 def test_step_is_total_and_state_stays_bounded(events: list[Event], policy: Policy) -> None:
+    # `replay` also checks that no decision made on a trigger error is a continue.
     replay(events, policy)
+
+
+TRIGGER_MODULES: dict[str, Any] = {
+    "confidence": confidence,
+    "sentiment": sentiment,
+    "explicit_request": explicit_request,
+    "policy_boundary": boundary,
+    "repeat_contact": repeat_contact,
+}
+
+
+@SETTINGS
+@given(
+    histories,
+    st.sets(st.sampled_from(sorted(TRIGGER_MODULES)), min_size=1),
+    st.sampled_from([TIGHT, DEFAULT]),
+)
+def test_a_broken_trigger_is_reported_every_time_and_never_continues(
+    events: list[Event], broken: set[str], policy: Policy
+) -> None:
+    # Given some triggers failing on every call, as a bug would make them
+    calls: Counter[str] = Counter()
+
+    def failing(name: str) -> Any:
+        def check(*_a: Any, **_kw: Any) -> Any:
+            calls[name] += 1
+            raise ZeroDivisionError(f"{name} is broken")
+
+        return check
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in broken:
+            patch.setattr(TRIGGER_MODULES[name], "check", failing(name))
+        state: CustomerState | None = None
+        seen: set[str] = set()
+        for event in events:
+            before = calls.total()
+            # When any event is folded: step does not raise
+            result = step(state, event, policy)
+            state = result.state
+            # Then every failure is on the result, none is swallowed
+            assert len(result.errors) == calls.total() - before
+            assert {error.trigger for error in result.errors} <= broken
+            assert all("is broken" in error.detail for error in result.errors)
+            # And no new decision made on a failure lets the conversation continue
+            check_fail_safe(event, result, seen)
+            check_bounds(state, policy)
 
 
 @SETTINGS

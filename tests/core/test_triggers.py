@@ -383,19 +383,3 @@ def test_repeat_contact_parameters(
     contacts = [contact(n, T0 + n * step_ms) for n in range(count)]
     assert repeat_contact.check(contacts, contacts[-1], policy).hits
     assert not repeat_contact.check(contacts[1:], contacts[-1], policy).hits
-
-
-# --- never raising ---------------------------------------------------------------------------
-
-
-def test_triggers_report_errors_instead_of_raising(policy: Policy) -> None:
-    broken: Any = object()
-    for result in (
-        confidence.check(broken, policy),
-        sentiment.check([broken], policy),
-        explicit_request.check("m", "t", [broken], policy),
-        boundary.check(broken, None, None, policy),
-        repeat_contact.check([broken], broken, policy),
-    ):
-        assert result.hits == ()
-        assert result.error is not None and result.error.code == "internal"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from stream.core.conditions import FIELDS, evaluate, matched_facts
 from stream.core.decision import AccountSnapshot, Evidence, TriggerHit
 from stream.core.events import MessageEvent, ProposedAction
 from stream.core.policy import Policy
 from stream.core.state import ConversationState
-from stream.core.triggers import NO_HITS, TriggerError, TriggerResult, failed
+from stream.core.triggers import NO_HITS, TriggerError, TriggerResult
 from stream.core.vocabulary import POLICY_BOUNDARY as TRIGGER
 
 _ACCOUNT_FIELDS: dict[str, str] = {
@@ -108,18 +108,22 @@ def _hit(rule: str, reason: str, evidence: list[Evidence]) -> TriggerHit:
     )
 
 
+class RefundCheck(NamedTuple):
+    """The refund check's hit (or None) and the limit it compared against (None: no limit)."""
+
+    hit: TriggerHit | None
+    limit: float | None
+
+
 def refund_limit(
     action: ProposedAction, account: AccountSnapshot | None, policy: Policy, message_id: str
-) -> TriggerHit | None:
-    """A refund strictly above the limit; a limit by tier wins over one by currency."""
+) -> RefundCheck:
+    """A refund strictly above the limit; a limit by tier wins over one by currency.
+
+    The limit is resolved here and only here: the decision records the one this check applied.
+    """
     refund = policy.boundaries.refund
     amount = action.amount
-    if amount is None:
-        return _hit(
-            "boundary.refund_limit",
-            "A refund of unknown amount cannot be checked against the refund limit.",
-            [Evidence(kind="amount", detail="refund without an amount", message_id=message_id)],
-        )
     account_currency = account.currency if account is not None else None
     currency = action.currency or account_currency
     tier = account.tier if account is not None else None
@@ -131,8 +135,16 @@ def refund_limit(
         limit, limit_currency = refund.by_currency[currency], currency
     elif currency is None or account_currency is None or currency == account_currency:
         limit, limit_currency = refund.limit, account_currency
+    if amount is None:
+        hit = _hit(
+            "boundary.refund_limit",
+            "A refund of unknown amount cannot be checked against the refund limit.",
+            [Evidence(kind="amount", detail="refund without an amount", message_id=message_id)],
+        )
+        return RefundCheck(hit, limit if limit is not None else refund.limit)
     if limit is None or (limit_currency is not None and currency not in (None, limit_currency)):
-        return _hit(
+        shown = limit if limit is not None else refund.limit
+        hit = _hit(
             "boundary.refund_currency",
             f"A refund in {currency} cannot be compared with the limit in {account_currency}.",
             [
@@ -144,15 +156,16 @@ def refund_limit(
                 ),
                 Evidence(
                     kind="limit",
-                    detail=f"limit {refund.limit:.2f} {account_currency}",
-                    threshold=refund.limit,
+                    detail=f"limit {shown:.2f} {account_currency}",
+                    threshold=shown,
                 ),
             ],
         )
+        return RefundCheck(hit, shown)
     if amount <= limit:
-        return None
+        return RefundCheck(None, limit)
     unit = f" {limit_currency}" if limit_currency else ""
-    return _hit(
+    hit = _hit(
         "boundary.refund_limit",
         f"A refund of {amount:.2f}{unit} is above the AI agent's limit of {limit:.2f}{unit}.",
         [
@@ -170,6 +183,7 @@ def refund_limit(
             ),
         ],
     )
+    return RefundCheck(hit, limit)
 
 
 def email_access(
@@ -232,61 +246,65 @@ def check(
     policy: Policy,
 ) -> TriggerResult:
     """Authority limits on the proposed action, then operator rules over the current facts."""
-    try:
-        hits: list[TriggerHit] = []
-        error: TriggerError | None = None
-        compiled = policy.compiled
-        bounds = policy.boundaries
-        action = message.proposed_action if message is not None else None
-        if action is not None and message is not None:
-            kind = action.type
-            hit: TriggerHit | None = None
-            if bounds.refund.enabled and kind in compiled.refund_types:
-                hit = refund_limit(action, account, policy, message.message_id)
-            if hit is not None:
-                hits.append(hit)
-            hit = None
-            if bounds.email_access.enabled and kind in compiled.email_types:
-                hit = email_access(action, account, message.message_id)
-            if hit is not None:
-                hits.append(hit)
-            hit = None
-            if bounds.enterprise_cancellation.enabled and kind in compiled.cancel_types:
-                hit = enterprise_cancellation(action, account, message.message_id)
-            if hit is not None:
-                hits.append(hit)
-        if compiled.rules:
-            known = Facts(message, conv, account)
-            for rule in compiled.rules:
-                try:
-                    matched = evaluate(rule.condition, known)
-                except Exception as exc:  # one broken rule must not hide the others
-                    error = TriggerError(TRIGGER, "rule_failed", f"{rule.rule}: {exc}")
-                    continue
-                if not matched:
-                    continue
-                evidence = [
-                    Evidence(
-                        kind="flag" if pred.path == "account.flags" else "rule",
-                        detail=f"{pred.path} {pred.op} {pred.value!r}",
-                        message_id=message.message_id if message is not None else None,
-                        ref=rule.rule,
-                    )
-                    for pred in matched_facts(rule.condition, known)
-                ]
-                hits.append(
-                    TriggerHit(
-                        trigger=TRIGGER,
-                        rule=rule.rule,
-                        action=rule.action,
-                        reason=rule.description or f"Operator rule {rule.name} matched.",
-                        evidence=tuple(evidence),
-                        priority=rule.priority,
-                        message=rule.message,
-                    )
+    hits: list[TriggerHit] = []
+    error: TriggerError | None = None
+    applied: tuple[tuple[str, float], ...] = ()
+    compiled = policy.compiled
+    bounds = policy.boundaries
+    action = message.proposed_action if message is not None else None
+    if action is not None and message is not None:
+        kind = action.type
+        hit: TriggerHit | None = None
+        if bounds.refund.enabled and kind in compiled.refund_types:
+            hit, limit = refund_limit(action, account, policy, message.message_id)
+            if limit is not None:
+                applied = (("boundary.refund_limit", limit),)
+        if hit is not None:
+            hits.append(hit)
+        hit = None
+        if bounds.email_access.enabled and kind in compiled.email_types:
+            hit = email_access(action, account, message.message_id)
+        if hit is not None:
+            hits.append(hit)
+        hit = None
+        if bounds.enterprise_cancellation.enabled and kind in compiled.cancel_types:
+            hit = enterprise_cancellation(action, account, message.message_id)
+        if hit is not None:
+            hits.append(hit)
+    if compiled.rules:
+        known = Facts(message, conv, account)
+        for rule in compiled.rules:
+            try:
+                matched = evaluate(rule.condition, known)
+            except (TypeError, ValueError) as exc:
+                # One rule that cannot compare its facts must not hide the others; the error
+                # still makes the decision fail safe in `step`.
+                error = TriggerError(
+                    TRIGGER, "rule_failed", f"{rule.rule}: {type(exc).__name__}: {exc}"
                 )
-        if not hits and error is None:
-            return NO_HITS
-        return TriggerResult(hits=tuple(hits), error=error)
-    except Exception as exc:  # a trigger reports, it never takes the partition down
-        return failed(TRIGGER, exc)
+                continue
+            if not matched:
+                continue
+            evidence = [
+                Evidence(
+                    kind="flag" if pred.path == "account.flags" else "rule",
+                    detail=f"{pred.path} {pred.op} {pred.value!r}",
+                    message_id=message.message_id if message is not None else None,
+                    ref=rule.rule,
+                )
+                for pred in matched_facts(rule.condition, known)
+            ]
+            hits.append(
+                TriggerHit(
+                    trigger=TRIGGER,
+                    rule=rule.rule,
+                    action=rule.action,
+                    reason=rule.description or f"Operator rule {rule.name} matched.",
+                    evidence=tuple(evidence),
+                    priority=rule.priority,
+                    message=rule.message,
+                )
+            )
+    if not hits and error is None and not applied:
+        return NO_HITS
+    return TriggerResult(hits=tuple(hits), error=error, thresholds=applied)

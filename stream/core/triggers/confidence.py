@@ -5,7 +5,7 @@ from __future__ import annotations
 from stream.core.decision import Evidence, TriggerHit
 from stream.core.events import MessageEvent
 from stream.core.policy import Policy
-from stream.core.triggers import NO_HITS, TriggerError, TriggerResult, failed
+from stream.core.triggers import NO_HITS, TriggerError, TriggerResult
 from stream.core.vocabulary import CONFIDENCE as TRIGGER
 
 
@@ -17,65 +17,63 @@ def threshold_for(consequence_class: str, policy: Policy) -> float:
 
 def check(message: MessageEvent, policy: Policy) -> TriggerResult:
     """Hit when the intent confidence is strictly below the threshold; equal passes."""
-    try:
-        action = message.proposed_action
-        if action is None:
-            return NO_HITS
-        klass = action.consequence_class
-        threshold = threshold_for(klass, policy)
-        confidence = message.intent_confidence
-        rule = f"confidence.{klass}"
-        if confidence is None:
-            error = TriggerError(
-                TRIGGER, "missing_confidence", f"proposed {action.type} carries no confidence"
-            )
-            if policy.confidence.on_missing_confidence == "ignore":
-                return TriggerResult(error=error)
-            hit = TriggerHit(
-                trigger=TRIGGER,
-                rule=rule,
-                action=policy.confidence.action,
-                reason=(
-                    f"The AI agent proposed {action.type} ({klass}) without an intent confidence; "
-                    "it is held for a person."
-                ),
-                evidence=(
-                    Evidence(
-                        kind="confidence",
-                        detail="no intent confidence on the proposed action",
-                        message_id=message.message_id,
-                        threshold=threshold,
-                    ),
-                ),
-            )
-            return TriggerResult(hits=(hit,), error=error)
-        if confidence >= threshold:
-            return NO_HITS
+    action = message.proposed_action
+    if action is None:
+        return NO_HITS
+    klass = action.consequence_class
+    threshold = threshold_for(klass, policy)
+    confidence = message.intent_confidence
+    rule = f"confidence.{klass}"
+    applied = ((rule, threshold),)
+    if confidence is None:
+        error = TriggerError(
+            TRIGGER, "missing_confidence", f"proposed {action.type} carries no confidence"
+        )
+        if policy.confidence.on_missing_confidence == "ignore":
+            return TriggerResult(error=error, thresholds=applied)
         hit = TriggerHit(
             trigger=TRIGGER,
             rule=rule,
             action=policy.confidence.action,
             reason=(
-                f"Intent confidence {confidence:.2f} for {action.type} is below the {klass} "
-                f"threshold {threshold:.2f}; the action is held before it is taken."
+                f"The AI agent proposed {action.type} ({klass}) without an intent confidence; "
+                "it is held for a person."
             ),
             evidence=(
                 Evidence(
                     kind="confidence",
-                    detail=f"intent {message.intent or 'unknown'} classified at {confidence:.2f}",
+                    detail="no intent confidence on the proposed action",
                     message_id=message.message_id,
-                    text=message.intent,
-                    value=confidence,
                     threshold=threshold,
-                ),
-                Evidence(
-                    kind="threshold",
-                    detail=f"{klass} actions need at least {threshold:.2f}",
-                    value=threshold,
-                    ref=rule,
                 ),
             ),
         )
-        return TriggerResult(hits=(hit,))
-    except Exception as exc:  # a trigger reports, it never takes the partition down
-        return failed(TRIGGER, exc)
+        return TriggerResult(hits=(hit,), error=error, thresholds=applied)
+    if confidence >= threshold:
+        return TriggerResult(thresholds=applied)
+    hit = TriggerHit(
+        trigger=TRIGGER,
+        rule=rule,
+        action=policy.confidence.action,
+        reason=(
+            f"Intent confidence {confidence:.2f} for {action.type} is below the {klass} "
+            f"threshold {threshold:.2f}; the action is held before it is taken."
+        ),
+        evidence=(
+            Evidence(
+                kind="confidence",
+                detail=f"intent {message.intent or 'unknown'} classified at {confidence:.2f}",
+                message_id=message.message_id,
+                text=message.intent,
+                value=confidence,
+                threshold=threshold,
+            ),
+            Evidence(
+                kind="threshold",
+                detail=f"{klass} actions need at least {threshold:.2f}",
+                value=threshold,
+                ref=rule,
+            ),
+        ),
+    )
+    return TriggerResult(hits=(hit,), thresholds=applied)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from stream.core.decision import Evidence, TriggerHit
 from stream.core.policy import Policy
-from stream.core.triggers import NO_HITS, TriggerResult, failed
+from stream.core.triggers import NO_HITS, TriggerResult
 from stream.core.vocabulary import EXPLICIT_REQUEST as TRIGGER
 
 RULE = "explicit_request.human"
@@ -16,26 +16,23 @@ def check(
     message_id: str, text: str, markers: Sequence[tuple[str, str]], policy: Policy
 ) -> TriggerResult:
     """Hit when the turn's markers include a request for a person."""
-    try:
-        if not policy.explicit_request.enabled:
-            return NO_HITS
-        asked = [matched for kind, matched in markers if kind == "human_request"]
-        if not asked:
-            return NO_HITS
-        hit = TriggerHit(
-            trigger=TRIGGER,
-            rule=RULE,
-            action=policy.explicit_request.action,
-            reason="The customer asked to speak with a person.",
-            evidence=(
-                Evidence(
-                    kind="marker",
-                    detail=f"request for a human: {asked[0]!r}",
-                    message_id=message_id,
-                    text=text,
-                ),
+    if not policy.explicit_request.enabled:
+        return NO_HITS
+    asked = [matched for kind, matched in markers if kind == "human_request"]
+    if not asked:
+        return NO_HITS
+    hit = TriggerHit(
+        trigger=TRIGGER,
+        rule=RULE,
+        action=policy.explicit_request.action,
+        reason="The customer asked to speak with a person.",
+        evidence=(
+            Evidence(
+                kind="marker",
+                detail=f"request for a human: {asked[0]!r}",
+                message_id=message_id,
+                text=text,
             ),
-        )
-        return TriggerResult(hits=(hit,))
-    except Exception as exc:  # a trigger reports, it never takes the partition down
-        return failed(TRIGGER, exc)
+        ),
+    )
+    return TriggerResult(hits=(hit,))

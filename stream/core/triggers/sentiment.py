@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from stream.core.decision import Evidence, TriggerHit
 from stream.core.policy import Policy
 from stream.core.state import Turn
-from stream.core.triggers import NO_HITS, TriggerResult, failed
+from stream.core.triggers import NO_HITS, TriggerResult
 from stream.core.vocabulary import SENTIMENT as TRIGGER
 
 TURNS_RULE = "sentiment.turns"
@@ -41,72 +41,69 @@ def check(customer_turns: Sequence[Turn], policy: Policy, channel: str = "") -> 
 
     `channel` is the conversation's; it picks the operating point on the turn signal.
     """
-    try:
-        if not customer_turns:
-            return NO_HITS
-        rules = policy.sentiment
-        threshold = rules.turn_threshold_by_channel.get(channel, rules.turn_threshold)
-        floor = rules.score_floor
-        hits: list[TriggerHit] = []
+    if not customer_turns:
+        return NO_HITS
+    rules = policy.sentiment
+    threshold = rules.turn_threshold_by_channel.get(channel, rules.turn_threshold)
+    floor = rules.score_floor
+    hits: list[TriggerHit] = []
 
-        window = customer_turns[-rules.window_turns :]
-        dissatisfied = [
-            turn
-            for turn in window
-            if (turn.signal is not None and turn.signal >= threshold)
-            or (turn.sentiment is not None and turn.sentiment <= floor)
-        ]
-        if len(dissatisfied) >= rules.min_turns:
-            hits.append(
-                TriggerHit(
-                    trigger=TRIGGER,
-                    rule=TURNS_RULE,
-                    action=rules.action,
-                    reason=(
-                        f"{len(dissatisfied)} of the customer's last {len(window)} turns show "
-                        f"dissatisfaction (turn signal at or above {threshold:.2f}, or sentiment "
-                        f"at or below {floor:.2f})."
-                    ),
-                    evidence=tuple(
-                        Evidence(
-                            kind="dissatisfied_turn",
-                            detail=_why(turn, threshold, floor),
-                            message_id=turn.message_id,
-                            text=turn.text,
-                            value=turn.signal,
-                            threshold=threshold,
-                        )
-                        for turn in dissatisfied
-                    ),
-                )
+    window = customer_turns[-rules.window_turns :]
+    dissatisfied = [
+        turn
+        for turn in window
+        if (turn.signal is not None and turn.signal >= threshold)
+        or (turn.sentiment is not None and turn.sentiment <= floor)
+    ]
+    if len(dissatisfied) >= rules.min_turns:
+        hits.append(
+            TriggerHit(
+                trigger=TRIGGER,
+                rule=TURNS_RULE,
+                action=rules.action,
+                reason=(
+                    f"{len(dissatisfied)} of the customer's last {len(window)} turns show "
+                    f"dissatisfaction (turn signal at or above {threshold:.2f}, or sentiment "
+                    f"at or below {floor:.2f})."
+                ),
+                evidence=tuple(
+                    Evidence(
+                        kind="dissatisfied_turn",
+                        detail=_why(turn, threshold, floor),
+                        message_id=turn.message_id,
+                        text=turn.text,
+                        value=turn.signal,
+                        threshold=threshold,
+                    )
+                    for turn in dissatisfied
+                ),
             )
+        )
 
-        needed = rules.consecutive_low_scores
-        last = customer_turns[-needed:]
-        if len(last) == needed and all(
-            turn.sentiment is not None and turn.sentiment <= floor for turn in last
-        ):
-            hits.append(
-                TriggerHit(
-                    trigger=TRIGGER,
-                    rule=SCORE_RULE,
-                    action=rules.action,
-                    reason=(
-                        f"Sentiment at or below {floor:.2f} on {needed} consecutive customer turns."
-                    ),
-                    evidence=tuple(
-                        Evidence(
-                            kind="sentiment_score",
-                            detail=f"sentiment {turn.sentiment:.2f}",
-                            message_id=turn.message_id,
-                            text=turn.text or None,
-                            value=turn.sentiment,
-                            threshold=floor,
-                        )
-                        for turn in last
-                    ),
-                )
+    needed = rules.consecutive_low_scores
+    last = customer_turns[-needed:]
+    if len(last) == needed and all(
+        turn.sentiment is not None and turn.sentiment <= floor for turn in last
+    ):
+        hits.append(
+            TriggerHit(
+                trigger=TRIGGER,
+                rule=SCORE_RULE,
+                action=rules.action,
+                reason=(
+                    f"Sentiment at or below {floor:.2f} on {needed} consecutive customer turns."
+                ),
+                evidence=tuple(
+                    Evidence(
+                        kind="sentiment_score",
+                        detail=f"sentiment {turn.sentiment:.2f}",
+                        message_id=turn.message_id,
+                        text=turn.text or None,
+                        value=turn.sentiment,
+                        threshold=floor,
+                    )
+                    for turn in last
+                ),
             )
-        return TriggerResult(hits=tuple(hits)) if hits else NO_HITS
-    except Exception as exc:  # a trigger reports, it never takes the partition down
-        return failed(TRIGGER, exc)
+        )
+    return TriggerResult(hits=tuple(hits)) if hits else NO_HITS

@@ -1,0 +1,303 @@
+"""Fail safe (DESIGN section 8): a trigger that breaks holds the action and escalates, loudly.
+
+Each test breaks one trigger the way a bug would (it raises) and checks the decision: escalate,
+the proposed action held, a `trigger_error` hit naming the trigger and the error, and the error
+on the step result for the caller to log and count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from stream.core.decision import Decision
+from stream.core.policy import Policy
+from stream.core.step import StepResult, step
+from stream.core.triggers import (
+    TriggerResult,
+    boundary,
+    confidence,
+    explicit_request,
+    repeat_contact,
+    sentiment,
+)
+from stream.testing import DAY, T0, EventFactory, Run
+
+
+class Broken(RuntimeError):
+    """The injected fault."""
+
+
+def breaks(monkeypatch: pytest.MonkeyPatch, module: Any, name: str = "check") -> list[int]:
+    """Make `module.name` raise; returns a list that counts the calls."""
+    calls: list[int] = []
+
+    def broken(*_a: Any, **_kw: Any) -> TriggerResult:
+        calls.append(1)
+        raise Broken(f"injected fault in {module.__name__}.{name}")
+
+    monkeypatch.setattr(module, name, broken)
+    return calls
+
+
+def assert_fail_safe(decision: Decision | None, trigger: str, *, hold: bool) -> None:
+    assert decision is not None
+    assert decision.action == "escalate"
+    assert decision.hold_action is hold
+    failed = [hit for hit in decision.triggers if hit.trigger == "trigger_error"]
+    assert [hit.rule for hit in failed] == [f"trigger_error.{trigger}"]
+    # Listed first, so a reader sees at once that this decision is a fail-safe one.
+    assert decision.triggers[0] is failed[0]
+    assert "Broken: injected fault" in failed[0].reason
+    assert failed[0].evidence[0].ref == trigger
+    assert decision.priority in ("high", "urgent")
+
+
+def last_result(policy: Policy, run: Run, event: Any) -> StepResult:
+    result = step(run.state, event, policy)
+    run.state = result.state
+    return result
+
+
+# --- every trigger, broken ---------------------------------------------------------------------
+
+
+def test_a_broken_refund_check_holds_a_650_refund(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    # Given the refund limit check raising (the issue's reproduction)
+    breaks(monkeypatch, boundary, "refund_limit")
+    run = Run(policy)
+    run.feed(events.account(), events.customer("I want my money back"))
+    # When the AI agent proposes a 650 USD refund with high confidence
+    result = last_result(
+        policy, run, events.ai(action="refund", klass="financial", confidence=0.99, amount=650.0)
+    )
+    # Then the refund is held and the conversation escalates, naming the broken check
+    (decision,) = result.decisions
+    assert_fail_safe(decision, "policy_boundary", hold=True)
+    assert [(e.trigger, e.code) for e in result.errors] == [("policy_boundary", "internal")]
+    assert len(result.handoffs) == 1
+    assert result.handoffs[0].reasons[0].trigger == "trigger_error"
+
+
+def test_a_broken_confidence_check_holds_the_action(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    calls = breaks(monkeypatch, confidence)
+    run = Run(policy)
+    run.feed(events.account(), events.customer("What's my balance?"))
+    result = last_result(policy, run, events.ai(action="lookup", confidence=0.99))
+    assert calls == [1]
+    assert_fail_safe(result.decisions[0], "confidence", hold=True)
+    assert [e.trigger for e in result.errors] == ["confidence"]
+
+
+def test_a_broken_explicit_request_check_escalates_the_customer_turn(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    breaks(monkeypatch, explicit_request)
+    run = Run(policy)
+    result = last_result(policy, run, events.customer("Where is my parcel?"))
+    # A customer turn proposes no action: nothing to hold, but the conversation escalates.
+    assert_fail_safe(result.decisions[0], "explicit_request", hold=False)
+    assert [e.trigger for e in result.errors] == ["explicit_request"]
+
+
+def test_a_broken_sentiment_check_escalates_on_a_turn_and_on_a_score(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    run = Run(policy)
+    turn = events.customer("hello")
+    run.feed(turn)
+    breaks(monkeypatch, sentiment)
+    # A score for the turn re-runs the sentiment check: its failure escalates too.
+    result = last_result(policy, run, events.sentiment(turn.message_id, -0.9))
+    assert_fail_safe(result.decisions[0], "sentiment", hold=False)
+    assert [e.trigger for e in result.errors] == ["sentiment"]
+
+
+def test_a_broken_repeat_contact_check_escalates_the_contact(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    breaks(monkeypatch, repeat_contact)
+    run = Run(policy)
+    run.feed(events.customer("hi"))
+    result = last_result(policy, run, events.contact("conv-1"))
+    assert_fail_safe(result.decisions[0], "repeat_contact", hold=False)
+    assert [e.trigger for e in result.errors] == ["repeat_contact"]
+
+
+def test_a_broken_operator_rule_fails_safe_and_the_other_rules_still_run(
+    monkeypatch: pytest.MonkeyPatch, policy_factory: Callable[..., Policy], events: EventFactory
+) -> None:
+    policy = policy_factory(
+        {
+            "rules": [
+                {
+                    "name": "first",
+                    "when": {"field": "conversation.category", "op": "eq", "value": "billing"},
+                    "action": "escalate",
+                },
+                {
+                    "name": "second",
+                    "when": {"field": "conversation.channel", "op": "eq", "value": "chat"},
+                    "action": "offer_transfer",
+                },
+            ]
+        }
+    )
+    real = boundary.evaluate
+
+    def evaluate(condition: Any, facts: Any) -> bool:
+        if condition is policy.compiled.rules[0].condition:
+            raise TypeError("'<' not supported between instances of 'str' and 'int'")
+        return real(condition, facts)
+
+    monkeypatch.setattr(boundary, "evaluate", evaluate)
+    run = Run(policy)
+    result = last_result(policy, run, events.customer("hello"))
+    (decision,) = result.decisions
+    assert decision.action == "escalate"
+    assert [hit.rule for hit in decision.triggers] == [
+        "trigger_error.policy_boundary",
+        "rules.second",
+    ]
+    assert "rules.first: TypeError" in decision.triggers[0].reason
+    assert [(e.trigger, e.code) for e in result.errors] == [("policy_boundary", "rule_failed")]
+
+
+def test_a_failure_after_escalation_revises_the_package(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    run = Run(policy)
+    run.feed(events.customer("I want to talk to a human"))
+    assert run.decisions[-1].action == "escalate"
+    breaks(monkeypatch, confidence)
+    result = last_result(policy, run, events.ai(action="lookup"))
+    # No second escalation; the package says what failed, and the caller is told.
+    assert result.decisions == []
+    (package,) = result.handoffs
+    assert "trigger_error" in {hit.trigger for hit in package.reasons}
+    assert [e.trigger for e in result.errors] == ["confidence"]
+
+
+def test_triggers_do_not_hide_their_own_errors(policy: Policy) -> None:
+    # The one handler is in `step`, which acts on the error; a trigger lets it through.
+    broken: Any = object()
+    with pytest.raises(AttributeError):
+        confidence.check(broken, policy)
+    with pytest.raises(AttributeError):
+        boundary.check(broken, None, None, policy)
+    with pytest.raises(AttributeError):
+        sentiment.check([broken], policy)
+    with pytest.raises(AttributeError):
+        repeat_contact.check([broken], broken, policy)
+
+
+# --- no account snapshot yet -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "klass", "kw", "rule"),
+    [
+        ("refund", "financial", {"amount": 650.0}, "boundary.refund_limit"),
+        ("refund", "financial", {"amount": 650.0, "currency": "EUR"}, "boundary.refund_limit"),
+        (
+            "account_email_change",
+            "account_change",
+            {"target": "new@example.com"},
+            "boundary.non_primary_email",
+        ),
+        ("cancel_contract", "account_change", {}, "boundary.enterprise_cancellation"),
+    ],
+)
+def test_boundaries_without_an_account_snapshot_fail_safe(
+    policy: Policy, events: EventFactory, action: str, klass: str, kw: dict[str, Any], rule: str
+) -> None:
+    # Given no account event yet for the customer
+    run = Run(policy)
+    run.feed(events.customer("please do it"))
+    # When a confident AI agent proposes an action the boundary cannot clear without the account
+    decision = run.one(events.ai(action=action, klass=klass, confidence=0.99, **kw))
+    # Then it is held and escalated on the boundary, not let through
+    assert decision is not None and decision.action == "escalate" and decision.hold_action
+    assert rule in [hit.rule for hit in decision.triggers]
+
+
+def test_a_broken_boundary_without_an_account_snapshot_still_fails_safe(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    breaks(monkeypatch, boundary, "email_access")
+    run = Run(policy)
+    decision = run.one(
+        events.ai(action="account_email_change", klass="account_change", target="new@example.com")
+    )
+    assert_fail_safe(decision, "policy_boundary", hold=True)
+
+
+# --- the refund limit, computed once -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("refund", "account", "amount", "currency", "limit"),
+    [
+        # The issue's case: a by-currency limit and a refund that names no currency.
+        ({"by_currency": {"USD": 50}}, {"currency": "USD"}, 80.0, None, 50.0),
+        ({"by_currency": {"USD": 50}}, {"currency": "USD"}, 80.0, "USD", 50.0),
+        ({"by_tier": {"gold": 500}}, {"tier": "gold"}, 650.0, None, 500.0),
+        # A tier limit with a refund in another currency: the evidence and the decision agree.
+        ({"by_tier": {"gold": 500}}, {"tier": "gold", "currency": "USD"}, 650.0, "EUR", 500.0),
+        ({}, {"currency": "USD"}, 150.0, None, 100.0),
+    ],
+)
+def test_the_decision_records_the_limit_the_check_applied(
+    policy_factory: Callable[..., Policy],
+    events: EventFactory,
+    refund: dict[str, Any],
+    account: dict[str, Any],
+    amount: float,
+    currency: str | None,
+    limit: float,
+) -> None:
+    policy = policy_factory({"boundaries": {"refund": refund}})
+    run = Run(policy)
+    run.feed(events.account(**account), events.customer("refund please"))
+    decision = run.one(
+        events.ai(action="refund", klass="financial", amount=amount, currency=currency)
+    )
+    assert decision is not None and decision.action == "escalate"
+    (hit,) = [h for h in decision.triggers if h.trigger == "policy_boundary"]
+    shown = [e.threshold for e in hit.evidence if e.kind == "limit"]
+    assert shown == [limit]
+    assert decision.thresholds["boundary.refund_limit"] == limit
+
+
+def test_a_refund_under_the_limit_records_the_same_limit(
+    policy_factory: Callable[..., Policy], events: EventFactory
+) -> None:
+    policy = policy_factory({"boundaries": {"refund": {"by_currency": {"USD": 50}}}})
+    run = Run(policy)
+    run.feed(events.account(currency="USD"), events.customer("refund please"))
+    decision = run.one(events.ai(action="refund", klass="financial", amount=40.0))
+    assert decision is not None and decision.action == "continue"
+    assert decision.thresholds == {"confidence.financial": 0.9, "boundary.refund_limit": 50.0}
+
+
+def test_injected_faults_never_produce_a_silent_continue_in_a_long_run(
+    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+) -> None:
+    # A longer conversation with every trigger broken: no decision after the first is continue.
+    for module in (confidence, explicit_request, sentiment, repeat_contact, boundary):
+        breaks(monkeypatch, module)
+    run = Run(policy)
+    run.feed(
+        events.account(),
+        events.contact("conv-2", issue_key="x"),
+        events.customer("hi", conversation_id="conv-3"),
+        events.ai(action="refund", amount=5.0, conversation_id="conv-4", at=T0 + DAY),
+    )
+    assert run.decisions
+    assert {d.action for d in run.decisions} == {"escalate"}
