@@ -215,6 +215,10 @@ def summarize(
         "decisions": result.decision_count,
         "decisions_by_action": {a: result.actions[a] for a in sorted(result.actions)},
         "handoffs": result.handoff_count,
+        "trigger_errors": {
+            "total": result.trigger_errors.total(),
+            "by_trigger": dict(sorted(result.trigger_errors.items())),
+        },
         "conversations": counted,
         "escalated": escalated,
         "offered": offered,
@@ -442,6 +446,13 @@ def build_report(
             f"{source_summary['out_of_order_events']} events came after a later event of the same "
             "customer; decisions follow the input order"
         )
+    for side, run in (("candidate", candidate), ("baseline", baseline)):
+        if run.trigger_errors:
+            warnings.append(
+                f"{run.trigger_errors.total()} trigger errors under the {side} policy "
+                f"({', '.join(sorted(run.trigger_errors))}): those decisions held the action and "
+                "escalated"
+            )
     elapsed = candidate.seconds if seconds is None else seconds
     return {
         "report": "escalation backtest",

@@ -128,6 +128,8 @@ class RunResult:
     decision_count: int = 0
     handoff_count: int = 0
     actions: Counter[str] = field(default_factory=Counter)
+    # Triggers that could not evaluate, by trigger: each made its decision fail safe, as live.
+    trigger_errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -174,6 +176,9 @@ class _Runner:
             # report rates over a history it did not fully decide, so it stops and says where.
             raise StepError(event, self.policy, exc) from exc
         states[customer_id] = outcome.state
+        if outcome.errors:
+            for error in outcome.errors:
+                self.result.trigger_errors[error.trigger] += 1
         if outcome.decisions:
             result = self.result
             for decision in outcome.decisions:

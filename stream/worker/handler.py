@@ -12,11 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from stream.core.decision import Decision
 from stream.core.events import EventError, event_from_dict
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
+from stream.core.triggers import TriggerError
 from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
 from stream.worker import metrics
@@ -25,6 +28,8 @@ from stream.worker.deadletters import fit_deadletter
 # Under the broker's default record limit (message.max.bytes 1048588) and librdkafka's default
 # producer limit (1000000), with room for the record's key and framing.
 DEADLETTER_MAX_BYTES = 990_000
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,8 @@ class Handled:
     reason: str | None = None
     # The decisions behind `decisions`, for the metrics of what was sent (action, trigger, ...).
     decided: list[Decision] = field(default_factory=list)
+    # Triggers that failed on this record; each made its decision fail safe (hold and escalate).
+    trigger_errors: tuple[TriggerError, ...] = ()
 
 
 class RecordHandler:
@@ -107,12 +114,29 @@ class RecordHandler:
             raw_state = load_state(customer_id)
             state = CustomerState.from_record(raw_state) if raw_state is not None else None
             result = step(state, event, policy)
+            for error in result.errors:
+                # Loud on purpose: a trigger error is a bug, and the escalation it caused is the
+                # only other trace of it.
+                log.error(
+                    "trigger_error",
+                    trigger=error.trigger,
+                    code=error.code,
+                    detail=error.detail,
+                    customer_id=customer_id,
+                    event_id=event.event_id,
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    policy_version=policy.version,
+                )
+                metrics.record_trigger_error(error.trigger)
             return Handled(
                 customer_id=customer_id,
                 state=result.state.to_record(),
                 decisions=[self._decision_serde.encode(d.to_record()) for d in result.decisions],
                 handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
                 decided=list(result.decisions),
+                trigger_errors=result.errors,
             )
         except Exception as exc:  # a bug in one customer's fold must not stop the partition
             return dead("processing", f"{type(exc).__name__}: {exc}")

@@ -444,3 +444,23 @@ def test_the_page_escapes_what_came_from_the_input(
     page = render(build_report(results["candidate"], results["baseline"]))
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert "<b>conv</b>" not in page and "&lt;b&gt;conv&lt;/b&gt;" in page
+
+
+def test_trigger_errors_are_counted_in_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a broken sentiment check, the backtest's decisions fail safe and the report counts it
+    from stream.core.triggers import sentiment
+
+    def broken(*_a: Any, **_kw: Any) -> Any:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(sentiment, "check", broken)
+    code, _, _, out = _backtest(tmp_path)
+    assert code == 0
+    report = _report(out)
+    for side in ("candidate", "baseline"):
+        errors = report["policies"][side]["trigger_errors"]
+        assert errors["total"] > 0
+        assert set(errors["by_trigger"]) == {"sentiment"}
+    assert any("trigger errors" in warning for warning in report["warnings"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
@@ -125,3 +126,32 @@ def test_a_fold_that_raises_is_dead_lettered_not_raised(handler: RecordHandler) 
     assert dead["error_type"] == "processing"
     assert dead["reason"] == "RecordError: CustomerState.customer_id: required field is missing"
     assert dead["value"] == data
+
+
+def test_a_trigger_error_is_logged_counted_and_escalates(
+    handler: RecordHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the explicit-request check broken
+    from stream.core.triggers import explicit_request
+    from stream.worker import metrics
+
+    def broken(*_a: Any, **_kw: Any) -> Any:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(explicit_request, "check", broken)
+    counter = metrics.TRIGGER_ERRORS.labels(trigger="explicit_request")
+    before = counter._value.get()
+    # When a customer turn is handled
+    with structlog.testing.capture_logs() as logs:
+        handled = handler.handle(raw(encode(message(text="Hello"))), lambda _: None)
+    # Then the decision escalates naming the failure, and it is logged and counted
+    (decision,) = [serde_for_topic("escalation.decisions").decode(d) for d in handled.decisions]
+    assert decision["action"] == "escalate"
+    assert decision["triggers"][0]["rule"] == "trigger_error.explicit_request"
+    assert [e.trigger for e in handled.trigger_errors] == ["explicit_request"]
+    (line,) = [entry for entry in logs if entry["event"] == "trigger_error"]
+    assert line["log_level"] == "error"
+    assert line["trigger"] == "explicit_request"
+    assert line["detail"] == "RuntimeError: injected"
+    assert (line["topic"], line["partition"], line["offset"]) == ("support.messages", 2, 41)
+    assert counter._value.get() == before + 1

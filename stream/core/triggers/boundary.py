@@ -276,9 +276,10 @@ def check(
         for rule in compiled.rules:
             try:
                 matched = evaluate(rule.condition, known)
-            except (TypeError, ValueError) as exc:
-                # One rule that cannot compare its facts must not hide the others; the error
-                # still makes the decision fail safe in `step`.
+            except Exception as exc:
+                # Per rule, not around the trigger: one operator rule that cannot evaluate must
+                # not hide the others, and its error is on the result, where `step` makes the
+                # decision fail safe.
                 error = TriggerError(
                     TRIGGER, "rule_failed", f"{rule.rule}: {type(exc).__name__}: {exc}"
                 )
