@@ -107,8 +107,8 @@ class LagProbe:
 
     def measure(self) -> LagReport:
         tps = self._partitions()
-        ends = self._offsets(tps, OffsetSpec.latest())
-        starts = self._offsets(tps, OffsetSpec.earliest())
+        ends = self._offsets(tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
+        starts = self._offsets(tps, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
         committed = self._committed(tps)
         rows = [
             PartitionLag(
@@ -140,7 +140,7 @@ class LagProbe:
             metadata = self._admin.list_topics(timeout=self._timeout)
         except KafkaException as exc:
             raise LagError(f"cannot reach the broker: {exc.args[0]}") from exc
-        tps = []
+        tps: list[TopicPartition] = []
         for name in self.topics:
             topic = metadata.topics.get(name)
             if topic is None or topic.error is not None:

@@ -1,6 +1,9 @@
 """`/health/live` and `/health/ready` on the worker's web server, for probes and operators.
 
-Live means the event loop answers: a wedged worker stops answering and is restarted. Ready means
+Live means the event loop answers and no agent is in a crash loop: Faust restarts a crashed agent
+in place, which cures a passing error but not one that recurs on every restart (a table whose
+changelog topic the worker saw as missing at start, say); such a worker answers 503 so that its
+orchestrator restarts the process. Ready means
 the worker does its job: input partitions assigned, tables recovered from their changelogs, and
 the policy feed caught up with the policy topic. The body names the state either way, so a probe
 failure in `kubectl describe` says what the worker is waiting for.
@@ -8,6 +11,8 @@ failure in `kubectl describe` says what the worker is waiting for.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -69,6 +74,24 @@ def readiness(
     )
 
 
+class CrashLoop:
+    """Agent crashes in a sliding window; `looping` once `limit` fall within `window` seconds."""
+
+    def __init__(self, limit: int = 3, window: float = 120.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._at: deque[float] = deque(maxlen=limit)
+        self.last_reason: str | None = None
+
+    def record(self, reason: str, now: float | None = None) -> None:
+        self._at.append(time.monotonic() if now is None else now)
+        self.last_reason = reason
+
+    def looping(self, now: float | None = None) -> bool:
+        current = time.monotonic() if now is None else now
+        return len(self._at) == self.limit and current - self._at[0] <= self.window
+
+
 def install(
     app: Any,
     *,
@@ -85,6 +108,12 @@ def install(
 
     app.on_rebalance_complete.connect(mark_recovered)
 
+    crashes = CrashLoop()
+    for agent in app.agents.values():
+        # Faust's per-agent error callback (the `on_error` argument of `app.agent`), set here so
+        # the agents' definitions stay free of health plumbing.
+        agent._on_error = _counting(crashes, agent.name, agent._on_error)
+
     def current() -> Readiness:
         try:
             assigned = sum(1 for tp in app.consumer.assignment() if tp.topic in topics)
@@ -100,6 +129,9 @@ def install(
         )
 
     async def live(web: Any, request: Any) -> Any:
+        if crashes.looping():
+            body = {"status": "crash_loop", "last_crash": crashes.last_reason}
+            return web.json(body, status=503)
         return web.json({"status": "live"})
 
     async def ready(web: Any, request: Any) -> Any:
@@ -108,3 +140,17 @@ def install(
 
     app.page(LIVE_PATH)(live)
     app.page(READY_PATH)(ready)
+
+
+def _counting(
+    crashes: CrashLoop, name: str, previous: Callable[[Any, BaseException], Any] | None
+) -> Callable[[Any, BaseException], Any]:
+    from stream.worker import metrics
+
+    async def on_error(agent: Any, exc: BaseException) -> None:
+        crashes.record(f"{name}: {type(exc).__name__}")
+        metrics.AGENT_CRASHES.labels(agent=name).inc()
+        if previous is not None:
+            await previous(agent, exc)
+
+    return on_error

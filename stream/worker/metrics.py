@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from stream.core.decision import Decision
 
 # `_created` series double every counter for a timestamp no dashboard here reads.
-prometheus_client.disable_created_metrics()
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry()
 METRICS_PATH = "/metrics"
 
@@ -98,6 +98,12 @@ TRIGGER_ERRORS = Counter(
     "escalation_trigger_errors_total",
     "Triggers that could not evaluate (the decision held the action and escalated), by trigger.",
     ["trigger"],
+    registry=REGISTRY,
+)
+AGENT_CRASHES = Counter(
+    "escalation_agent_crashes_total",
+    "Agents that crashed (Faust restarts them in place), by agent.",
+    ["agent"],
     registry=REGISTRY,
 )
 REBALANCES = Counter(
