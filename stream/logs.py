@@ -11,17 +11,39 @@ from typing import Any
 import structlog
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<!\w)\+?\d[\d ()-]{7,}\d(?!\w)")
+# Not after a "." or a digit: the fraction of a decimal number is no phone or card number.
+_PHONE = re.compile(r"(?<![\w.])\+?\d[\d ()-]{7,}\d(?!\w)")
 # 13-19 digits, optionally grouped by spaces or dashes: a payment card number's shape.
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return "[card]" if _luhn(digits) else match.group()
+
+
 # Keys whose values are personal by nature, whatever they look like.
 _PII_KEYS = frozenset(
     {"name", "customer_name", "full_name", "email", "primary_email", "phone", "text"}
 )
 
 
+def _phone(match: re.Match[str]) -> str:
+    # 12 or more bare digits are an epoch timestamp or an offset: phones are grouped or have a +.
+    text = match.group()
+    return text if text.isdigit() and len(text) >= 12 else "[phone]"
+
+
 def redact(value: str) -> str:
-    return _PHONE.sub("[phone]", _CARD.sub("[card]", _EMAIL.sub("[email]", value)))
+    return _PHONE.sub(_phone, _CARD.sub(_card, _EMAIL.sub("[email]", value)))
 
 
 def _redact_nested(value: Any) -> Any:
@@ -51,7 +73,7 @@ def _redacting_factory(
         message = record.getMessage()
         redacted = redact(message)
         if redacted != message:
-            record.msg, record.args = redacted, None
+            record.msg, record.args = redacted, ()
         if record.exc_info:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return record
