@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.grafana import generate
@@ -108,34 +107,8 @@ def isolated() -> Iterator[Isolated]:
     if not broker_available():
         pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
     topics = Isolated()
-    create_internal_topics(topics)
     yield topics
     topics.delete()
-
-
-def create_internal_topics(isolated: Isolated) -> None:
-    """The worker's changelog and re-key topics, created before it starts.
-
-    Faust creates them itself, but on a busy broker the group can be joined before their metadata
-    arrives, and the customer agent then crashes with PartitionsMismatch until restarted; this
-    test is about the dashboard, so it takes that race out of its way.
-    """
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    compact = {"cleanup.policy": "compact"}
-    topics = [
-        NewTopic(f"{isolated.app_id}-customer-state-changelog", 4, 1, config=compact),
-        NewTopic(f"{isolated.app_id}-decision-stats-changelog", 4, 1, config=compact),
-        NewTopic(f"{isolated.app_id}-decision-stats-keys", 4, 1),
-    ]
-    for future in admin.create_topics(topics, operation_timeout=30).values():
-        future.result(timeout=60)
-    deadline = time.monotonic() + 30
-    names = {t.topic for t in topics}
-    while time.monotonic() < deadline:
-        if names <= set(admin.list_topics(timeout=10).topics):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"internal topics not visible: {names}")
 
 
 @pytest.fixture(scope="module")
