@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream.core.policy import default_policy
@@ -19,9 +20,12 @@ def sample(name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
-def scrape() -> dict[str, list[tuple[dict[str, str], float]]]:
-    body, content_type = metrics.exposition()
-    assert content_type.startswith("text/plain")
+def scrape(collector: metrics.WorkerCollector) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The collector alone on a registry of its own: a worker app built by another test in this
+    process registers its collector on the module's registry."""
+    registry = CollectorRegistry()
+    registry.register(collector)
+    body = generate_latest(registry)
     families: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in text_string_to_metric_families(body.decode()):
         for s in family.samples:
@@ -100,11 +104,7 @@ def test_the_collector_reports_lag_state_and_the_policy_in_force() -> None:
         state=lambda: [("customer-state", 0, 12, 4096)],
         policy_version=lambda: "2026.11-test",
     )
-    metrics.REGISTRY.register(collector)
-    try:
-        families = scrape()
-    finally:
-        metrics.REGISTRY.unregister(collector)
+    families = scrape(collector)
     assert ({"topic": "support.messages", "partition": "0"}, 5.0) in families[
         "escalation_consumer_lag_messages"
     ]
@@ -121,11 +121,7 @@ def test_a_failing_source_leaves_its_gauges_out_instead_of_failing_the_scrape() 
         raise RuntimeError("rebalancing")
 
     collector = metrics.WorkerCollector(broken, lambda: [], lambda: "v1")
-    metrics.REGISTRY.register(collector)
-    try:
-        families = scrape()
-    finally:
-        metrics.REGISTRY.unregister(collector)
+    families = scrape(collector)
     assert "escalation_consumer_lag_messages" not in families
     assert families["escalation_assigned_partitions"] == [({}, 0.0)]
     assert families["escalation_policy_info"] == [({"version": "v1"}, 1.0)]
