@@ -42,6 +42,10 @@ test: setup ## Run unit and integration tests (starts the local broker, stops it
 unit: setup ## Run the unit tests only (no broker)
 	$(PYTHON) -m pytest -q -m "not integration"
 
+.PHONY: policy-test
+policy-test: setup ## Run the policy test suite policy/tests/ against policy/default.yaml
+	$(VENV)/bin/escalation policy test policy/tests --policy policy/default.yaml
+
 .PHONY: lint
 lint: setup ## ruff format check, ruff lint, mypy on the decision core
 	$(VENV)/bin/ruff format --check stream tests bench deploy train

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # The shared, read-only data sets (the airline corpus, labelled tweets), kept beside the repo.
     datasets_dir: Path = REPO_ROOT.parent / "shared" / "data"
     policy_path: Path = REPO_ROOT / "policy" / "default.yaml"
+    # The policy test suite (a case file or folder) `policy publish` runs before it writes.
+    policy_tests_path: Path = REPO_ROOT / "policy" / "tests"
     # The worker's web server: /metrics, /health/live, /health/ready, /stats/, /policy/. Loopback
     # by default; a container sets 0.0.0.0 so probes and Prometheus reach it.
     web_host: str = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""`escalation policy`: validate a policy file, or publish it for running workers to adopt."""
+"""`escalation policy`: validate a policy file, test it, or publish it for running workers to adopt."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from stream.commands import load_named_policy, settings_of
+from stream.commands import load_named_policy, policy_tests, settings_of
 from stream.errors import RunError
 
-app = typer.Typer(help="Escalation policies: validate and publish.", no_args_is_help=True)
+app = typer.Typer(
+    help="Escalation policies: validate, test, capture test cases, publish.", no_args_is_help=True
+)
 
 PUBLISH_TIMEOUT_SECONDS = 30.0
 
@@ -38,22 +40,46 @@ def publish(
     force: Annotated[
         bool, typer.Option(help="Publish even if invalid (workers will refuse it).")
     ] = False,
+    skip_tests: Annotated[
+        bool, typer.Option(help="Publish even if the policy test suite fails.")
+    ] = False,
+    tests: Annotated[
+        Path | None,
+        typer.Option(help="The policy test suite; ESCALATION_POLICY_TESTS_PATH if omitted."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Validate, diff and test only; publish nothing.")
+    ] = False,
 ) -> None:
-    """Publish a policy file to the compacted policy topic; running workers adopt it live."""
+    """Validate, diff, test, then publish a policy; running workers adopt it live.
+
+    Before anything is written: the value diff against the policy in force and the configured
+    policy test suite (a failing suite refuses the publication unless --skip-tests).
+    """
     from confluent_kafka import Producer
 
     from stream.broker import require_broker
-    from stream.core.policy import PolicyError, read_policy_text
+    from stream.commands.policy_tests import publish_gate
+    from stream.core.policy import PolicyError, policy_warnings, read_policy_text
     from stream.serde import serde_for_topic
 
     settings = settings_of(ctx)
     text = read_policy_text(path)
     try:
-        version = load_named_policy(path).version
-    except PolicyError:
+        policy = load_named_policy(path)
+    except PolicyError as exc:
         if not force:
             raise
+        typer.echo(f"warning: publishing an invalid policy (--force): {exc}", err=True)
         version = "invalid"
+    else:
+        version = policy.version
+        for warning in policy_warnings(policy):
+            typer.echo(f"{path}: warning: {warning}", err=True)
+        publish_gate(policy, settings, tests=tests, skip_tests=skip_tests)
+    if dry_run:
+        typer.echo(f"dry run: policy {version} not published")
+        return
     record = {
         "version": version,
         "yaml": text,
@@ -72,6 +98,9 @@ def publish(
             f"policy {version} not delivered to {topic} within {PUBLISH_TIMEOUT_SECONDS:g} s"
         )
     typer.echo(f"published policy {version} to {topic}")
+
+
+policy_tests.register(app)
 
 
 def register(root: typer.Typer) -> None:

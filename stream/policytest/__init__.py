@@ -1,0 +1,1 @@
+"""Policy test suites: named conversations with the decision each must get, run through `step`."""
