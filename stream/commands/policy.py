@@ -1,4 +1,4 @@
-"""`escalation policy`: validate a policy file, test it, or publish it for running workers to adopt."""
+"""`escalation policy`: validate, test and publish policies; capture test cases from history."""
 
 from __future__ import annotations
 
@@ -65,6 +65,10 @@ def publish(
 
     settings = settings_of(ctx)
     text = read_policy_text(path)
+    config = settings.confluent_config()
+    if not dry_run:
+        # Before the diff and the suite: a publication that cannot reach the cluster stops here.
+        require_broker(config, settings.broker_wait_seconds)
     try:
         policy = load_named_policy(path)
     except PolicyError as exc:
@@ -86,8 +90,6 @@ def publish(
         "published_at": int(time.time() * 1000),
         "author": author,
     }
-    config = settings.confluent_config()
-    require_broker(config, settings.broker_wait_seconds)
     producer = Producer(config)
     topic = settings.topic("escalation.policy")
     producer.produce(

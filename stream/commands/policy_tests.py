@@ -61,7 +61,9 @@ def policy_capture(
     name: Annotated[str | None, typer.Option(help="The case name.")] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Write the case file here (a folder gets <name>.yaml); stdout if omitted."),
+        typer.Option(
+            help="Write the case file here (a folder gets <name>.yaml); stdout if omitted."
+        ),
     ] = None,
     redact: Annotated[
         bool, typer.Option(help="Mask emails and phone numbers in the text, as the logs do.")
@@ -102,6 +104,7 @@ def publish_gate(
     Raises CaseFormatError (exit 2) for a malformed suite and CasesFailedError (exit 1) for a
     failing one, so the policy is not published.
     """
+    from stream.broker import require_broker
     from stream.core.policy import PolicyError, load_policy
     from stream.policytest.gate import read_policy_in_force, value_diff
     from stream.policytest.load import CaseFormatError, load_cases
@@ -115,6 +118,7 @@ def publish_gate(
         initial = None
     if initial is not None:
         try:
+            require_broker(settings.confluent_config(), settings.broker_wait_seconds)
             in_force, source = read_policy_in_force(
                 settings.topic("escalation.policy"),
                 settings.confluent_config(),

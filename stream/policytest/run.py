@@ -21,7 +21,7 @@ from stream.policytest.model import Case, Expect, TurnExpect
 
 
 class CasesFailedError(EscalationError):
-    """Cases that ran and did not get their decision (exit 1: the input was fine, the policy not)."""
+    """Cases that ran and did not get their decision: exit 1, the input was fine, the policy not."""
 
     exit_code: ClassVar[int] = EXIT_FAILED
 

@@ -267,3 +267,28 @@ def test_a_case_becomes_the_events_a_worker_reads(tmp_path: Path) -> None:
     day = 86_400_000
     assert times == [-2 * day - 60_000, -2 * day, 0, 30_000, 30_000, 35_000, 600_000]
     assert turn_times(loaded.case) == [START_MS + 30_000, START_MS + 35_000, START_MS + 600_000]
+
+
+def test_a_dry_run_without_a_broker_still_validates_and_tests(tmp_path: Path) -> None:
+    env = {"ESCALATION_BOOTSTRAP_SERVERS": "127.0.0.1:1", "ESCALATION_BROKER_WAIT_SECONDS": "1"}
+    wrong = write(tmp_path, "wrong.yaml", WRONG)
+    result = runner.invoke(
+        app,
+        ["policy", "publish", "policy/default.yaml", "--dry-run", "--tests", str(wrong)],
+        env=env,
+    )
+    assert result.exit_code == 1
+    assert "cannot read the policy in force: no Kafka broker answered at 127.0.0.1:1" in (
+        result.stderr
+    )
+    assert "FAIL a refund that is fine" in result.stdout
+    assert "not published: 1 of 1 policy test case(s) fail" in result.stderr
+
+    good = write(tmp_path, "good.yaml", GOOD)
+    passed = runner.invoke(
+        app,
+        ["policy", "publish", "policy/default.yaml", "--dry-run", "--tests", str(good)],
+        env=env,
+    )
+    assert passed.exit_code == 0, passed.output
+    assert "dry run: policy 2024.06-default not published" in passed.stdout
