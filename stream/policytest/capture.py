@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import yaml
 
-from stream.core.decision import ACTION_RANK, Decision
+from stream.core.decision import Decision
 from stream.core.events import (
     AccountEvent,
     ContactEvent,
@@ -28,6 +28,7 @@ from stream.core.events import (
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
+from stream.core.vocabulary import ACTION_RANK
 from stream.errors import BadInputError
 from stream.logs import redact
 from stream.policytest.load import LoadedCase, parse_cases

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from stream.core.decision import TRIGGERS
+from stream.core.vocabulary import TRIGGER_NAMES
 from stream.policytest.timing import RelativeTime, TimeFormatError, parse_relative
 
 Action: TypeAlias = Literal["continue", "offer_transfer", "escalate"]
@@ -64,8 +64,8 @@ def _time(value: Any) -> RelativeTime:
 
 
 def _trigger(value: str) -> str:
-    if value not in TRIGGERS:
-        raise ValueError(f"unknown trigger {value!r}; triggers are {', '.join(TRIGGERS)}")
+    if value not in TRIGGER_NAMES:
+        raise ValueError(f"unknown trigger {value!r}; triggers are {', '.join(TRIGGER_NAMES)}")
     return value
 
 

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from stream.core.decision import ACTION_RANK, Decision, HandoffPackage, TriggerHit
+from stream.core.decision import Decision, HandoffPackage, TriggerHit
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
+from stream.core.vocabulary import ACTION_RANK
 from stream.errors import EXIT_FAILED, EscalationError
 from stream.policytest.build import case_events, conversation_id, message_id
 from stream.policytest.load import LoadedCase

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.core.decision import TRIGGERS
 from stream.core.policy import DEFAULT_POLICY_PATH, Policy, default_policy
+from stream.core.vocabulary import TRIGGER_NAMES as TRIGGERS
 from stream.policytest.load import LoadedCase, load_cases
 from stream.policytest.report import table
 from stream.policytest.run import run_case, run_cases
