@@ -120,9 +120,11 @@ def _signals(case: Case, state: CustomerState, conversation: str) -> list[str]:
             continue
         markers = getattr(turn, "markers", ())
         kinds = ", ".join(f"{kind} {text!r}" for kind, text in markers) or "no marker"
+        signal = getattr(turn, "signal", None)
+        judged = f", turn signal {signal:.2f}" if signal is not None else ""
         score = getattr(turn, "sentiment", None)
-        scored = f", score {score:g}" if score is not None else ""
-        lines.append(f"turn {numbers.get(turn.message_id, '?')}: {kinds}{scored}")
+        scored = f", upstream score {score:g}" if score is not None else ""
+        lines.append(f"turn {numbers.get(turn.message_id, '?')}: {kinds}{judged}{scored}")
     return lines
 
 

@@ -65,6 +65,7 @@ def test_publish_shows_the_diff_and_refuses_a_policy_that_fails_the_suite(
 ) -> None:
     env = {"ESCALATION_BOOTSTRAP_SERVERS": BOOTSTRAP, "ESCALATION_TOPIC_PREFIX": isolated.prefix}
     raw = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
+    shipped = raw["version"]
     raw["version"] = "2026.01-generous-refunds"
     raw["boundaries"]["refund"]["limit"] = 10000
     broken = tmp_path / "generous.yaml"
@@ -73,35 +74,33 @@ def test_publish_shows_the_diff_and_refuses_a_policy_that_fails_the_suite(
     # Given the shipped policy, published through the gate: nothing changes, every case passes
     first = runner.invoke(app, ["policy", "publish", str(DEFAULT_POLICY_PATH)], env=env)
     assert first.exit_code == 0, first.output
-    assert (
-        "changes against policy 2024.06-default in force (the start-up policy file" in first.stdout
-    )
+    assert f"changes against policy {shipped} in force (the start-up policy file" in first.stdout
     assert "  (none)" in first.stdout
     assert "policy tests (" in first.stdout and " passed" in first.stdout
-    assert published(isolated) == ["2024.06-default"]
+    assert published(isolated) == [shipped]
 
     # When a policy with a 10,000 refund limit is published, it is refused, naming the cases
     refused = runner.invoke(app, ["policy", "publish", str(broken)], env=env)
     assert refused.exit_code == 1, refused.output
     assert "boundaries.refund.limit: 100 → 10000" in refused.stdout
-    assert 'version: "2024.06-default" → "2026.01-generous-refunds"' in refused.stdout
+    assert f'version: "{shipped}" → "2026.01-generous-refunds"' in refused.stdout
     assert "FAIL refund just above the limit escalates with the boundary message" in refused.stdout
     assert "not published: 3 of" in refused.stderr
-    assert published(isolated) == ["2024.06-default"]
+    assert published(isolated) == [shipped]
 
     # Unless the operator skips the tests on purpose
     forced = runner.invoke(app, ["policy", "publish", str(broken), "--skip-tests"], env=env)
     assert forced.exit_code == 0, forced.output
     assert "the policy test suite was skipped (--skip-tests)" in forced.stderr
-    assert published(isolated) == ["2024.06-default", "2026.01-generous-refunds"]
+    assert published(isolated) == [shipped, "2026.01-generous-refunds"]
 
     # Then the diff of the next publication is against what the workers now run, from the topic
     back = runner.invoke(app, ["policy", "publish", str(DEFAULT_POLICY_PATH), "--dry-run"], env=env)
     assert back.exit_code == 0, back.output
     assert f"in force ({isolated.topic('escalation.policy')} at offset 1)" in back.stdout
     assert "boundaries.refund.limit: 10000 → 100" in back.stdout
-    assert "dry run: policy 2024.06-default not published" in back.stdout
-    assert published(isolated) == ["2024.06-default", "2026.01-generous-refunds"]
+    assert f"dry run: policy {shipped} not published" in back.stdout
+    assert published(isolated) == [shipped, "2026.01-generous-refunds"]
 
 
 def test_publish_refuses_when_the_configured_suite_is_malformed(

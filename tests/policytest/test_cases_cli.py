@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stream.cli import app
+from stream.core.policy import default_policy
 from stream.policytest.build import START_MS, case_events, turn_times
 from stream.policytest.load import CaseFormatError, load_cases
 from stream.policytest.timing import format_duration, parse_relative
@@ -291,4 +292,5 @@ def test_a_dry_run_without_a_broker_still_validates_and_tests(tmp_path: Path) ->
         env=env,
     )
     assert passed.exit_code == 0, passed.output
-    assert "dry run: policy 2024.06-default not published" in passed.stdout
+    shipped = default_policy().version
+    assert f"dry run: policy {shipped} not published" in passed.stdout
