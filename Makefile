@@ -47,10 +47,10 @@ policy-test: setup ## Run the policy test suite policy/tests/ against policy/def
 	$(VENV)/bin/escalation policy test policy/tests --policy policy/default.yaml
 
 .PHONY: lint
-lint: setup ## ruff format check, ruff lint, mypy on the decision core
+lint: setup ## ruff format check, ruff lint, mypy --strict on all of stream/
 	$(VENV)/bin/ruff format --check stream tests bench deploy train
 	$(VENV)/bin/ruff check stream tests bench deploy train
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict stream
 
 .PHONY: demo
 demo: setup ## Broker, topics, worker, a few thousand replayed conversations, a summary; stops all at the end

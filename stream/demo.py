@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
 from stream.replay.kafka import produce
@@ -130,7 +130,10 @@ def run(conversations: int, keep: bool, rate: float) -> int:
         started_broker = True
     prefix = f"demo-{time.strftime('%Y%m%d%H%M%S')}."
     app_id = f"{prefix}worker"
-    topic = lambda name: f"{prefix}{name}"  # noqa: E731
+
+    def topic(name: str) -> str:
+        return f"{prefix}{name}"
+
     worker: subprocess.Popen[bytes] | None = None
     log_path = REPO_ROOT / "data" / f"{prefix}worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -41,9 +42,7 @@ def _credentials(settings: Settings) -> Any:
     if settings.sasl_mechanism and settings.sasl_username and settings.sasl_password:
         ssl_context = None
         if settings.security_protocol == "SASL_SSL":
-            ssl_context = faust.auth.ssl.create_default_context(
-                cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
-            )
+            ssl_context = _ssl_context(settings)
         return faust.SASLCredentials(
             username=settings.sasl_username,
             password=settings.sasl_password.get_secret_value(),
@@ -51,12 +50,23 @@ def _credentials(settings: Settings) -> Any:
             ssl_context=ssl_context,
         )
     if settings.security_protocol == "SSL":
-        return faust.SSLCredentials(
-            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
-            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
-            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-        )
+        # Faust's SSLCredentials takes no certificate or key file: the context carries them.
+        return faust.SSLCredentials(_ssl_context(settings))
     return None
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext:
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH,
+        cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+    )
+    if settings.ssl_certfile:
+        context.load_cert_chain(
+            str(settings.ssl_certfile),
+            str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+            settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else None,
+        )
+    return context
 
 
 async def _send_and_wait(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
@@ -94,16 +104,15 @@ def build_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
     )
 
-    raw = {
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
-    inputs = app.topic(*(settings.topic(name) for name in INPUT_TOPICS), **raw)
-    decisions = app.topic(settings.topic("escalation.decisions"), **raw)
-    handoffs = app.topic(settings.topic("escalation.handoffs"), **raw)
-    deadletters = app.topic(settings.topic("support.deadletter"), **raw)
+    def raw(*names: str) -> faust.TopicT:
+        return app.topic(
+            *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+
+    inputs = raw(*(settings.topic(name) for name in INPUT_TOPICS))
+    decisions = raw(settings.topic("escalation.decisions"))
+    handoffs = raw(settings.topic("escalation.handoffs"))
+    deadletters = raw(settings.topic("support.deadletter"))
 
     states = app.Table(
         STATE_TABLE,
@@ -188,7 +197,7 @@ def build_app(settings: Settings) -> faust.App:
     stat_keys = app.topic(
         f"{settings.app_id}-decision-stats-keys",
         key_type=str,
-        value_type=int,
+        value_type=int,  # type: ignore[arg-type]  # Faust's annotation omits plain types
         partitions=settings.partitions,
         internal=True,
     )
@@ -213,7 +222,8 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.page("/stats/")
     async def stats_view(web: Any, request: Any) -> Any:
-        return web.json({key: value for key, value in stats.items().now()})
+        # A windowed table's items() has now(); Faust types it as a plain ItemsView.
+        return web.json({key: value for key, value in stats.items().now()})  # type: ignore[attr-defined]
 
     @app.page("/policy/")
     async def policy_view(web: Any, request: Any) -> Any:
@@ -232,7 +242,7 @@ def build_app(settings: Settings) -> faust.App:
         ),
     )
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # Faust's task decorator is unannotated
     async def follow_policy() -> None:
         feed.start()
 

@@ -100,13 +100,14 @@ class PolicyFeed(threading.Thread):
                 msg = consumer.poll(0.5)
                 if msg is None:
                     continue
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        at_end.add(msg.partition())
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(msg.partition() or 0)
                         if at_end >= partitions:
                             self.ready.set()
                     else:
-                        log.warning("policy_feed_error", error=str(msg.error()))
+                        log.warning("policy_feed_error", error=str(error))
                     continue
                 verdict = self._holder.offer(msg.value())
                 metrics.record_policy_offer(verdict.adopted)
@@ -115,7 +116,11 @@ class PolicyFeed(threading.Thread):
                 else:
                     log.error("policy_rejected", version=verdict.version, reason=verdict.reason)
                     self._on_rejected(
-                        msg.key(), msg.value(), msg.partition(), msg.offset(), verdict.reason
+                        msg.key(),
+                        msg.value(),
+                        msg.partition() or 0,
+                        msg.offset() or 0,
+                        verdict.reason,
                     )
         finally:
             consumer.close()

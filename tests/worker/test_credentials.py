@@ -1,0 +1,54 @@
+"""The worker's TLS settings become a Faust SSL context carrying the CA and the client certificate.
+
+Faust's SSLCredentials takes no certificate or key file (passing them raised TypeError at start),
+so the context is built from the settings and handed over whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import faust
+import pytest
+
+from stream.settings import Settings
+from stream.worker.app import _credentials
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=escalation-test", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_ssl_settings_give_a_context_with_the_ca_and_the_client_certificate(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    monkeypatch.setenv("ESCALATION_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("ESCALATION_SSL_CAFILE", str(cert))
+    monkeypatch.setenv("ESCALATION_SSL_CERTFILE", str(cert))
+    monkeypatch.setenv("ESCALATION_SSL_KEYFILE", str(key))
+    credentials = _credentials(Settings())
+    assert isinstance(credentials, faust.SSLCredentials)
+    context = credentials.context
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert [c["subject"] for c in context.get_ca_certs()] == [
+        ((("commonName", "escalation-test"),),)
+    ]
+
+
+def test_plaintext_settings_give_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESCALATION_SECURITY_PROTOCOL", "PLAINTEXT")
+    assert _credentials(Settings()) is None
