@@ -14,15 +14,23 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata  # type: ignore[attr-defined]
 
 from stream.errors import BrokerUnreachableError
+from stream.logs import librdkafka_log
 
 DEFAULT_WAIT_SECONDS: Final[float] = 10.0
 
 
 def require_broker(
-    config: Mapping[str, Any], timeout: float = DEFAULT_WAIT_SECONDS
+    config: Mapping[str, Any],
+    timeout: float = DEFAULT_WAIT_SECONDS,
+    admin: AdminClient | None = None,
 ) -> ClusterMetadata:
-    """The cluster's metadata, or `BrokerUnreachableError` if no broker answers within `timeout`."""
-    admin = AdminClient(dict(config))
+    """The cluster's metadata, or `BrokerUnreachableError` if no broker answers within `timeout`.
+
+    Asks through `admin` when the caller has one; otherwise through a client of its own whose
+    librdkafka lines go through the project's logging.
+    """
+    if admin is None:
+        admin = AdminClient({"logger": librdkafka_log(), **config})
     try:
         metadata: ClusterMetadata = admin.list_topics(timeout=timeout)
     except KafkaException:

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stream.broker import require_broker
 from stream.errors import BadInputError
+from stream.logs import librdkafka_log
 
 DEFAULT_DIRECTORY: Final[Path] = Path(__file__).resolve().parent.parent / "topics"
 
@@ -322,8 +323,8 @@ def ensure_topics(
     reports every topic `ok`.
     """
     definitions = list(defs.values()) if isinstance(defs, Mapping) else list(defs)
-    admin = AdminClient(dict(admin_config))
-    metadata = require_broker(admin_config, timeout)
+    admin = AdminClient({"logger": librdkafka_log(), **admin_config})
+    metadata = require_broker(admin_config, timeout, admin)
     brokers = max(len(metadata.brokers), 1)
     existing = _existing_topics(metadata)
     outcomes = {d.name: _Outcome(d.name) for d in definitions}
