@@ -107,8 +107,8 @@ class LagProbe:
 
     def measure(self) -> LagReport:
         tps = self._partitions()
-        ends = self._offsets(tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
-        starts = self._offsets(tps, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        ends = self._offsets(tps, OffsetSpec.latest())
+        starts = self._offsets(tps, OffsetSpec.earliest())
         committed = self._committed(tps)
         rows = [
             PartitionLag(

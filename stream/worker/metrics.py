@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from stream.core.decision import Decision
 
 # `_created` series double every counter for a timestamp no dashboard here reads.
-prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+prometheus_client.disable_created_metrics()
 REGISTRY = CollectorRegistry()
 METRICS_PATH = "/metrics"
 

@@ -61,7 +61,13 @@ def defs(prefix: str) -> dict[str, TopicDefinition]:
 
 
 def partitions_of(admin: AdminClient, topic: str) -> int:
-    return len(admin.list_topics(topic=topic, timeout=10).topics[topic].partitions)
+    # Another client's metadata can lag a topic just created on a loaded broker: bounded wait.
+    deadline = time.monotonic() + 30
+    while True:
+        count = len(admin.list_topics(topic=topic, timeout=10).topics[topic].partitions)
+        if count or time.monotonic() > deadline:
+            return count
+        time.sleep(0.5)
 
 
 def topic_config(admin: AdminClient, topic: str) -> dict[str, str | None]:
