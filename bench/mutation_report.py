@@ -13,9 +13,11 @@ Writes bench/results/mutation.json and prints the score per module; exits 1 belo
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
+import tokenize
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +48,50 @@ def changed_lines(diff: str) -> tuple[list[str], list[str]]:
         if line.startswith("+") and not line.startswith("+++")
     ]
     return removed, added
+
+
+def _tokens(line: str) -> list[tuple[int, str]] | None:
+    skip = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT)
+    try:
+        return [
+            (tok.type, tok.string)
+            for tok in tokenize.generate_tokens(io.StringIO(line.strip()).readline)
+            if tok.type not in skip
+        ]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+
+
+_LITERAL = re.compile(r"^([a-zA-Z]*)('''|\"\"\"|'|\")(.*)\2$", re.DOTALL)
+
+
+def _is_sentence_edit(before: str, after: str) -> bool:
+    """mutmut's string mutants: XX-wrapped or case-changed text, of a literal that is a sentence."""
+    old, new = _LITERAL.match(before), _LITERAL.match(after)
+    if old is None or new is None or old.group(1, 2) != new.group(1, 2):
+        return False
+    body, mutated = old.group(3), new.group(3)
+    if not re.search(r"\s", body):
+        return False  # an identifier-like literal (a key, an action name) is behaviour
+    return mutated in (f"XX{body}XX", body.upper(), body.lower())
+
+
+def is_prose_only(removed: list[str], added: list[str]) -> bool:
+    """True when the mutant changes only the wording of sentences a person reads.
+
+    Reasons, evidence details and error messages are read by people; their facts (values, ids,
+    thresholds) are pinned by tests, their wording is not. A changed literal without whitespace
+    (a key or an action name) always counts as behaviour.
+    """
+    if len(removed) != 1 or len(added) != 1:
+        return False
+    before, after = _tokens(removed[0]), _tokens(added[0])
+    if before is None or after is None or len(before) != len(after):
+        return False
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    return bool(changed) and all(
+        b[0] == a[0] == tokenize.STRING and _is_sentence_edit(b[1], a[1]) for b, a in changed
+    )
 
 
 def function_of(name: str) -> str:
@@ -102,6 +148,8 @@ def main() -> int:
             removed, added = changed_lines(diff)
             function = function_of(name)
             note = annotation_for(annotations, module, function, added)
+            if note is None and is_prose_only(removed, added):
+                note = {"kind": "prose", "reason": "changes only the wording of a sentence"}
             entry: dict[str, Any] = {
                 "mutant": name,
                 "module": module,
