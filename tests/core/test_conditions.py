@@ -143,6 +143,13 @@ def test_bad_shapes_are_refused_at_load_naming_the_place(condition: Any, path: s
     with pytest.raises(ConditionError) as caught:
         compile_condition(condition)
     assert caught.value.path == path
+    assert isinstance(caught.value.problem, str) and caught.value.problem
+    assert str(caught.value) == (f"{path}: " if path else "") + caught.value.problem
+    # Inside a policy, the place is under the rule's own path
+    with pytest.raises(ConditionError) as nested:
+        compile_condition(condition, "rules[3].when")
+    assert nested.value.path == "rules[3].when" + (f".{path}" if path else "")
+    assert str(nested.value) == f"{nested.value.path}: {nested.value.problem}"
 
 
 @pytest.mark.parametrize(

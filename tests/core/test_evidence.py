@@ -31,9 +31,10 @@ def only_hit(decision: Decision | None) -> TriggerHit:
 def assert_worded(decision: Decision | None) -> None:
     assert decision is not None
     for hit in decision.triggers:
-        assert isinstance(hit.reason, str) and hit.reason.strip(), hit
+        assert isinstance(hit.reason, str) and hit.reason.strip() and "None" not in hit.reason, hit
         for item in hit.evidence:
             assert isinstance(item.detail, str) and item.detail.strip(), item
+            assert "None" not in item.detail, item
 
 
 def test_confidence_breach(run: Run, events: EventFactory) -> None:
