@@ -51,10 +51,12 @@ def containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_kustomization_lists_every_manifest_file() -> None:
-    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+def test_the_kustomization_lists_every_manifest_file_and_sets_every_image() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    assert listed == present
+    assert set(kustomization["resources"]) == present
+    images = {c["image"] for c in containers(k8s_documents())}
+    assert images == {image["name"] for image in kustomization["images"]}
 
 
 @pytest.mark.parametrize(
