@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream.core.eventtime import TimeBounds
 from stream.logs import librdkafka_log
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +62,22 @@ class Settings(BaseSettings):
     deadletter_max_bytes: int = Field(default=990_000, ge=65_536)
     # Per-category and per-trigger counts are kept in tumbling windows of this many seconds.
     stats_window_seconds: int = Field(default=3600, ge=60)
+    # Event-time bounds (stream/core/eventtime.py): an event further than this ahead of its record
+    # timestamp, or ahead of / behind its stream's watermark, is dead-lettered (the backtest counts
+    # it). The past bound must stay above the policy's lateness_seconds.
+    max_event_ahead_seconds: float = Field(default=3600.0, ge=0)
+    max_event_ahead_of_stream_seconds: float = Field(default=7 * 86400.0, ge=0)
+    max_event_behind_stream_seconds: float = Field(default=7 * 86400.0, ge=0)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def time_bounds(self) -> TimeBounds:
+        return TimeBounds(
+            ahead_of_record_ms=int(self.max_event_ahead_seconds * 1000),
+            ahead_of_stream_ms=int(self.max_event_ahead_of_stream_seconds * 1000),
+            behind_stream_ms=int(self.max_event_behind_stream_seconds * 1000),
+        )
 
     def confluent_config(self) -> dict[str, Any]:
         """librdkafka client settings: security included, secrets unwrapped only here."""

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -95,6 +96,7 @@ def _kafka_source(
         on_error=mode,
         registry_url=settings.schema_registry_url,
         warn=warn,
+        bounds=settings.time_bounds(),
     )
 
 
@@ -256,7 +258,9 @@ def backtest_command(
         source: EventSource
         if events is not None:
             _check_event_file(events)
-            source = JsonlSource(events, mode, warn=stderr)
+            bounds = (settings or Settings()).time_bounds()
+            now_ms = int(time.time() * 1000)
+            source = JsonlSource(events, mode, warn=stderr, bounds=bounds, now_ms=now_ms)
         else:
             source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
         show = stderr.isatty() if progress is None else progress
@@ -326,5 +330,7 @@ def export_command(
     except EscalationError as exc:
         return _fail(exc, stderr)
     skipped = f", {source.skipped_count:,} skipped" if source.skipped_count else ""
+    if source.refused_count:
+        skipped += f", {source.refused_count:,} refused for their event time"
     print(f"exported {written:,} events to {out}{skipped}", file=stdout)
     return EXIT_OK

@@ -441,6 +441,11 @@ def build_report(
         warnings.append(
             f"{source_summary['skipped_count']} input records were skipped (listed under input)"
         )
+    if source_summary.get("refused_event_time_count"):
+        warnings.append(
+            f"{source_summary['refused_event_time_count']} events were refused for an event time "
+            "out of bounds, as the worker dead-letters them (listed under input)"
+        )
     if source_summary.get("out_of_order_events"):
         warnings.append(
             f"{source_summary['out_of_order_events']} events came after a later event of the same "

@@ -41,6 +41,7 @@ from confluent_kafka import (
 )
 
 from stream.core.events import EVENT_TYPES, Event, EventError, event_from_dict
+from stream.core.eventtime import DEFAULT_BOUNDS, EventClock, TimeBounds
 from stream.errors import EXIT_FAILED, BadInputError, RunError, UsageError
 from stream.serde import Serde, SerdeError, serde_for_topic
 from stream.topics import EVENT_TOPICS
@@ -138,9 +139,19 @@ class EventSource:
 
     ordering: str = ""
 
-    def __init__(self, name: str, on_error: OnError, warn: TextIO | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        on_error: OnError,
+        warn: TextIO | None,
+        bounds: TimeBounds = DEFAULT_BOUNDS,
+    ) -> None:
         self.name = name
         self.on_error = check_on_error(on_error)
+        # The worker's gate on event time: what it dead-letters, the backtest refuses and counts.
+        self.clock = EventClock(bounds)
+        self.refused: list[Skipped] = []
+        self.refused_count = 0
         self.events = 0
         self.by_type: Counter[str] = Counter()
         self.skipped: list[Skipped] = []
@@ -172,6 +183,29 @@ class EventSource:
                     file=self._warn,
                 )
 
+    def _admit(
+        self, stream: str | None, event: Event, record_ms: int | None, where: Skipped
+    ) -> bool:
+        """Whether the event passes the event-time bounds; a refused one is counted and listed
+        (never a stop: the worker dead-letters it and goes on, and so does the backtest)."""
+        why = self.clock.admit(stream, event.occurred_at, record_ms)
+        if why is None:
+            return True
+        self.refused_count += 1
+        if len(self.refused) < MAX_LISTED_SKIPS:
+            self.refused.append(
+                Skipped(
+                    where.source,
+                    why,
+                    line=where.line,
+                    partition=where.partition,
+                    offset=where.offset,
+                )
+            )
+        if self._warn is not None and self.refused_count <= MAX_PRINTED_SKIPS:
+            print(f"refused {where.where}: {why}", file=self._warn)
+        return False
+
     def _accept(self, event: Event) -> None:
         self.events += 1
         self.by_type[event.type] += 1
@@ -194,6 +228,8 @@ class EventSource:
             "skipped_listed_max": MAX_LISTED_SKIPS,
             "out_of_order_events": self.out_of_order,
             "outside_range": self.outside_range,
+            "refused_event_time_count": self.refused_count,
+            "refused_event_time": [s.to_record() for s in self.refused],
             "ordering": self.ordering,
         }
 
@@ -230,10 +266,19 @@ class JsonlSource(EventSource):
     ordering = "file order (as written; a recorded file is the order a worker consumed it)"
 
     def __init__(
-        self, path: Path, on_error: OnError = "stop", *, warn: TextIO | None = sys.stderr
+        self,
+        path: Path,
+        on_error: OnError = "stop",
+        *,
+        warn: TextIO | None = sys.stderr,
+        bounds: TimeBounds = DEFAULT_BOUNDS,
+        now_ms: int | None = None,
     ) -> None:
-        super().__init__(str(path), on_error, warn)
+        super().__init__(str(path), on_error, warn, bounds)
         self.path = path
+        # When the backtest runs: no event of a history can be later than this (plus the bound).
+        # None: a file's events are not bounded at all.
+        self.now_ms = now_ms
 
     def estimated_total(self) -> int | None:
         # Counting newlines in 1 MiB chunks costs a small fraction of parsing the same bytes.
@@ -247,6 +292,7 @@ class JsonlSource(EventSource):
 
     def __iter__(self) -> Iterator[Event]:
         accept = self._accept
+        now_ms = self.now_ms
         with self.path.open("rb") as fh:
             for number, raw in enumerate(fh, 1):
                 if raw.isspace():
@@ -255,6 +301,11 @@ class JsonlSource(EventSource):
                     event = parse_line(raw)
                 except (ValueError, EventError) as exc:
                     self._reject(Skipped(self.name, _line_error(exc), line=number))
+                    continue
+                # A file has no partitions, record timestamps or required order: only the future
+                # is bounded, by the time the backtest runs (stream/core/eventtime.py).
+                where = Skipped(self.name, "", line=number)
+                if now_ms is not None and not self._admit(None, event, now_ms, where):
                     continue
                 accept(event)
                 yield event
@@ -324,6 +375,7 @@ class KafkaSource(EventSource):
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         warn: TextIO | None = sys.stderr,
+        bounds: TimeBounds = DEFAULT_BOUNDS,
     ) -> None:
         topics = dict(EVENT_TOPICS if topics is None else topics)
         unknown = sorted(set(topics) - set(EVENT_TOPICS))
@@ -338,7 +390,7 @@ class KafkaSource(EventSource):
             raise UsageError(f"the range is empty: end {end_ms} is not after start {start_ms}")
         if reorder_ms < 0:
             raise UsageError("reorder_ms must not be negative")
-        super().__init__(", ".join(topics.values()), on_error, warn)
+        super().__init__(", ".join(topics.values()), on_error, warn, bounds)
         self.ordering = (
             f"event-time order across all partitions (ties: account, contact, message, sentiment, "
             f"outcome, then partition, offset); exact for events at most {reorder_ms} ms older "
@@ -420,7 +472,7 @@ class KafkaSource(EventSource):
     def estimated_total(self) -> int | None:
         return self.planned
 
-    def _records(self) -> Iterator[tuple[str, dict[str, Any], Skipped]]:
+    def _records(self) -> Iterator[tuple[str, dict[str, Any], Skipped, Event | None]]:
         """Decoded records in merged order, each with where it came from.
 
         A record that cannot be decoded comes at once (it has no event time to be ordered by) as an
@@ -440,7 +492,7 @@ class KafkaSource(EventSource):
             consumer.assign(
                 [TopicPartition(p.topic, p.partition, p.start) for p in active.values()]
             )
-            heap: list[tuple[int, int, int, int, str, str, dict[str, Any]]] = []
+            heap: list[tuple[int, int, int, int, str, str, dict[str, Any], Event]] = []
             paused: set[tuple[str, int]] = set()
             # Both limits count time spent waiting on the broker only: the caller's processing
             # between polls (a slow policy, a large release from the heap) is not the broker's.
@@ -493,11 +545,18 @@ class KafkaSource(EventSource):
                         record = serdes[part.kind].decode(message.value())
                         occurred = record["occurred_at"]
                         _check_key(message.key(), record.get("customer_id"))
+                        event = event_from_dict(part.kind, record)
                     except (SerdeError, KeyError, ValueError) as exc:
                         where = Skipped(
                             part.topic, str(exc), partition=part.partition, offset=offset
                         )
-                        yield part.kind, {}, where
+                        yield part.kind, {}, where, None
+                        continue
+                    # The worker's gate, applied as the worker meets the records: per partition,
+                    # in offset order, before the merge into event-time order.
+                    stamp_ms = stamp if kind_of_time != TIMESTAMP_NOT_AVAILABLE else None
+                    where = Skipped(part.topic, "", partition=part.partition, offset=offset)
+                    if not self._admit(f"{part.topic}[{part.partition}]", event, stamp_ms, where):
                         continue
                     if part.max_seen is None or occurred > part.max_seen:
                         part.max_seen = occurred
@@ -511,16 +570,19 @@ class KafkaSource(EventSource):
                             part.topic,
                             part.kind,
                             record,
+                            event,
                         ),
                     )
                 watermark = self._watermark(active.values())
                 while heap and heap[0][0] < watermark:
                     item = heapq.heappop(heap)
-                    yield item[5], item[6], Skipped(item[4], "", partition=item[2], offset=item[3])
+                    where = Skipped(item[4], "", partition=item[2], offset=item[3])
+                    yield item[5], item[6], where, item[7]
                 self._flow(consumer, active, paused, watermark, len(heap))
             while heap:
                 item = heapq.heappop(heap)
-                yield item[5], item[6], Skipped(item[4], "", partition=item[2], offset=item[3])
+                where = Skipped(item[4], "", partition=item[2], offset=item[3])
+                yield item[5], item[6], where, item[7]
         finally:
             consumer.close()
 
@@ -561,16 +623,9 @@ class KafkaSource(EventSource):
 
     def items(self) -> Iterator[tuple[str, dict[str, Any], Event]]:
         """(event type, decoded record, typed event) in merged order; bad records per on_error."""
-        for kind, record, where in self._records():
-            if where.reason:
+        for kind, record, where, event in self._records():
+            if where.reason or event is None:
                 self._reject(where)
-                continue
-            try:
-                event = event_from_dict(kind, record)
-            except EventError as exc:
-                self._reject(
-                    Skipped(where.source, str(exc), partition=where.partition, offset=where.offset)
-                )
                 continue
             self._accept(event)
             yield kind, record, event

@@ -142,6 +142,7 @@ def build_app(settings: Settings) -> faust.App:
         consumer=settings.app_id,
         registry_url=settings.schema_registry_url,
         deadletter_max_bytes=settings.deadletter_max_bytes,
+        time_bounds=settings.time_bounds(),
     )
 
     journal = settings.journal_path.open("a", buffering=1) if settings.journal_path else None

@@ -16,6 +16,7 @@ import structlog
 
 from stream.core.decision import Decision
 from stream.core.events import EventError, event_from_dict
+from stream.core.eventtime import DEFAULT_BOUNDS, EventClock, TimeBounds
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
@@ -72,8 +73,12 @@ class RecordHandler:
         consumer: str = "escalation-stream",
         registry_url: str | None = None,
         deadletter_max_bytes: int = DEADLETTER_MAX_BYTES,
+        time_bounds: TimeBounds = DEFAULT_BOUNDS,
     ) -> None:
         self._policy = policy
+        # Watermarks per topic partition, in memory: the record timestamp bounds the future from
+        # the first record after a restart; the stream bounds build up again as records arrive.
+        self.clock = EventClock(time_bounds)
         self._deadletter_max_bytes = deadletter_max_bytes
         self._consumer = consumer
         self._types = {f"{topic_prefix}{name}": kind for kind, name in EVENT_TOPICS.items()}
@@ -109,6 +114,11 @@ class RecordHandler:
             return dead(
                 "validation", f"key {shown!r} is not the record's customer_id {customer_id!r}"
             )
+        refused = self.clock.admit(
+            f"{raw.topic}[{raw.partition}]", event.occurred_at, raw.timestamp_ms
+        )
+        if refused is not None:
+            return dead("event_time", refused)
         policy = self._policy()
         try:
             raw_state = load_state(customer_id)

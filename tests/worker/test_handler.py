@@ -155,3 +155,26 @@ def test_a_trigger_error_is_logged_counted_and_escalates(
     assert line["detail"] == "RuntimeError: injected"
     assert (line["topic"], line["partition"], line["offset"]) == ("support.messages", 2, 41)
     assert counter._value.get() == before + 1
+
+
+def test_an_event_dated_ahead_of_its_record_is_dead_lettered_with_the_reason(
+    handler: RecordHandler,
+) -> None:
+    # Given a record produced at T0 + 5 ms whose event claims the year 9999
+    data = encode(message(occurred_at=253_402_214_400_000))
+    handled = handler.handle(raw(data), lambda _: None)
+    # Then it is a dead letter naming the bound, and no state was written
+    dead = letter(handled.deadletter)
+    assert dead["error_type"] == "event_time"
+    assert dead["reason"].startswith("event time out of bounds: event time 9999-12-31")
+    assert "ahead of the record timestamp" in dead["reason"]
+    assert handled.state is None and handled.decisions == []
+
+
+def test_an_event_far_behind_its_partition_is_dead_lettered(handler: RecordHandler) -> None:
+    ok = handler.handle(raw(encode(message())), lambda _: None)
+    assert ok.deadletter is None
+    old = encode(message(event_id="msg-old", message_id="m-old", occurred_at=T0 - 8 * 86_400_000))
+    dead = letter(handler.handle(raw(old), lambda _: ok.state).deadletter)
+    assert dead["error_type"] == "event_time"
+    assert "behind the stream's watermark" in dead["reason"]
