@@ -63,10 +63,10 @@ def test_future_and_past_event_times_are_dead_lettered_and_the_backtest_agrees(
     with running_worker(isolated, tmp_path / "state", tmp_path / "worker.log"):
         wait_until_consuming(isolated)
         produce(isolated, events, pace=0.05)
-        letters = dead.wait_for(lambda rs: len(rs) >= 2, timeout=120)
+        letters = dead.wait_for(lambda rs: len(rs) >= 2, timeout=240)
         live = decisions.wait_for(
             lambda rs: any(r["conversation_id"] == "v-5" and r["action"] == "escalate" for r in rs),
-            timeout=120,
+            timeout=240,
         )
         decisions.drain(quiet=3.0)
     # Then both bad times are dead letters naming the bound, and the third contact escalates
