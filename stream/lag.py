@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stream.errors import EscalationError, RunError, UsageError
+from stream.errors import BrokerUnreachableError, EscalationError, RunError, UsageError
 
 # librdkafka's "no committed offset" sentinel (OFFSET_INVALID).
 _NO_OFFSET = -1001
@@ -92,6 +92,7 @@ class LagProbe:
         self.group = group
         self.topics = list(topics)
         self._timeout = timeout
+        self._bootstrap = str(client_config.get("bootstrap.servers", ""))
         self._admin = AdminClient(client_config)
         self._consumer = KafkaConsumer(
             {
@@ -139,7 +140,7 @@ class LagProbe:
         try:
             metadata = self._admin.list_topics(timeout=self._timeout)
         except KafkaException as exc:
-            raise LagError(f"cannot reach the broker: {exc.args[0]}") from exc
+            raise BrokerUnreachableError(self._bootstrap, self._timeout) from exc
         tps: list[TopicPartition] = []
         for name in self.topics:
             topic = metadata.topics.get(name)

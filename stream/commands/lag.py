@@ -47,7 +47,12 @@ def lag(
     logs.configure(settings.log_level)
     topics = topic or [settings.topic(name) for name in INPUT_TOPICS]
     console = Console()
-    probe = LagProbe(settings.confluent_config(), group or settings.app_id, topics)
+    probe = LagProbe(
+        settings.confluent_config(),
+        group or settings.app_id,
+        topics,
+        timeout=settings.broker_wait_seconds,
+    )
     report: LagReport | None = None
     try:
         if serve is not None:

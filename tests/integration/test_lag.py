@@ -169,3 +169,22 @@ def test_serve_exports_the_same_numbers_as_prometheus_metrics(isolated: Isolated
     finally:
         exporter.terminate()
         exporter.wait(timeout=30)
+
+
+def test_an_unreachable_broker_is_one_sentence_and_exit_1(isolated: Isolated) -> None:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "ESCALATION_BROKER_WAIT_SECONDS": "2",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "lag"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "no Kafka broker answered at 127.0.0.1:1 within 2 s" in result.stderr
+    assert "Traceback" not in result.stderr
