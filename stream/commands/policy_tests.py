@@ -20,8 +20,12 @@ from stream.settings import Settings
 def policy_test(
     ctx: typer.Context,
     cases: Annotated[
-        list[Path], typer.Argument(help="Case files or folders of case files (*.yaml).")
-    ],
+        list[Path] | None,
+        typer.Argument(
+            help="Case files or folders of case files (*.yaml); the configured suite "
+            "(ESCALATION_POLICY_TESTS_PATH) if omitted."
+        ),
+    ] = None,
     policy: Annotated[
         Path | None,
         typer.Option(help="The policy to test; the configured policy file if omitted."),
@@ -33,11 +37,12 @@ def policy_test(
     from stream.policytest.report import table, write_junit
     from stream.policytest.run import CasesFailedError, run_cases
 
-    policy_path = policy if policy is not None else settings_of(ctx).policy_path
+    settings = settings_of(ctx)
+    policy_path = policy if policy is not None else settings.policy_path
     tested = load_named_policy(policy_path)
     if junit is not None and not junit.parent.is_dir():
         raise UsageError(f"cannot write {junit}: folder {junit.parent} does not exist")
-    results = run_cases(load_cases(cases), tested)
+    results = run_cases(load_cases(cases or [settings.policy_tests_path]), tested)
     typer.echo(f"policy {tested.version} ({policy_path})")
     typer.echo(table(results))
     if junit is not None:

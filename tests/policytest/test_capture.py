@@ -14,6 +14,7 @@ from stream.backtest.run import run_policy
 from stream.backtest.sources import JsonlSource
 from stream.cli import app
 from stream.core.policy import default_policy
+from stream.policytest.capture import capture
 from stream.testing import make_policy
 
 runner = CliRunner()
@@ -194,3 +195,26 @@ def test_capture_refuses_an_unknown_conversation_and_a_broken_file(tmp_path: Pat
     assert unknown.exit_code == 2
     assert "no event of conversation 'nope'" in unknown.stderr
     assert "Traceback" not in unknown.output
+
+
+def test_every_escalated_or_offered_conversation_of_the_replay_is_captured_faithfully(
+    replayed: Path,
+) -> None:
+    # Given every conversation of the replayed slice that the default policy does not just continue
+    policy = default_policy()
+    run = run_policy(JsonlSource(replayed), policy)
+    decided = {c: v for c, v in run.verdicts.items() if v.action != "continue"}
+    assert len(decided) >= 20
+
+    # When each is captured, its case decides exactly as the recorded events did
+    for conversation, verdict in sorted(decided.items()):
+        captured = capture(replayed, conversation, policy)
+        assert verdict.decisive is not None
+        rules = sorted({hit.rule for hit in verdict.decisive.triggers})
+        decisive = captured.result.decisive
+        assert decisive is not None, conversation
+        assert (decisive.decision.action, captured.case.case.expect.rules) == (
+            verdict.action,
+            tuple(rules),
+        ), conversation
+        assert captured.result.passed and not captured.notes, (conversation, captured.notes)

@@ -294,3 +294,15 @@ def test_a_dry_run_without_a_broker_still_validates_and_tests(tmp_path: Path) ->
     assert passed.exit_code == 0, passed.output
     shipped = default_policy().version
     assert f"dry run: policy {shipped} not published" in passed.stdout
+
+
+def test_without_case_arguments_the_configured_suite_runs(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    write(suite, "good.yaml", GOOD)
+    result = runner.invoke(
+        app, ["policy", "test"], env={"ESCALATION_POLICY_TESTS_PATH": str(suite)}
+    )
+    assert result.exit_code == 0, result.output
+    assert "good.yaml › refund above the limit" in result.stdout
+    assert "1 case(s): 1 passed, 0 failed" in result.stdout
