@@ -47,12 +47,19 @@ def value_diff(old: Policy, new: Policy) -> list[str]:
     """One line per changed value: `path: old → new`; the version line first."""
     before = _comparable(old)
     after = _comparable(new)
+    changed = [
+        path
+        for path in sorted(set(before) | set(after), key=lambda p: (p != "version", p))
+        if before.get(path, _MISSING) != after.get(path, _MISSING)
+    ]
     lines: list[str] = []
-    for path in sorted(set(before) | set(after), key=lambda p: (p != "version", p)):
+    for path in changed:
         was = before.get(path, _MISSING)
         now = after.get(path, _MISSING)
-        if was != now:
-            lines.append(f"{path}: {_show(was)} → {_show(now)}")
+        emptied = (was == {} and now is _MISSING) or (now == {} and was is _MISSING)
+        if emptied and any(other.startswith(f"{path}.") for other in changed):
+            continue  # an empty mapping that gained or lost entries: the entries say it
+        lines.append(f"{path}: {_show(was)} → {_show(now)}")
     return lines
 
 
