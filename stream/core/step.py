@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Callable
+from functools import lru_cache
 from typing import NamedTuple, ParamSpec
 
 from stream.core import handoff
@@ -53,7 +54,7 @@ from stream.core.events import (
     OutcomeEvent,
     SentimentEvent,
 )
-from stream.core.markers import analyze_turn
+from stream.core.markers import TextSignal, analyze_turn
 from stream.core.policy import Policy
 from stream.core.state import ContactRecord, ConversationState, CustomerState, Escalation, Turn
 from stream.core.triggers import (
@@ -81,6 +82,13 @@ _REPEAT_LOOKBACK = 5
 _MAX_INTENTS = 20
 # The learned turn signal, read once here, at start-up; `step` takes another one as an argument.
 SHIPPED_MODEL: TurnModel = load_shipped()
+
+
+@lru_cache(maxsize=4096)
+def _turn_signal(model: TurnModel, text: str, signal: TextSignal) -> float:
+    # Like the markers: a backtest folds each turn through every policy it compares, and the score
+    # depends on the model, the text and its markers only, so the second policy reuses the first's.
+    return round(model.score(text, signal), 4)
 
 
 class StepResult(NamedTuple):
@@ -198,7 +206,7 @@ def _on_message(
             tuple((m.kind, m.text) for m in signal.markers),
             signal.negative,
             conv.pending_scores.pop(ev.message_id, None),
-            signal=round(model.score(text, signal), 4),
+            signal=_turn_signal(model, text, signal),
         )
         conv.customer_turns += 1
     else:

@@ -107,9 +107,13 @@ def turn_features(text: str, signal: TextSignal) -> set[str]:
     return features
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TurnModel:
-    """Shipped weights of the turn signal; `score` is the probability the turn is dissatisfied."""
+    """Shipped weights of the turn signal; `score` is the probability the turn is dissatisfied.
+
+    Compared and hashed by identity (eq=False): a model is loaded once, and its weights mapping
+    is too large to hash per call.
+    """
 
     version: str
     bias: float
