@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from stream.calibration.cli import calibrate_command
 from stream.cli import app
 from stream.core.events import Event
-from stream.core.policy import load_policy, parse_policy
+from stream.core.policy import default_policy, load_policy, parse_policy
 from stream.testing import MINUTE, EventFactory, write_events
 from tests.calibration.history import MONTH, T_JAN, month_history
 
@@ -72,14 +72,15 @@ def test_a_supported_change_becomes_a_valid_policy_file_with_its_changelog(tmp_p
     assert code == 0, stderr
     text = (out / "proposal.yaml").read_text()
     proposal = parse_policy(text)
-    assert proposal.version == "2024.06-default+review-2026-01"
+    in_force = default_policy().version
+    assert proposal.version == f"{in_force}+review-2026-01"
     assert proposal.boundaries.refund.limit == 150
     line = next(x for x in text.splitlines() if x.strip().startswith("limit:"))
     assert line.strip().startswith("limit: 150.0  # calibrate 2026-01: was 100.0; 30 of 30")
     assert text.startswith("# Proposed by `escalation calibrate --month 2026-01`")
     # Everything else is the policy in force, value for value.
     assert report["proposal"]["changes"] == [
-        {"path": "version", "old": "2024.06-default", "new": proposal.version},
+        {"path": "version", "old": in_force, "new": proposal.version},
         {"path": "boundaries.refund.limit", "old": 100.0, "new": 150.0},
     ]
     predicted = report["proposal"]["predicted"]
