@@ -67,15 +67,19 @@ def test_backtest_of_the_consumed_events_equals_the_live_decisions(
         wait_until_consuming(isolated)
         produce(isolated, events, pace=PACE_S)
         consumed = wait_for_journal(journal, len(events) + 1)
+
+        # And the backtest replays exactly those records, in that order
+        expected = run_policy(
+            (event_from_dict(kind, record) for kind, record in read_back(isolated, consumed)),
+            default_policy(),
+        )
+        assert {d.action for d in expected.decisions} >= {"continue", "escalate"}
+        # (a loaded machine can publish the worker's outputs seconds after it journals the
+        # input: wait, bounded, for as many as the backtest made, then for any extra ones)
+        decisions.wait_for(lambda rs: len(rs) >= len(expected.decisions), timeout=120)
+        handoffs.wait_for(lambda rs: len(rs) >= len(expected.handoffs), timeout=60)
         decisions.drain(quiet=3.0)
         handoffs.drain(quiet=1.0)
-
-    # And the backtest replays exactly those records, in that order
-    expected = run_policy(
-        (event_from_dict(kind, record) for kind, record in read_back(isolated, consumed)),
-        default_policy(),
-    )
-    assert {d.action for d in expected.decisions} >= {"continue", "escalate"}
 
     # Then the backtest gave exactly the worker's decisions and handoffs, ids included
     live = sorted(decisions.records, key=lambda r: r["decision_id"])
