@@ -79,6 +79,63 @@ def released_versions(
     return sorted(versions, key=lambda item: item[0])
 
 
+def _enums_as_ints(schema: Any, path: str, found: dict[str, tuple[str, list[str]]]) -> Any:
+    """The schema with every enum read as the int it is encoded as; `found` maps field path to
+    (enum name, symbols). Enums are ints on the wire, so this decodes the same bytes."""
+    if isinstance(schema, list):
+        return [_enums_as_ints(branch, path, found) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind == "enum":
+        found[path] = (str(schema.get("name")), list(schema.get("symbols", ())))
+        return "int"
+    if kind == "record":
+        fields = [
+            {**f, "type": _enums_as_ints(f["type"], f"{path}.{f['name']}".lstrip("."), found)}
+            for f in schema.get("fields", ())
+        ]
+        return {**schema, "fields": fields}
+    if kind in ("array", "map"):
+        key = "items" if kind == "array" else "values"
+        return {**schema, key: _enums_as_ints(schema[key], f"{path}[]", found)}
+    if isinstance(kind, dict | list):
+        return {**schema, "type": _enums_as_ints(kind, path, found)}
+    return schema
+
+
+def _value_at(record: Any, path: str) -> Any:
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _unknown_enum(fullname: str, writer: Any, body: bytes) -> str | None:
+    """Which enum field holds an index with no symbol, and the allowed symbols; None if none does.
+
+    fastavro reports an enum index past the symbols as a bare IndexError; this names the field.
+    """
+    found: dict[str, tuple[str, list[str]]] = {}
+    plain = _enums_as_ints(writer, "", found)
+    try:
+        record = fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(plain), None)
+    except Exception:  # the body is broken elsewhere too: the generic message stays
+        return None
+    for path, (name, symbols) in found.items():
+        if "[]" in path:
+            continue
+        value = _value_at(record, path)
+        if isinstance(value, int) and not 0 <= value < len(symbols):
+            return (
+                f"{fullname}: field {path} has no value at enum index {value} of {name}; "
+                f"allowed values: {', '.join(symbols)}"
+            )
+    return None
+
+
 def _field_error(record: Any, schema: Any, exc: Exception) -> SerdeError:
     """Turn fastavro's failure into a message naming the offending field."""
     try:
@@ -101,11 +158,14 @@ class AvroSerde:
         self._header = MAGIC + self.fingerprint
         # Writer schemas this reader accepts: the current one and every released version.
         self._writers: dict[bytes, Any] = {self.fingerprint: None}
+        # Their plain JSON, to say which field broke when a body does not decode.
+        self._writer_json: dict[bytes, Any] = {self.fingerprint: _strip_logical_types(raw)}
         released_dir = directory / "released"
         for _, old in released_versions(fullname, released_dir):
             fp = schema_fingerprint(old)
             if fp != self.fingerprint:
                 self._writers[fp] = fastavro.parse_schema(_strip_logical_types(old))
+                self._writer_json[fp] = _strip_logical_types(old)
 
     def encode(self, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
@@ -140,8 +200,11 @@ class AvroSerde:
             else:
                 record = fastavro.schemaless_reader(body, writer, self.schema)
         except Exception as exc:  # truncated bodies raise EOFError, StopIteration, ValueError...
+            named = None
+            if isinstance(exc, IndexError):  # an enum (or union) index with nothing behind it
+                named = _unknown_enum(self.fullname, self._writer_json[fp], data[HEADER_SIZE:])
             raise SerdeError(
-                f"{self.fullname}: cannot decode body: {type(exc).__name__}: {exc}"
+                named or f"{self.fullname}: cannot decode body: {type(exc).__name__}: {exc}"
             ) from exc
         if body.tell() != len(data) - HEADER_SIZE:
             raise SerdeError(

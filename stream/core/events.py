@@ -7,6 +7,7 @@ backtest cannot disagree on what an event means.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
@@ -164,7 +165,11 @@ def _opt_float(value: Any, name: str, kind: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise EventError(f"{kind}.{name}: expected a number, got {value!r}")
-    return float(value)
+    number = float(value)
+    # NaN compares false with every limit, so a NaN amount or balance would pass any check.
+    if not math.isfinite(number):
+        raise EventError(f"{kind}.{name}: expected a finite number, got {value!r}")
+    return number
 
 
 def _proposed_action(value: Any) -> ProposedAction | None:
