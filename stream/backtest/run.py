@@ -17,6 +17,7 @@ from typing import Final
 
 from tqdm import tqdm
 
+from stream.core import statecodec
 from stream.core.decision import Decision, HandoffPackage
 from stream.core.events import Event, OutcomeEvent
 from stream.core.policy import Policy
@@ -175,6 +176,8 @@ class _Runner:
             # The worker dead-letters such an event and goes on; a backtest that did so would
             # report rates over a history it did not fully decide, so it stops and says where.
             raise StepError(event, self.policy, exc) from exc
+        # The worker keeps each stored state under its byte budget; so does the backtest.
+        statecodec.fit(outcome.state, self.policy.state.max_state_bytes)
         states[customer_id] = outcome.state
         if outcome.errors:
             for error in outcome.errors:

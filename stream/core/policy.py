@@ -267,6 +267,9 @@ class StateLimits(_Model):
     max_attempts_per_conversation: int = Field(default=20, ge=1, le=1000)
     max_closed_remembered: int = Field(default=50, ge=0, le=10000)
     max_text_chars: int = Field(default=2000, ge=16, le=100000)
+    # The stored state of one customer is kept under this many bytes (oldest turns are trimmed
+    # first): a changelog record must stay under the broker's limit (1 MiB by default).
+    max_state_bytes: int = Field(default=262_144, ge=16_384, le=900_000)
     # A conversation with no event for this long is dropped when another one opens.
     conversation_idle_hours: float = Field(default=72.0, gt=0)
 

@@ -76,6 +76,8 @@ class ConversationState(Record):
     escalation: Escalation | None = None
     # Sentiment scores that arrived before their message, by message id.
     pending_scores: dict[str, float] = field(default_factory=dict)
+    # Oldest turns cut to keep the stored state under its byte budget (stream/core/statecodec.py).
+    trimmed_turns: int = 0
 
     @classmethod
     def opened(cls, conversation_id: str, at: int) -> ConversationState:

@@ -119,6 +119,9 @@ def build_app(settings: Settings) -> faust.App:
         default=None,
         partitions=settings.partitions,
         key_type=str,
+        # The handler writes the state's own versioned bytes (stream/core/statecodec.py); an
+        # older changelog of JSON objects is read as raw bytes and still decodes.
+        value_type=bytes,
         options={"driver": "rocksdict"},
         help="Per-customer state folded by the decision core; exact event-time windows live here.",
     )

@@ -14,11 +14,11 @@ from typing import Any
 
 import structlog
 
+from stream.core import statecodec
 from stream.core.decision import Decision
 from stream.core.events import EventError, event_from_dict
 from stream.core.eventtime import DEFAULT_BOUNDS, EventClock, TimeBounds
 from stream.core.policy import Policy
-from stream.core.state import CustomerState
 from stream.core.step import step
 from stream.core.triggers import TriggerError
 from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
@@ -51,7 +51,8 @@ class Handled:
     """What the agent must write: the new state, and records for the output topics."""
 
     customer_id: str | None = None
-    state: dict[str, Any] | None = None
+    # The stored form of the new state (stream/core/statecodec.py), under its byte budget.
+    state: bytes | None = None
     decisions: list[bytes] = field(default_factory=list)
     handoffs: list[bytes] = field(default_factory=list)
     deadletter: bytes | None = None
@@ -90,7 +91,9 @@ class RecordHandler:
         self._handoff_serde = serde_for_topic("escalation.handoffs", registry_url)
         self._deadletter_serde: Serde = serde_for_schema("escalation.DeadLetter")
 
-    def handle(self, raw: RawRecord, load_state: Callable[[str], dict[str, Any] | None]) -> Handled:
+    def handle(
+        self, raw: RawRecord, load_state: Callable[[str], bytes | dict[str, Any] | None]
+    ) -> Handled:
         def dead(error_type: str, reason: str) -> Handled:
             return Handled(reason=reason, deadletter=self.deadletter(raw, error_type, reason))
 
@@ -122,8 +125,17 @@ class RecordHandler:
         policy = self._policy()
         try:
             raw_state = load_state(customer_id)
-            state = CustomerState.from_record(raw_state) if raw_state is not None else None
+            state = statecodec.decode(raw_state) if raw_state is not None else None
             result = step(state, event, policy)
+            stored, cut = statecodec.encode(result.state, policy.state.max_state_bytes)
+            if cut:
+                log.warning(
+                    "state_trimmed",
+                    customer_id=customer_id,
+                    cut=cut,
+                    bytes=len(stored),
+                    max_bytes=policy.state.max_state_bytes,
+                )
             for error in result.errors:
                 # Loud on purpose: a trigger error is a bug, and the escalation it caused is the
                 # only other trace of it.
@@ -142,7 +154,7 @@ class RecordHandler:
                 metrics.record_trigger_error(error.trigger)
             return Handled(
                 customer_id=customer_id,
-                state=result.state.to_record(),
+                state=stored,
                 decisions=[self._decision_serde.encode(d.to_record()) for d in result.decisions],
                 handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
                 decided=list(result.decisions),

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import structlog.testing
 
+from stream.core import statecodec
 from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
 from stream.worker.handler import RawRecord, RecordHandler
@@ -64,7 +65,8 @@ def test_a_valid_record_gives_state_decisions_and_a_handoff(handler: RecordHandl
     assert decision["triggers"][0]["trigger"] == "explicit_request"
     (package,) = [serde_for_topic("escalation.handoffs").decode(h) for h in handled.handoffs]
     assert package["handoff_id"] == decision["decision_id"]
-    assert handled.state is not None and handled.state["customer_id"] == "c-1"
+    assert handled.state is not None
+    assert statecodec.decode(handled.state).customer_id == "c-1"
 
 
 def test_the_state_is_loaded_for_the_customer_and_carried_on(handler: RecordHandler) -> None:

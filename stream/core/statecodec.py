@@ -1,0 +1,139 @@
+"""The stored form of a customer's state: compact, versioned, and never over its byte budget.
+
+Why: the state used to go to the changelog as JSON that escaped every non-ASCII character (an
+emoji became 12 bytes), with no size bound, so one customer sending long emoji messages made a
+record the broker refused, and the worker died on it at every restart.
+
+Format version 2 is one version byte, then the record as UTF-8 JSON without escapes or spaces.
+Version 1 (a JSON object, as the table stored it before) still loads, so an old changelog
+restores. `encode` holds the result under `max_bytes`: it trims the oldest turns first, leaving
+a count on their conversation (`trimmed_turns`), and only then drops whole conversations, oldest
+first (keeping their close time, so an escalated one cannot escalate again), then contacts,
+oldest first. The trimming changes the state in place, and the backtest applies the same
+function after each step (`fit`), so live and replayed decisions stay equal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from stream.core.state import ConversationState, CustomerState
+
+VERSION: Final[int] = 2
+_HEADER: Final[bytes] = bytes([VERSION])
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_loads = json.JSONDecoder().decode
+# A bound on the bytes of one turn, conversation, contact besides their text; the estimate that
+# decides whether the exact (costlier) size is needed only has to be generous.
+_PER_ITEM: Final[int] = 400
+_PER_CONVERSATION: Final[int] = 4000
+
+
+class StateCodecError(ValueError):
+    """Stored bytes that are no known version of the state; names the first byte."""
+
+
+def encode(state: CustomerState, max_bytes: int) -> tuple[bytes, int]:
+    """The stored bytes of `state`, trimmed in place to fit `max_bytes`; and how much was cut."""
+    data = _HEADER + _dumps(state.to_record()).encode("utf-8")
+    cut = 0
+    while len(data) > max_bytes:
+        # Cut about as much as is over (never more: the bytes a cut frees are counted low), then
+        # measure again; a few rounds at most, not one encoding per turn.
+        excess = len(data) - max_bytes
+        freed = 0
+        while freed < excess:
+            one = _cut_one(state)
+            if one < 0:
+                break
+            cut += 1
+            freed += one
+        else:
+            data = _HEADER + _dumps(state.to_record()).encode("utf-8")
+            continue
+        data = _HEADER + _dumps(state.to_record()).encode("utf-8")
+        break
+    return data, cut
+
+
+def decode(stored: bytes | Mapping[str, Any]) -> CustomerState:
+    """A state from any stored version: version-2 bytes, or a version-1 JSON object."""
+    if isinstance(stored, Mapping):  # a table that still decodes JSON hands over the object
+        return CustomerState.from_record(stored)
+    if not stored:
+        raise StateCodecError("empty state record")
+    first = stored[0]
+    if first == VERSION:
+        record = _loads(stored[1:].decode("utf-8"))
+    elif first == 0x7B:  # "{": version 1, the JSON object the table stored before
+        record = _loads(stored.decode("utf-8"))
+    else:
+        raise StateCodecError(f"unknown state format: first byte {first:#04x}")
+    return CustomerState.from_record(record)
+
+
+def estimate(state: CustomerState) -> int:
+    """A generous bound on the encoded size, cheap enough for every event: 4 bytes a character
+    for the texts that can be long, and a fixed allowance for everything else."""
+    size = 1000
+    for conv in state.conversations.values():
+        size += _PER_CONVERSATION + 4 * len(conv.conversation_id)
+        for turn in conv.turns:
+            size += _PER_ITEM + 4 * len(turn.text) * (2 if turn.markers else 1)
+        size += _PER_ITEM * (len(conv.attempts) + len(conv.intents) + len(conv.pending_scores))
+        if conv.escalation is not None:
+            size += _PER_ITEM * len(conv.escalation.package.transcript)
+            size += 4 * sum(len(t.text) for t in conv.escalation.package.transcript)
+            size += 4 * _evidence_chars(conv.escalation.decision.triggers)
+            size += 4 * _evidence_chars(conv.escalation.package.reasons)
+            size += 4 * len(conv.escalation.package.ticket.body) + _PER_CONVERSATION
+        if conv.offer is not None:
+            size += _PER_CONVERSATION + 4 * _evidence_chars(conv.offer.triggers)
+    for contact in state.contacts:
+        size += _PER_ITEM + 4 * (len(contact.issue_key) + len(contact.conversation_id))
+    size += 100 * len(state.closed)
+    account = state.account
+    if account is not None:
+        size += 4 * (len(account.primary_email or "") + sum(len(f) for f in account.flags))
+    return size
+
+
+def fit(state: CustomerState, max_bytes: int) -> int:
+    """Trim `state` in place to fit `max_bytes` as `encode` would; encodes only when the cheap
+    estimate says it might not fit. Returns how much was cut."""
+    if estimate(state) <= max_bytes:
+        return 0
+    return encode(state, max_bytes)[1]
+
+
+def _evidence_chars(hits: Any) -> int:
+    return sum(
+        len(hit.reason) + sum(len(e.detail) + len(e.text or "") for e in hit.evidence)
+        for hit in hits
+    )
+
+
+def _cut_one(state: CustomerState) -> int:
+    """Remove the oldest turn of any conversation; with no turn left, the oldest conversation;
+    then the oldest contact. Returns a low count of the bytes freed; -1 when nothing is left."""
+    oldest: ConversationState | None = None
+    for conv in state.conversations.values():
+        if conv.turns and (oldest is None or conv.turns[0].at < oldest.turns[0].at):
+            oldest = conv
+    if oldest is not None:
+        turn = oldest.turns.pop(0)
+        oldest.trimmed_turns += 1
+        return len(turn.text.encode("utf-8")) + 1
+    if state.conversations:
+        conv = min(state.conversations.values(), key=lambda c: (c.last_at, c.conversation_id))
+        del state.conversations[conv.conversation_id]
+        if conv.escalation is not None:
+            # Remembered as closed to every later event, as an evicted escalated one is.
+            state.closed[conv.conversation_id] = -1
+        return 1
+    if state.contacts:
+        contact = state.contacts.pop(0)
+        return len(contact.issue_key.encode("utf-8")) + 1
+    return -1
