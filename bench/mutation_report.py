@@ -16,6 +16,7 @@ import argparse
 import io
 import json
 import re
+import subprocess
 import sys
 import tokenize
 from collections import Counter, defaultdict
@@ -124,6 +125,17 @@ def annotation_for(
     return None
 
 
+def _commit() -> str | None:
+    """The commit the mutants were made from, so the figures can be traced to the code."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--min-score", type=float, default=None)
@@ -179,6 +191,7 @@ def main() -> int:
     report = {
         "tool": "mutmut 3.8.1",
         "command": "make mutation",
+        "commit": _commit(),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "score_counts": "killed / (total - equivalent - prose); timeouts count as killed",
         "score": score(total),
