@@ -90,6 +90,10 @@ train-signal: setup ## Retrain the turn signal's weights from ../shared/data (de
 signals: setup ## Measure the turn signal against its baselines on the held-back split (bench/results/signals.json)
 	$(PYTHON) bench/signals.py
 
+.PHONY: calibrate-demo
+calibrate-demo: setup ## The calibration loop on the simulated world: 3 monthly reviews from a financial threshold of 0.99 and of 0.60
+	$(PYTHON) -m stream.calibration.loop --out bench/results/calibration_loop.json
+
 .PHONY: clean
 clean: ## Remove local state (worker data, broker data); keeps .venv and jars
 	rm -rf data out mutants

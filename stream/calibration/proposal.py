@@ -44,6 +44,8 @@ class Settings:
     # A confidence threshold moves at most this much per review: one unusual month cannot swing
     # the policy, and the next review sees the effect of the step before the next one.
     max_step: float = 0.10
+    # Which policy values the review looks at (each costs variant runs over the month).
+    review: tuple[str, ...] = ("confidence", "refund", "sentiment", "repeat_contact")
 
 
 @dataclass(slots=True)

@@ -161,19 +161,22 @@ def run_review(
     settings = settings or prop.Settings()
     judge_settings = JudgeSettings.from_policy(current)
     policies: dict[str, Policy] = {"current": current}
-    classes = sorted(current.confidence.thresholds)
+    wanted = set(settings.review)
+    classes = sorted(current.confidence.thresholds) if "confidence" in wanted else []
     for klass in classes:
         variant = _variant(current, {f"confidence.thresholds.{klass}": 0.0}, f"no-{klass}")
         if variant is not None:
             policies[f"confidence:{klass}"] = variant
     refund_off = _variant(current, {"boundaries.refund.enabled": False}, "no-refund-limit")
-    if refund_off is not None and current.boundaries.refund.enabled:
+    if refund_off is not None and current.boundaries.refund.enabled and "refund" in wanted:
         policies["refund:off"] = refund_off
     variants: dict[str, list[tuple[str, dict[str, Any]]]] = {"sentiment": [], "repeat_contact": []}
     for rule, listed in (
         ("sentiment", prop.SENTIMENT_VARIANTS),
         ("repeat_contact", prop.REPEAT_VARIANTS),
     ):
+        if rule not in wanted:
+            continue
         block = getattr(current, rule).model_dump(mode="json")
         for index, option in enumerate(listed):
             if all(block.get(k) == v for k, v in option.items()):

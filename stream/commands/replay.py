@@ -33,6 +33,16 @@ def replay(
         float | None,
         typer.Option(help="Events per second (above 0); as fast as possible if omitted."),
     ] = None,
+    simulate: Annotated[
+        Path | None,
+        typer.Option(
+            help="Simulate outcomes that follow from this policy's decisions (docs/simulator.md)."
+        ),
+    ] = None,
+    month: Annotated[
+        str | None,
+        typer.Option(help="Place the conversations in this month, YYYY-MM (UTC), for a review."),
+    ] = None,
 ) -> None:
     """Replay real airline support conversations as input events, to Kafka or to a file."""
     from stream.replay import CORPUS_PATH, ReplayConfig, iter_events, write_jsonl
@@ -43,7 +53,20 @@ def replay(
     path = source if source is not None else settings.datasets_dir / CORPUS_PATH
     if jsonl is not None and not jsonl.parent.is_dir():
         raise UsageError(f"cannot write {jsonl}: folder {jsonl.parent} does not exist")
-    events = iter_events(path, ReplayConfig(seed=seed, conversations=conversations))
+    config = ReplayConfig(seed=seed, conversations=conversations)
+    if month is not None:
+        from stream.calibration.loop import month_config
+
+        config = month_config(month, seed, conversations)
+    if simulate is not None:
+        from stream.commands import load_named_policy
+        from stream.core.events import event_to_dict
+        from stream.replay.world import simulate as simulated
+
+        policy = load_named_policy(simulate)
+        events = ((event.type, event_to_dict(event)) for event in simulated(path, config, policy))
+    else:
+        events = iter_events(path, config)
     # The corpus is read on the first event: a missing or wrong file fails here, before any
     # output exists or any broker is contacted.
     first = next(events, None)
