@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     max_event_ahead_seconds: float = Field(default=3600.0, ge=0)
     max_event_ahead_of_stream_seconds: float = Field(default=7 * 86400.0, ge=0)
     max_event_behind_stream_seconds: float = Field(default=7 * 86400.0, ge=0)
+    # The calibration agent judges decisions against outcomes live (stream/worker/judging.py).
+    calibration_enabled: bool = True
+    # How long a closed conversation is remembered for judging; None: the policy's reopen window
+    # plus its lateness. At most this many conversations per customer are kept.
+    calibration_horizon_hours: float | None = Field(default=None, gt=0)
+    calibration_max_conversations: int = Field(default=200, ge=1)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

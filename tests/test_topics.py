@@ -35,6 +35,7 @@ EXPECTED_SCHEMAS = {
     "escalation.decisions": "escalation.Decision",
     "escalation.handoffs": "escalation.HandoffPackage",
     "support.deadletter": "escalation.DeadLetter",
+    "escalation.calibration": "escalation.Judgement",
 }
 
 

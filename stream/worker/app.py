@@ -15,7 +15,7 @@ from stream.core.policy import load_policy, policy_warnings
 from stream.serde import SerdeError, serde_for_topic
 from stream.settings import Settings
 from stream.topics import INPUT_TOPICS
-from stream.worker import health, metrics
+from stream.worker import health, judging, metrics
 from stream.worker.deadletters import deadletter_key, deliver_until_written
 from stream.worker.handler import RawRecord, RecordHandler
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
@@ -249,6 +249,8 @@ def build_app(settings: Settings) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]  # Faust's task decorator is unannotated
     async def follow_policy() -> None:
         feed.start()
+
+    judging.install(app, settings, in_force.get)
 
     inputs_named = [settings.topic(name) for name in INPUT_TOPICS]
     version = lambda: in_force.get().version  # noqa: E731
