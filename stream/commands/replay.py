@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,20 +54,23 @@ def replay(
     path = source if source is not None else settings.datasets_dir / CORPUS_PATH
     if jsonl is not None and not jsonl.parent.is_dir():
         raise UsageError(f"cannot write {jsonl}: folder {jsonl.parent} does not exist")
-    config = ReplayConfig(seed=seed, conversations=conversations)
+    replay_config = ReplayConfig(seed=seed, conversations=conversations)
     if month is not None:
         from stream.calibration.loop import month_config
 
-        config = month_config(month, seed, conversations)
+        replay_config = month_config(month, seed, conversations)
+    events: Iterator[tuple[str, dict[str, Any]]]
     if simulate is not None:
         from stream.commands import load_named_policy
         from stream.core.events import event_to_dict
         from stream.replay.world import simulate as simulated
 
         policy = load_named_policy(simulate)
-        events = ((event.type, event_to_dict(event)) for event in simulated(path, config, policy))
+        events = (
+            (event.type, event_to_dict(event)) for event in simulated(path, replay_config, policy)
+        )
     else:
-        events = iter_events(path, config)
+        events = iter_events(path, replay_config)
     # The corpus is read on the first event: a missing or wrong file fails here, before any
     # output exists or any broker is contacted.
     first = next(events, None)

@@ -29,10 +29,11 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from stream.core.events import ContactEvent, Event, MessageEvent, OutcomeEvent
 from stream.core.policy import Policy
@@ -59,7 +60,7 @@ class Curve:
     width: float
 
     def __call__(self, confidence: float) -> float:
-        return 1.0 / (1.0 + math.exp((confidence - self.midpoint) / self.width))
+        return float(1.0 / (1.0 + math.exp((confidence - self.midpoint) / self.width)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ def need_chance(conv: _Conversation, world: World) -> float:
     return 1.0 - fine
 
 
-def _lognormal(rng: Any, median: float, sigma: float, low: float, high: float) -> float:
+def _lognormal(rng: random.Random, median: float, sigma: float, low: float, high: float) -> float:
     return round(min(max(rng.lognormvariate(math.log(median), sigma), low), high), 1)
 
 
@@ -293,13 +294,13 @@ def simulate(
         fold(event)
         yield event
         if isinstance(event, ContactEvent) and event.action == "closed":
-            conv = convs.get(event.conversation_id)
-            if conv is None:
+            ended = convs.get(event.conversation_id)
+            if ended is None:
                 continue
             outcomes = outcomes_of(
-                event.conversation_id, conv, event.occurred_at, world, config.seed
+                event.conversation_id, ended, event.occurred_at, world, config.seed
             )
-            _tally(truth, event.conversation_id, conv, outcomes, world, config.seed)
+            _tally(truth, event.conversation_id, ended, outcomes, world, config.seed)
             for outcome in outcomes:
                 seq += 1
                 heapq.heappush(pending, (outcome.occurred_at, seq, outcome))

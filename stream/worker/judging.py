@@ -112,7 +112,7 @@ def _declare_changelog(settings: Settings) -> None:
     metadata refresh (minutes). Created here, it is in the first metadata the consumer reads.
     """
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     name = f"{settings.app_id}-{JUDGING_TABLE}-changelog"
     admin = AdminClient(settings.confluent_config())
@@ -134,7 +134,7 @@ def install(app: faust.App, settings: Settings, policy: Callable[[], Policy]) ->
         return
     _declare_changelog(settings)
     judging = Judging(settings, policy)
-    raw = {
+    raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,
         "key_serializer": "raw",
