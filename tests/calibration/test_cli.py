@@ -35,10 +35,10 @@ def run(tmp_path: Path, events: list[Event] | None, *, policy: Path = POLICY, mo
     return code, stdout.getvalue(), stderr.getvalue(), report, out
 
 
-def easy_refunds(n: int = 30) -> list[Event]:
+def easy_refunds(n: int = 30, start: int = T_JAN + 3_600_000) -> list[Event]:
     """`n` refunds of 150 that escalate at the shipped limit of 100 and that a human settles in
     30 s: the data asks for a higher limit."""
-    f = EventFactory(start=T_JAN + 3_600_000)
+    f = EventFactory(start=start)
     events: list[Event] = []
     for i in range(n):
         customer, conv = f"c{i}", f"conv-{i}"
