@@ -79,3 +79,20 @@ def test_the_shipped_cases_are_in_the_folder_the_settings_point_to() -> None:
     from stream.settings import Settings
 
     assert Settings().policy_tests_path.resolve() == Path(SUITE).resolve()
+
+
+def test_a_policy_without_the_operator_rule_fails_its_cases_saying_the_rule_is_gone() -> None:
+    # Given a candidate that drops the operator rule the article's example depends on
+    candidate = make_policy({"version": "no-operator-rules", "rules": []})
+
+    # When the suite runs, the disputed-charge case fails and says which rule is missing
+    results = {r.loaded.name: r for r in run_cases(CASES, candidate)}
+    disputed = results["disputed charge after a negative review escalates on a routine question"]
+    assert disputed.status == "FAIL"
+    assert (
+        "rule rules.disputed_billing is not in policy no-operator-rules: it has no operator rule "
+        "'disputed_billing'"
+    ) in disputed.failures
+    assert "expected escalate, the policy decided continue" in disputed.failures
+    # And the cases that say the rule must not fire still pass: it cannot fire
+    assert results["first invoice question from a new customer stays with the AI agent"].passed
