@@ -15,22 +15,20 @@ from stream.backtest.sources import JsonlSource
 from stream.cli import app
 from stream.core.policy import default_policy
 from stream.policytest.capture import capture
+from stream.replay import CORPUS_PATH
+from stream.settings import Settings
 from stream.testing import make_policy
 
 runner = CliRunner()
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs-airlines"
 
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = CORPUS / "airlines_raw.csv.bz2"
+    source = Settings().datasets_dir / CORPUS_PATH
     if not source.exists():
         pytest.fail(f"the shared corpus is missing: {source} (see ../shared/data/README.md)")
     out = tmp_path_factory.mktemp("replay") / "events.jsonl"
-    result = runner.invoke(
-        app,
-        ["replay", "--source", str(source), "--conversations", "200", "--jsonl", str(out)],
-    )
+    result = runner.invoke(app, ["replay", "--conversations", "200", "--jsonl", str(out)])
     assert result.exit_code == 0, result.output
     return out
 
