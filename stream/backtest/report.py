@@ -219,6 +219,7 @@ def summarize(
             "total": result.trigger_errors.total(),
             "by_trigger": dict(sorted(result.trigger_errors.items())),
         },
+        "conflicting_duplicates": result.conflicting_duplicates,
         "conversations": counted,
         "escalated": escalated,
         "offered": offered,

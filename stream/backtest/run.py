@@ -131,6 +131,8 @@ class RunResult:
     actions: Counter[str] = field(default_factory=Counter)
     # Triggers that could not evaluate, by trigger: each made its decision fail safe, as live.
     trigger_errors: Counter[str] = field(default_factory=Counter)
+    # Messages whose id came again with other content (absorbed as redeliveries, as live).
+    conflicting_duplicates: int = 0
     seconds: float = 0.0
 
     @property
@@ -179,6 +181,8 @@ class _Runner:
         # The worker keeps each stored state under its byte budget; so does the backtest.
         statecodec.fit(outcome.state, self.policy.state.max_state_bytes)
         states[customer_id] = outcome.state
+        if outcome.conflict is not None:
+            self.result.conflicting_duplicates += 1
         if outcome.errors:
             for error in outcome.errors:
                 self.result.trigger_errors[error.trigger] += 1

@@ -98,6 +98,9 @@ class StepResult(NamedTuple):
     # Triggers that could not evaluate on this event. Each one is also a `trigger_error` hit on
     # the decision (or package revision) it made fail safe; the caller logs and counts them.
     errors: tuple[TriggerError, ...] = ()
+    # A message whose id was folded before with other content (role or text): absorbed as a
+    # redelivery of the first, and named here so the caller logs and counts it.
+    conflict: str | None = None
 
 
 _P = ParamSpec("_P")
@@ -184,7 +187,13 @@ def _on_message(
     conv = found
     for known in conv.turns:
         if known.message_id == ev.message_id:
-            return _redelivered(state, conv, ev, known, policy)
+            result = _redelivered(state, conv, ev, known, policy)
+            if known.role != ev.role or known.text != ev.text[: policy.state.max_text_chars]:
+                # Same message id, other content: a producer bug, or a forged message. The first
+                # version decided and stays; the second is not folded, and is reported.
+                why = f"message {ev.message_id!r} ({ev.event_id!r}) differs from the one folded"
+                return result._replace(conflict=why)
+            return result
     if ev.category:
         conv.category = ev.category
     conv.channel = ev.channel

@@ -61,6 +61,8 @@ class Handled:
     decided: list[Decision] = field(default_factory=list)
     # Triggers that failed on this record; each made its decision fail safe (hold and escalate).
     trigger_errors: tuple[TriggerError, ...] = ()
+    # A message id folded before with other content: absorbed as a redelivery, logged, counted.
+    conflict: str | None = None
 
 
 class RecordHandler:
@@ -127,6 +129,15 @@ class RecordHandler:
             raw_state = load_state(customer_id)
             state = statecodec.decode(raw_state) if raw_state is not None else None
             result = step(state, event, policy)
+            if result.conflict is not None:
+                log.warning(
+                    "conflicting_duplicate",
+                    customer_id=customer_id,
+                    detail=result.conflict,
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                )
             stored, cut = statecodec.encode(result.state, policy.state.max_state_bytes)
             if cut:
                 log.warning(
@@ -159,6 +170,7 @@ class RecordHandler:
                 handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
                 decided=list(result.decisions),
                 trigger_errors=result.errors,
+                conflict=result.conflict,
             )
         except Exception as exc:  # a bug in one customer's fold must not stop the partition
             return dead("processing", f"{type(exc).__name__}: {exc}")

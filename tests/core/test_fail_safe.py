@@ -301,3 +301,25 @@ def test_injected_faults_never_produce_a_silent_continue_in_a_long_run(
     )
     assert run.decisions
     assert {d.action for d in run.decisions} == {"escalate"}
+
+
+# --- conflicting duplicates ----------------------------------------------------------------------
+
+
+def test_a_message_id_again_with_other_text_is_absorbed_and_named(
+    policy: Policy, events: EventFactory
+) -> None:
+    # Given a decided customer turn
+    run = Run(policy)
+    first = events.customer("Where is my parcel?", message_id="m-1")
+    (decision,) = run.feed(first)[0]
+    # When the same message id comes again with other text
+    forged = events.customer("I want a human now", message_id="m-1")
+    result = last_result(policy, run, forged)
+    # Then the first version stays: no escalation from the second text, and the conflict is named
+    assert [d.action for d in result.decisions] == ["continue"]
+    assert result.conflict is not None and "'m-1'" in result.conflict
+    assert [t.text for t in run.state.conversations["conv-1"].turns] == ["Where is my parcel?"]
+    # A true redelivery (same content) is no conflict
+    again = last_result(policy, run, first)
+    assert again.conflict is None and again.decisions == [decision]
