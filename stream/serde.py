@@ -215,6 +215,17 @@ class AvroSerde:
         return record
 
 
+# TLS settings of the schema-registry client, beside its URL; set once at start from the one
+# security builder (stream.security), since serdes are cached per schema and topic.
+_REGISTRY_TLS: dict[str, Any] = {}
+
+
+def configure_registry_tls(config: dict[str, Any]) -> None:
+    """Registry client settings other than the URL (CA, client certificate) for every serde."""
+    _REGISTRY_TLS.clear()
+    _REGISTRY_TLS.update({k: v for k, v in config.items() if k != "url"})
+
+
 class ConfluentSerde:
     """Confluent wire format (magic 0, 4-byte schema id) via confluent-kafka's registry client."""
 
@@ -225,7 +236,7 @@ class ConfluentSerde:
 
         self.fullname = fullname
         schema_str = json.dumps(expanded_schema(fullname, directory))
-        client = SchemaRegistryClient.new_client({"url": registry_url})
+        client = SchemaRegistryClient.new_client({**_REGISTRY_TLS, "url": registry_url})
         self._ctx = SerializationContext(topic, MessageField.VALUE)
         self._serializer = AvroSerializer(client, schema_str)
         self._deserializer = AvroDeserializer(client, schema_str)

@@ -86,25 +86,10 @@ class Settings(BaseSettings):
         )
 
     def confluent_config(self) -> dict[str, Any]:
-        """librdkafka client settings: security included, secrets unwrapped only here."""
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": self.security_protocol.lower(),
-        }
-        if self.sasl_mechanism:
-            config["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username:
-            config["sasl.username"] = self.sasl_username
-        if self.sasl_password:
-            config["sasl.password"] = self.sasl_password.get_secret_value()
-        if self.ssl_cafile:
-            config["ssl.ca.location"] = str(self.ssl_cafile)
-        if self.ssl_certfile:
-            config["ssl.certificate.location"] = str(self.ssl_certfile)
-        if self.ssl_keyfile:
-            config["ssl.key.location"] = str(self.ssl_keyfile)
-        if self.ssl_key_password:
-            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        """librdkafka client settings, security included (stream.security checks and builds it)."""
+        from stream.security import client_security
+
+        config = client_security(self).librdkafka()
         # librdkafka's own log lines go through the project's logging, not straight to stderr.
         config["logger"] = librdkafka_log()
         return config

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -12,7 +11,8 @@ import structlog
 from confluent_kafka import Producer
 
 from stream.core.policy import load_policy, policy_warnings
-from stream.serde import SerdeError, serde_for_topic
+from stream.security import client_security
+from stream.serde import SerdeError, configure_registry_tls, serde_for_topic
 from stream.settings import Settings
 from stream.topics import INPUT_TOPICS
 from stream.worker import health, judging, metrics
@@ -38,37 +38,6 @@ def _broker_urls(settings: Settings) -> list[str]:
     return [f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")]
 
 
-def _credentials(settings: Settings) -> Any:
-    if settings.sasl_mechanism and settings.sasl_username and settings.sasl_password:
-        ssl_context = None
-        if settings.security_protocol == "SASL_SSL":
-            ssl_context = _ssl_context(settings)
-        return faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password.get_secret_value(),
-            mechanism=settings.sasl_mechanism,
-            ssl_context=ssl_context,
-        )
-    if settings.security_protocol == "SSL":
-        # Faust's SSLCredentials takes no certificate or key file: the context carries them.
-        return faust.SSLCredentials(_ssl_context(settings))
-    return None
-
-
-def _ssl_context(settings: Settings) -> ssl.SSLContext:
-    context = ssl.create_default_context(
-        ssl.Purpose.SERVER_AUTH,
-        cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
-    )
-    if settings.ssl_certfile:
-        context.load_cert_chain(
-            str(settings.ssl_certfile),
-            str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-            settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else None,
-        )
-    return context
-
-
 async def _send_and_wait(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
     pending = await topic.send(key=key, value=value)
     await pending
@@ -80,11 +49,14 @@ def build_app(settings: Settings) -> faust.App:
     for warning in policy_warnings(policy):
         log.warning("policy_warning", version=policy.version, warning=warning)
     in_force = PolicyInForce(policy)
+    security = client_security(settings)
+    if settings.schema_registry_url:
+        configure_registry_tls(security.registry(settings.schema_registry_url))
 
     app = faust.App(
         settings.app_id,
         broker=_broker_urls(settings),
-        broker_credentials=_credentials(settings),
+        broker_credentials=security.faust_credentials(),
         store="rocksdb://",
         datadir=str(settings.data_dir / settings.app_id),
         topic_partitions=settings.partitions,

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from stream.serde import serde_for_topic
 
@@ -46,8 +46,11 @@ def wait_until_consuming(
         tps = [TopicPartition(accounts_topic, p) for p in partitions.partitions]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(tp.offset > 0 for tp in consumer.committed(tps, timeout=10)):
-                return
+            try:
+                if any(tp.offset > 0 for tp in consumer.committed(tps, timeout=10)):
+                    return
+            except KafkaException:  # a new cluster is still electing its group coordinator
+                pass
             time.sleep(0.5)
     finally:
         consumer.close()
