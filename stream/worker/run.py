@@ -9,11 +9,11 @@ import structlog
 from confluent_kafka import KafkaException
 
 from stream import logs
-from stream.security import SecurityConfigError
+from stream.errors import EXIT_FAILED, EscalationError
 from stream.settings import Settings
 from stream.worker import internal_topics
 from stream.worker.app import build_app
-from stream.worker.topic_check import TopicsNotReady, check_worker_topics
+from stream.worker.topic_check import check_worker_topics
 
 log = structlog.get_logger(__name__)
 
@@ -21,15 +21,21 @@ log = structlog.get_logger(__name__)
 def main(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     logs.configure(settings.log_level)
+    # Refused here, in one sentence, rather than by Faust after it has started: incomplete
+    # security settings, an unreachable cluster, or topics that differ from topics/.
     try:
         check_worker_topics(settings, settings.confluent_config())
-    except (TopicsNotReady, KafkaException, SecurityConfigError) as exc:
-        message = str(exc)
-        if isinstance(exc, KafkaException):
-            message = f"cannot check the topics at {settings.bootstrap_servers}: {exc}"
-        log.error("worker_refused_to_start", reason=message)
-        print(f"escalation worker: {message}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except EscalationError as exc:
+        log.error("worker_refused_to_start", reason=str(exc))
+        print(f"escalation worker: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except KafkaException as exc:
+        log.error("worker_refused_to_start", reason=str(exc))
+        print(
+            f"escalation worker: cannot check the topics at {settings.bootstrap_servers}: {exc}",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_FAILED) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     internal_topics.prepare(app, settings.confluent_config())

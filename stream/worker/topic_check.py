@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream.errors import UsageError
 from stream.settings import Settings
 from stream.topics import TopicReport, ensure_topics, load_definitions
 
 
-class TopicsNotReady(Exception):
+class TopicsNotReady(UsageError):
     """The cluster's topics differ from `topics/`; the message lists each difference."""
 
 
