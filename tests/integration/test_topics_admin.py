@@ -161,6 +161,13 @@ def test_more_partitions_is_drift(
     assert "cannot reduce" in reports[policy].detail
 
 
+def wait_for_config(admin: AdminClient, topic: str, key: str, value: str) -> None:
+    deadline = time.monotonic() + 30
+    while topic_config(admin, topic)[key] != value:
+        assert time.monotonic() < deadline, f"{topic} {key} never became {value}"
+        time.sleep(0.2)
+
+
 def test_config_difference_is_reported_then_updated(
     admin: AdminClient, prefix: str, defs: dict[str, TopicDefinition]
 ) -> None:
@@ -177,6 +184,8 @@ def test_config_difference_is_reported_then_updated(
     )
     admin.incremental_alter_configs([resource])[resource].result(timeout=30)
     defined = defs[messages].config["retention.ms"]
+    # A KRaft broker applies a config change after acknowledging it; under load that takes a while.
+    wait_for_config(admin, messages, "retention.ms", "3600000")
 
     # When checking, the difference is drift and nothing changes (a loaded broker can take a
     # moment before every client's metadata lists the topic just created, and before it
@@ -195,5 +204,5 @@ def test_config_difference_is_reported_then_updated(
     applied = {r.topic: r for r in ensure_topics(config, defs)}
     assert applied[messages].status == "updated"
     assert f"retention.ms 3600000 -> {defined}" in applied[messages].detail
-    assert topic_config(admin, messages)["retention.ms"] == defined
+    wait_for_config(admin, messages, "retention.ms", defined)
     assert statuses(ensure_topics(config, defs)) == dict.fromkeys(defs, "ok")
