@@ -15,7 +15,7 @@ from stream.security import client_security
 from stream.serde import SerdeError, configure_registry_tls, serde_for_topic
 from stream.settings import Settings
 from stream.topics import INPUT_TOPICS
-from stream.worker import health, judging, metrics
+from stream.worker import health, judging, log_limits, metrics
 from stream.worker.deadletters import deadletter_key, deliver_until_written
 from stream.worker.handler import RawRecord, RecordHandler
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
@@ -203,7 +203,7 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.page("/policy/")
     async def policy_view(web: Any, request: Any) -> Any:
-        return web.json({"version": in_force.get().version})
+        return web.json({"version": in_force.get().version, "feed": feed.health.body()})
 
     feed_producer = Producer(settings.confluent_config())
     feed = PolicyFeed(
@@ -220,6 +220,8 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]  # Faust's task decorator is unannotated
     async def follow_policy() -> None:
+        # Faust has installed its log handlers by now; repeated lines get limited on them too.
+        log_limits.install()
         feed.start()
 
     judging.install(app, settings, in_force.get)
@@ -230,6 +232,6 @@ def build_app(settings: Settings) -> faust.App:
         app, input_topics=inputs_named, tables={STATE_TABLE: states}, policy_version=version
     )
     health.install(
-        app, input_topics=inputs_named, policy_loaded=feed.ready.is_set, policy_version=version
+        app, input_topics=inputs_named, policy_loaded=feed.healthy, policy_version=version
     )
     return app

@@ -100,19 +100,22 @@ async def deliver_until_written(
     on_blocked: Callable[[bool], None] = lambda blocked: None,
     first_backoff: float = 0.5,
     max_backoff: float = 30.0,
+    attempt_timeout: float = 60.0,
 ) -> int:
     """Writes one dead letter, retrying with backoff for as long as the broker refuses it.
 
     The record it stands for is not acknowledged until this returns, so its offset is never
     committed past an unwritten dead letter: the partition stops instead of losing the record.
     Returns the number of failed attempts. Each failure logs one line; the backoff bounds them.
+    An attempt that gets no answer within `attempt_timeout` counts as failed, so a hang shows in
+    the log; the retry may then write the dead letter twice, which is better than not at all.
     """
     failures = 0
     backoff = first_backoff
     since = time.monotonic()
     while True:
         try:
-            await send()
+            await asyncio.wait_for(send(), attempt_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -27,6 +27,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -123,6 +124,12 @@ POLICY_UPDATES = Counter(
     registry=REGISTRY,
 )
 
+POLICY_FEED_HEALTHY = Gauge(
+    "escalation_policy_feed_healthy",
+    "1 while the policy feed follows the policy topic and has caught up with it, else 0.",
+    registry=REGISTRY,
+)
+
 # One label set per metric exists from the start, so a dashboard shows 0 rather than "no data".
 for _reason in ("decode", "validation", "processing", "policy"):
     DEAD_LETTERS.labels(reason=_reason)
@@ -170,6 +177,10 @@ def record_judgement(judgement: str) -> None:
 
 def record_trigger_error(trigger: str) -> None:
     TRIGGER_ERRORS.labels(trigger=trigger).inc()
+
+
+def set_policy_feed_healthy(healthy: bool) -> None:
+    POLICY_FEED_HEALTHY.set(1 if healthy else 0)
 
 
 def record_policy_offer(adopted: bool) -> None:

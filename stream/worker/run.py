@@ -11,7 +11,7 @@ from confluent_kafka import KafkaException
 from stream import logs
 from stream.errors import EXIT_FAILED, EscalationError
 from stream.settings import Settings
-from stream.worker import internal_topics
+from stream.worker import internal_topics, log_limits
 from stream.worker.app import build_app
 from stream.worker.topic_check import check_worker_topics
 
@@ -21,6 +21,7 @@ log = structlog.get_logger(__name__)
 def main(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     logs.configure(settings.log_level)
+    log_limits.install()
     # Refused here, in one sentence, rather than by Faust after it has started: incomplete
     # security settings, an unreachable cluster, or topics that differ from topics/.
     try:

@@ -46,13 +46,15 @@ class Isolated:
     """A unique topic prefix and app id, with every defined topic created under the prefix."""
 
     prefix: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:10]}.")
+    # The shared test broker unless a test runs its own (tests/integration/private_broker.py).
+    bootstrap: str = BOOTSTRAP
 
     def __post_init__(self) -> None:
         self.app_id = f"{self.prefix}worker"
         definitions = {
             self.topic(name): d.renamed(self.topic(name)) for name, d in load_definitions().items()
         }
-        reports = ensure_topics({"bootstrap.servers": BOOTSTRAP}, definitions)
+        reports = ensure_topics({"bootstrap.servers": self.bootstrap}, definitions)
         bad = [r for r in reports if r.status not in ("created", "ok")]
         assert not bad, bad
 
@@ -60,7 +62,7 @@ class Isolated:
         return f"{self.prefix}{name}"
 
     def delete(self) -> None:
-        admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
         names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(self.prefix)]
         if names:
             for future in admin.delete_topics(names, operation_timeout=30).values():
@@ -74,7 +76,7 @@ def produce(
     """Produce events keyed by customer; with `pace`, one at a time, delivered, `pace` s apart."""
     producer = Producer(
         {
-            "bootstrap.servers": BOOTSTRAP,
+            "bootstrap.servers": isolated.bootstrap,
             "enable.idempotence": True,
             "partitioner": "murmur2_random",
         }
@@ -102,7 +104,7 @@ def produce_raw(
     value: bytes | None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "partitioner": "murmur2_random"})
+    producer = Producer({"bootstrap.servers": isolated.bootstrap, "partitioner": "murmur2_random"})
     producer.produce(isolated.topic(topic), key=key, value=value, headers=headers)
     assert producer.flush(30) == 0
 
@@ -117,7 +119,7 @@ class Collector:
         self.raw: list[Any] = []
         self._consumer = Consumer(
             {
-                "bootstrap.servers": BOOTSTRAP,
+                "bootstrap.servers": isolated.bootstrap,
                 "group.id": f"collector-{uuid.uuid4().hex}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
@@ -169,7 +171,7 @@ def running_worker(
     """A real worker process on the isolated topics; stopped (SIGTERM, then SIGKILL) on exit."""
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "KAFKA_BOOTSTRAP_SERVERS": isolated.bootstrap,
         "ESCALATION_TOPIC_PREFIX": isolated.prefix,
         "ESCALATION_APP_ID": isolated.app_id,
         "ESCALATION_DATA_DIR": str(data_dir),
@@ -188,7 +190,7 @@ def running_worker(
 
 def wait_until_consuming(isolated: Isolated, timeout: float = 90.0) -> None:
     readiness.wait_until_consuming(
-        {"bootstrap.servers": BOOTSTRAP},
+        {"bootstrap.servers": isolated.bootstrap},
         isolated.app_id,
         isolated.topic(EVENT_TOPICS["account"]),
         timeout,
@@ -217,7 +219,7 @@ def read_back(
     found: dict[tuple[str, int, int], tuple[str, dict[str, Any]]] = {}
     consumer = Consumer(
         {
-            "bootstrap.servers": BOOTSTRAP,
+            "bootstrap.servers": isolated.bootstrap,
             "group.id": f"read-back-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
         }
@@ -292,9 +294,9 @@ def produce_at(
     return written[0]
 
 
-def committed_offset(group: str, topic: str, partition: int) -> int:
+def committed_offset(group: str, topic: str, partition: int, bootstrap: str = BOOTSTRAP) -> int:
     """The group's committed offset on one partition; -1001 when it has committed none."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
         [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
         return int(tp.offset)
@@ -312,3 +314,58 @@ def wait_for_log(path: Path, needle: str, timeout: float = 60.0) -> str:
                     return line
         time.sleep(0.5)
     raise AssertionError(f"no line with {needle!r} in {path} within {timeout}s")
+
+
+def assert_backtest_parity(
+    isolated: Isolated, consumed: list[tuple[str, int, int]], live: list[dict[str, Any]]
+) -> int:
+    """The backtest of the records the worker journalled, in its order, gives its decisions.
+
+    Records the worker dead-lettered (undecodable or invalid) are skipped by the backtest too.
+    Duplicates a redelivery published must be the same decision; returns the number compared.
+    """
+    from stream.backtest.run import run_policy
+    from stream.core.events import EventError, event_from_dict
+    from stream.core.policy import default_policy
+    from stream.serde import SerdeError
+
+    kind_of = {isolated.topic(topic): kind for kind, topic in EVENT_TOPICS.items()}
+    wanted = set(consumed)
+    found: dict[tuple[str, int, int], Any] = {}
+    consumer = Consumer(
+        {"bootstrap.servers": isolated.bootstrap, "group.id": f"parity-{uuid.uuid4().hex}"}
+    )
+    try:
+        consumer.assign(
+            [TopicPartition(t, p, 0) for t, p in sorted({(t, p) for t, p, _ in wanted})]
+        )
+        seen: set[tuple[str, int, int]] = set()
+        deadline = time.monotonic() + 60
+        while len(seen) < len(wanted) and time.monotonic() < deadline:
+            for msg in consumer.consume(500, timeout=0.5):
+                position = (msg.topic(), msg.partition(), msg.offset())
+                if msg.error() or position not in wanted:
+                    continue
+                seen.add(position)
+                kind = kind_of[msg.topic()]
+                try:
+                    record = serde_for_topic(EVENT_TOPICS[kind]).decode(msg.value())
+                    found[position] = event_from_dict(kind, record)
+                except (SerdeError, EventError):
+                    continue
+    finally:
+        consumer.close()
+    assert len(seen) == len(wanted), f"read back {len(seen)} of {len(wanted)} records"
+    expected = run_policy((found[p] for p in consumed if p in found), default_policy())
+    replayed = {d.decision_id: d.to_record() for d in expected.decisions}
+    published: dict[str, dict[str, Any]] = {}
+    for record in live:
+        first = published.setdefault(record["decision_id"], record)
+        assert first == record, f"two different decisions with id {record['decision_id']}"
+    assert set(published) == set(replayed), (
+        f"live only: {sorted(set(published) - set(replayed))[:5]}, "
+        f"backtest only: {sorted(set(replayed) - set(published))[:5]}"
+    )
+    for decision_id, record in published.items():
+        assert record == replayed[decision_id], decision_id
+    return len(published)

@@ -360,6 +360,50 @@ def test_a_published_policy_changes_the_next_decisions_and_an_invalid_one_change
     dead.close()
 
 
+def test_the_policy_feed_survives_a_deeply_nested_document(
+    isolated: Isolated, worker: Path
+) -> None:
+    default_text = (Path(__file__).resolve().parents[2] / "policy" / "default.yaml").read_text()
+    dead = Collector(isolated, "support.deadletter")
+    decisions = Collector(isolated, "escalation.decisions")
+
+    # Given a document nested 5,000 levels deep (PyYAML's composer would recurse out of stack)
+    _publish_policy(isolated, "deep-1", "[" * 5000 + "]" * 5000)
+    letters = dead.wait_for(
+        lambda rs: any(r["error_type"] == "policy" and "deep" in r["reason"] for r in rs)
+    )
+    assert any("nested deeper than" in r["reason"] for r in letters)
+
+    # When a valid newer policy with a 30 USD refund limit follows it
+    version = "tests-after-deep"
+    lowered = default_text.replace("limit: 100", "limit: 30").replace(
+        default_policy().version, version
+    )
+    _publish_policy(isolated, version, lowered)
+
+    # Then the feed is still alive and adopts it: a 60 USD refund escalates under it
+    deadline = time.monotonic() + 60
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        conv = f"v-deep-{n}"
+        produce(
+            isolated,
+            [message("c-deep", conv, 1, T0 + n, "ai_agent", "Refunding 60", **refund(60, 0.97))],
+        )
+        rs = decisions.wait_for(lambda rs, conv=conv: any(r["conversation_id"] == conv for r in rs))
+        d = next(r for r in rs if r["conversation_id"] == conv)
+        if d["policy_version"] == version:
+            assert d["action"] == "escalate"
+            assert d["thresholds"]["boundary.refund_limit"] == pytest.approx(30)
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the valid policy after the deep one was not adopted within 60 s")
+    dead.close()
+    decisions.close()
+
+
 def test_the_worker_restarts_from_its_changelog(tmp_path: Path) -> None:
     if not broker_available():
         pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")

@@ -120,3 +120,17 @@ def test_a_refused_dead_letter_is_retried_until_written_never_skipped() -> None:
     # Then it was retried until written, and the block was reported and lifted
     assert failures == 3 and len(attempts) == 4
     assert blocked == [True, True, True, False]
+
+
+def test_an_attempt_that_hangs_is_timed_out_logged_and_retried() -> None:
+    attempts: list[int] = []
+
+    async def send() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await asyncio.sleep(3600)  # the broker never answers this one
+
+    failures = asyncio.run(
+        deliver_until_written(send, where={}, first_backoff=0.001, attempt_timeout=0.05)
+    )
+    assert failures == 1 and len(attempts) == 2
