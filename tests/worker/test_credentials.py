@@ -15,7 +15,7 @@ import faust
 import pytest
 
 from stream.settings import Settings
-from stream.worker.app import _credentials
+from stream.security import client_security
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_ssl_settings_give_a_context_with_the_ca_and_the_client_certificate(
     monkeypatch.setenv("ESCALATION_SSL_CAFILE", str(cert))
     monkeypatch.setenv("ESCALATION_SSL_CERTFILE", str(cert))
     monkeypatch.setenv("ESCALATION_SSL_KEYFILE", str(key))
-    credentials = _credentials(Settings())
+    credentials = client_security(Settings()).faust_credentials()
     assert isinstance(credentials, faust.SSLCredentials)
     context = credentials.context
     assert context.verify_mode == ssl.CERT_REQUIRED
@@ -51,4 +51,4 @@ def test_ssl_settings_give_a_context_with_the_ca_and_the_client_certificate(
 
 def test_plaintext_settings_give_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ESCALATION_SECURITY_PROTOCOL", "PLAINTEXT")
-    assert _credentials(Settings()) is None
+    assert client_security(Settings()).faust_credentials() is None
