@@ -14,8 +14,8 @@ from pathlib import Path
 import faust
 import pytest
 
-from stream.settings import Settings
 from stream.security import client_security
+from stream.settings import Settings
 
 
 @pytest.fixture
