@@ -7,6 +7,7 @@ way (as bytewax ships `bytewax.testing`). Pure: no Kafka or Faust import.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 from collections.abc import Iterable
@@ -258,6 +259,20 @@ def avro_valid(record: dict[str, Any], name: str) -> bool:
     if name not in _SCHEMA_CACHE:
         _SCHEMA_CACHE[name] = load_schema(str(SCHEMAS / f"escalation.{name}.avsc"))
     return bool(validate(record, _SCHEMA_CACHE[name], raise_errors=True))
+
+
+def message_record(**fields: Any) -> dict[str, Any]:
+    """The Avro record of a customer's message asking for a person, with `fields` replaced.
+
+    For tests that hand the worker raw records, broken ones included: any field may be overridden
+    with any value, which a typed event would not allow.
+    """
+    event = MessageEvent(
+        "msg-1", "c-1", T0, "v-1", "m-1", "customer", "Can I talk to a real person?"
+    )
+    record = event_to_dict(dataclasses.replace(event, category="billing"))
+    record.update(fields)
+    return record
 
 
 def jsonl_line(event: Event) -> str:

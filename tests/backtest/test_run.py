@@ -96,9 +96,6 @@ def test_inputs_know_each_conversation_and_its_latest_outcome(event_factory: Eve
             "hello",
             "conv-1",
             action="answer",
-            klass="informational",
-            confidence=0.95,
-            intent="answer_question",
             category="refunds",
         ),
     ]

@@ -49,9 +49,6 @@ def test_a_file_is_read_in_file_order_with_counts(
             "hi",
             "conv-1",
             action="answer",
-            klass="informational",
-            confidence=0.95,
-            intent="answer_question",
         ),
         event_factory.of("c1").outcome("conv-1", resolved_by="ai", ticket_id="ticket-conv-1"),
     ]
@@ -178,14 +175,7 @@ def test_parse_line_round_trips_every_event_type(event_factory: EventFactory) ->
         event_factory.of("c1").contact("conv-1", "billing:1"),
         event_factory.of("c1").customer("hi", "conv-1"),
         event_factory.of("c1").ai(
-            "refund",
-            "conv-1",
-            action="refund",
-            klass="informational",
-            confidence=0.95,
-            intent="answer_question",
-            amount=12.5,
-            currency="USD",
+            "refund", "conv-1", action="refund", klass="financial", amount=12.5, currency="USD"
         ),
         event_factory.of("c1").sentiment("m-1", -0.7, "conv-1"),
         event_factory.of("c1").outcome(
@@ -523,14 +513,7 @@ def test_kafka_arguments_are_checked_before_connecting() -> None:
 
 def test_json_lines_records_are_the_avro_records_with_a_type(event_factory: EventFactory) -> None:
     event = event_factory.of("c1").ai(
-        "refund",
-        "conv-1",
-        action="refund",
-        klass="informational",
-        confidence=0.95,
-        intent="answer_question",
-        amount=10.0,
-        currency="USD",
+        "refund", "conv-1", action="refund", klass="financial", amount=10.0, currency="USD"
     )
     record = json.loads(jsonl_line(event))
     assert record.pop("type") == "message"

@@ -134,32 +134,33 @@ def test_replay_into_a_folder_that_does_not_exist(tmp_path: Path) -> None:
 # --- backtest ----------------------------------------------------------------------------------
 
 
+def _one_event_file(tmp_path: Path) -> Path:
+    return write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
+
+
+def _backtest(events: Path, out_dir: Path, *extra: str) -> tuple[int, str]:
+    return _invoke(
+        "backtest", "--policy", "policy/default.yaml", "--events", str(events),
+        "--out", str(out_dir), *extra,
+    )  # fmt: skip
+
+
 def test_backtest_into_a_folder_that_cannot_be_written(tmp_path: Path) -> None:
-    events = write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
+    events = _one_event_file(tmp_path)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     out_dir = blocker / "report"
-    code, out = _invoke(
-        "backtest",
-        "--policy",
-        "policy/default.yaml",
-        "--events",
-        str(events),
-        "--out",
-        str(out_dir),
-    )
+    code, out = _backtest(events, out_dir)
     assert code == 2
     assert f"cannot create output directory {out_dir}" in _sentence(out)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
 def test_backtest_into_a_read_only_folder(tmp_path: Path) -> None:
-    events = write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
+    events = _one_event_file(tmp_path)
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    code, out = _invoke(
-        "backtest", "--policy", "policy/default.yaml", "--events", str(events), "--out", str(locked)
-    )
+    code, out = _backtest(events, locked)
     assert code == 2
     assert f"output directory {locked} is not writable" in _sentence(out)
 
@@ -169,33 +170,15 @@ def test_backtest_on_an_empty_events_file(tmp_path: Path, content: str) -> None:
     events = tmp_path / "empty.jsonl"
     events.write_text(content)
     out_dir = tmp_path / "report"
-    code, out = _invoke(
-        "backtest",
-        "--policy",
-        "policy/default.yaml",
-        "--events",
-        str(events),
-        "--out",
-        str(out_dir),
-    )
+    code, out = _backtest(events, out_dir)
     assert code == 2
     assert f"event file {events} has no events" in _sentence(out)
     assert not (out_dir / "report.json").exists()
 
 
 def test_on_error_is_a_choice(tmp_path: Path) -> None:
-    events = write_events(tmp_path / "e.jsonl", [EventFactory().customer("hello")])
-    code, out = _invoke(
-        "backtest",
-        "--policy",
-        "policy/default.yaml",
-        "--events",
-        str(events),
-        "--out",
-        str(tmp_path / "o"),
-        "--on-error",
-        "ignore",
-    )
+    events = _one_event_file(tmp_path)
+    code, out = _backtest(events, tmp_path / "o", "--on-error", "ignore")
     assert code == 2
     assert "--on-error" in out and "stop" in out and "skip" in out
 

@@ -16,15 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
+from stream.replay import CORPUS_PATH
 from stream.serde import serde_for_topic
+from stream.settings import Settings
 from stream.topics import EVENT_TOPICS, ensure_topics, load_definitions
 from stream.worker import readiness
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
+# The real airline conversations, from the shared data sets the settings point at.
+CORPUS = Settings().datasets_dir / CORPUS_PATH
 
 
 def broker_available() -> bool:
@@ -68,6 +73,27 @@ class Isolated:
             for future in admin.delete_topics(names, operation_timeout=30).values():
                 with contextlib.suppress(KafkaException):
                     future.result(timeout=60)
+
+
+def isolated_topics() -> Iterator[Isolated]:
+    """Topics of their own on the real broker, deleted after; skips (fails under `make test`)
+    when no broker answers."""
+    if not broker_available():
+        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
+    topics = Isolated()
+    yield topics
+    topics.delete()
+
+
+def cli_env(isolated: Isolated, **extra: str) -> dict[str, str]:
+    """The environment of an `escalation` command run against the isolated topics."""
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "ESCALATION_TOPIC_PREFIX": isolated.prefix,
+        "ESCALATION_APP_ID": isolated.app_id,
+        **extra,
+    }
 
 
 def produce(

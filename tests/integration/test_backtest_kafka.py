@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from stream.serde import serde_for_topic
 from stream.testing import HOUR, EventFactory, write_events
 from stream.topics import EVENT_TOPICS
 from tests.backtest.backtest_history import CANDIDATE_YAML, scripted_history
-from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, broker_available
+from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, broker_available, isolated_topics
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +27,8 @@ DAY = 24 * HOUR
 START = (int(time.time() * 1000) // HOUR - 6) * HOUR
 
 
-@pytest.fixture
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip(f"no Kafka at {BOOTSTRAP}; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
+# Each test gets topics of its own.
+isolated = pytest.fixture(isolated_topics)
 
 
 def _produce(isolated: Isolated, events: list[Event]) -> None:

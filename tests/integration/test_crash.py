@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
-    broker_available,
+    isolated_topics,
     produce,
     running_worker,
     stop,
@@ -28,13 +27,8 @@ CUSTOMERS = 24
 TURNS = 6  # per conversation, customer and AI agent alternating; none of them fires a trigger
 
 
-@pytest.fixture
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
+# Each test gets topics of its own.
+isolated = pytest.fixture(isolated_topics)
 
 
 def conversation(n: int, day: int) -> list[tuple[str, dict[str, Any]]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,37 +12,17 @@ import pytest
 from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
-    broker_available,
     committed_offset,
     produce,
     produce_at,
-    running_worker,
     set_topic_config,
     wait_for_log,
-    wait_until_consuming,
 )
 from tests.integration.test_worker import T0, account, message
 
 pytestmark = pytest.mark.integration
 
 NEAR_ONE_MIB = 1_040_000
-
-
-@pytest.fixture(scope="module")
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
-
-
-@pytest.fixture(scope="module")
-def worker(isolated: Isolated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    data = tmp_path_factory.mktemp("worker")
-    with running_worker(isolated, data / "state", data / "worker.log"):
-        wait_until_consuming(isolated)
-        yield data / "worker.log"
 
 
 def test_an_input_near_one_mib_is_dead_lettered_cut_to_fit(

@@ -16,8 +16,8 @@ from stream.testing import synthetic_events
 from tests.integration.kafka_helpers import (
     BOOTSTRAP,
     Isolated,
-    broker_available,
     free_port,
+    isolated_topics,
     produce,
     running_worker,
 )
@@ -49,13 +49,8 @@ def wait_for(url: str, code: int, timeout: float = 120) -> dict[str, object]:
     raise AssertionError(f"{url} never answered {code}; last {last}")
 
 
-@pytest.fixture
-def isolated() -> object:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
+# Each test gets topics of its own.
+isolated = pytest.fixture(isolated_topics)
 
 
 def test_a_worker_is_live_then_ready_with_its_partitions_and_policy(

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -19,7 +18,7 @@ from tests.integration.kafka_helpers import (
     BOOTSTRAP,
     REPO,
     Isolated,
-    broker_available,
+    cli_env,
     free_port,
     produce_raw,
 )
@@ -27,23 +26,8 @@ from tests.integration.kafka_helpers import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
-
-
 def lag_cli(isolated: Isolated, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "ESCALATION_TOPIC_PREFIX": isolated.prefix,
-        "ESCALATION_APP_ID": isolated.app_id,
-        "COLUMNS": "160",
-    }
+    env = cli_env(isolated, COLUMNS="160")
     return subprocess.run(
         [sys.executable, "-m", "stream.cli", "lag", *args],
         cwd=REPO,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,10 @@ from stream.core.events import event_from_dict
 from stream.core.policy import default_policy
 from stream.replay import ReplayConfig, iter_events
 from tests.integration.kafka_helpers import (
+    CORPUS,
     Collector,
     Isolated,
-    broker_available,
+    isolated_topics,
     produce,
     read_back,
     running_worker,
@@ -25,24 +25,13 @@ from tests.integration.kafka_helpers import (
 
 pytestmark = pytest.mark.integration
 
-SOURCE = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "twcs-airlines"
-    / "airlines_raw.csv.bz2"
-)
+SOURCE = CORPUS
 # Events trickle in as live traffic does, rather than as one backlog.
 PACE_S = 0.005
 
 
-@pytest.fixture
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
+# Each test gets topics of its own.
+isolated = pytest.fixture(isolated_topics)
 
 
 def test_backtest_of_the_consumed_events_equals_the_live_decisions(

@@ -9,25 +9,25 @@ for an email, a phone number, a card-like number and the text of every replayed 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stream.lag import LagProbe
-from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
+from stream.replay import ReplayConfig, iter_events
 from stream.serde import serde_for_topic
+from stream.testing import message_record
 from stream.topics import INPUT_TOPICS
 from tests.integration.kafka_helpers import (
     BOOTSTRAP,
+    CORPUS,
     REPO,
     Isolated,
-    broker_available,
+    cli_env,
     produce_raw,
     running_worker,
     wait_until_consuming,
@@ -35,7 +35,7 @@ from tests.integration.kafka_helpers import (
 
 pytestmark = pytest.mark.integration
 
-SOURCE = REPO.parent / "shared" / "data" / CORPUS_PATH
+SOURCE = CORPUS
 CONVERSATIONS = 150
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -98,22 +98,8 @@ def test_the_detector_finds_each_kind_of_personal_data() -> None:
         assert personal_data(timer, texts) == []
 
 
-@pytest.fixture(scope="module")
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
-
-
 def cli(isolated: Isolated, log: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "ESCALATION_TOPIC_PREFIX": isolated.prefix,
-        "ESCALATION_APP_ID": isolated.app_id,
-    }
+    env = cli_env(isolated)
     with log.open("ab") as out:
         return subprocess.run(
             [sys.executable, "-m", "stream.cli", *args],
@@ -184,23 +170,14 @@ def test_no_log_line_of_the_worker_or_the_cli_carries_personal_data(
                 "support.messages",
                 key,
                 message.encode(
-                    {
-                        "event_id": f"poison-{customer[:4]}",
-                        "customer_id": customer,
-                        "occurred_at": 1_767_225_600_000,
-                        "schema_version": 1,
-                        "conversation_id": "v-poison",
-                        "message_id": "m-poison",
-                        "role": "customer",
-                        "text": POISON,
-                        "channel": "chat",
-                        "category": "billing",
-                        "intent": None,
-                        "intent_confidence": None,
-                        "proposed_action": None,
-                        "action_attempted": False,
-                        "action_failed": False,
-                    }
+                    message_record(
+                        event_id=f"poison-{customer[:4]}",
+                        customer_id=customer,
+                        occurred_at=1_767_225_600_000,
+                        conversation_id="v-poison",
+                        message_id="m-poison",
+                        text=POISON,
+                    )
                 ),
             )
         # And a policy published through the CLI, and the lag read through it

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,14 @@ from typer.testing import CliRunner
 from stream.cli import app
 from stream.core.policy import DEFAULT_POLICY_PATH
 from stream.serde import serde_for_topic
-from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, broker_available
+from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, isolated_topics
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
 
 
-@pytest.fixture
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip(f"no Kafka at {BOOTSTRAP}; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
+# Each test gets topics of its own.
+isolated = pytest.fixture(isolated_topics)
 
 
 def published(isolated: Isolated) -> list[str]:

@@ -31,9 +31,9 @@ from stream.replay.kafka import produce
 from stream.topics import EVENT_TOPICS
 from tests.integration.kafka_helpers import (
     BOOTSTRAP,
+    CORPUS,
     REPO,
     Isolated,
-    broker_available,
     free_port,
     produce_raw,
     running_worker,
@@ -43,7 +43,7 @@ from tests.integration.kafka_helpers import (
 
 pytestmark = pytest.mark.integration
 
-SOURCE = REPO.parent / "shared" / "data" / "twcs-airlines" / "airlines_raw.csv.bz2"
+SOURCE = CORPUS
 DOCS = REPO / "docs" / "operations.md"
 
 
@@ -100,15 +100,6 @@ def concrete(expr: str) -> str:
 
 def values(result: list[dict[str, Any]]) -> list[float]:
     return [float(r["value"][1]) for r in result]
-
-
-@pytest.fixture(scope="module")
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,18 +16,12 @@ from stream.replay import ReplayConfig, iter_events
 from stream.replay.kafka import ProduceError, produce
 from stream.serde import serde_for_topic
 from stream.topics import EVENT_TOPICS
+from tests.integration.kafka_helpers import BOOTSTRAP, CORPUS
 
 pytestmark = pytest.mark.integration
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 PARTITIONS = 4
-SOURCE = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "twcs-airlines"
-    / "airlines_raw.csv.bz2"
-)
+SOURCE = CORPUS
 Events = list[tuple[str, dict[str, Any]]]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
+from stream.testing import message_record
 from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
@@ -24,22 +24,6 @@ pytestmark = pytest.mark.integration
 
 DAY = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01, event time of the scripts
-
-
-@pytest.fixture(scope="module")
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
-
-
-@pytest.fixture(scope="module")
-def worker(isolated: Isolated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    data = tmp_path_factory.mktemp("worker")
-    with running_worker(isolated, data / "state", data / "worker.log"):
-        yield data / "worker.log"
 
 
 def account(cid: str, t: int, **fields: Any) -> tuple[str, dict[str, Any]]:
@@ -80,23 +64,16 @@ def contact(cid: str, n: int, t: int, issue: str, conv: str) -> tuple[str, dict[
 def message(
     cid: str, conv: str, n: int, t: int, role: str, text: str, **fields: Any
 ) -> tuple[str, dict[str, Any]]:
-    record = {
-        "event_id": f"msg-{conv}-{n}",
-        "customer_id": cid,
-        "occurred_at": t,
-        "schema_version": 1,
-        "conversation_id": conv,
-        "message_id": f"{conv}-m{n}",
-        "role": role,
-        "text": text,
-        "channel": "chat",
-        "category": fields.pop("category", "billing"),
-        "intent": None,
-        "intent_confidence": None,
-        "proposed_action": None,
-        "action_attempted": False,
-        "action_failed": False,
-    }
+    record = message_record(
+        event_id=f"msg-{conv}-{n}",
+        customer_id=cid,
+        occurred_at=t,
+        conversation_id=conv,
+        message_id=f"{conv}-m{n}",
+        role=role,
+        text=text,
+        category=fields.pop("category", "billing"),
+    )
     record.update(fields)
     return "message", record
 

@@ -10,31 +10,14 @@ import structlog.testing
 from stream.core import statecodec
 from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
+from stream.testing import message_record
 from stream.worker.handler import RawRecord, RecordHandler
 
 T0 = 1_767_225_600_000
 
 
 def message(**fields: Any) -> dict[str, Any]:
-    record = {
-        "event_id": "msg-1",
-        "customer_id": "c-1",
-        "occurred_at": T0,
-        "schema_version": 1,
-        "conversation_id": "v-1",
-        "message_id": "m-1",
-        "role": "customer",
-        "text": "Can I talk to a real person?",
-        "channel": "chat",
-        "category": "billing",
-        "intent": None,
-        "intent_confidence": None,
-        "proposed_action": None,
-        "action_attempted": False,
-        "action_failed": False,
-    }
-    record.update(fields)
-    return record
+    return message_record(occurred_at=T0, **fields)
 
 
 def raw(

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
+from stream.testing import message_record
 from stream.worker import metrics
 from stream.worker.handler import RawRecord, RecordHandler
 
@@ -34,24 +35,7 @@ def scrape(collector: metrics.WorkerCollector) -> dict[str, list[tuple[dict[str,
 
 
 def explicit_request(**fields: Any) -> bytes:
-    record = {
-        "event_id": "msg-1",
-        "customer_id": "c-1",
-        "occurred_at": T0,
-        "schema_version": 1,
-        "conversation_id": "v-1",
-        "message_id": "m-1",
-        "role": "customer",
-        "text": "Can I talk to a real person?",
-        "channel": "chat",
-        "category": "billing",
-        "intent": None,
-        "intent_confidence": None,
-        "proposed_action": None,
-        "action_attempted": False,
-        "action_failed": False,
-    }
-    record.update(fields)
+    record = message_record(occurred_at=T0, **fields)
     return serde_for_topic("support.messages").encode(record)
 
 
