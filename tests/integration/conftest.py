@@ -1,8 +1,8 @@
 """Setup the integration tests share: each module's own topics on the real broker, and a worker.
 
-A module gets fresh topics (`isolated`) and, if it asks, one worker on them (`worker`, its log
-path). A module whose tests each need topics of their own rebinds `isolated` in one line:
-`isolated = pytest.fixture(isolated_topics)`.
+A module gets fresh topics (`isolated`) and, if it asks, one worker on them (`worker`, or
+`consuming_worker` once it consumes; either gives its log path). A module whose tests each need
+topics of their own rebinds `isolated` in one line: `isolated = pytest.fixture(isolated_topics)`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,17 @@ def isolated() -> Iterator[Isolated]:
 
 @pytest.fixture(scope="module")
 def worker(isolated: Isolated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A worker on the module's topics, consuming; yields the path of its log."""
+    """A worker on the module's topics, starting; yields the path of its log.
+
+    It is not awaited: events produced meanwhile are a backlog it reads from the beginning.
+    """
     data = tmp_path_factory.mktemp("worker")
     with running_worker(isolated, data / "state", data / "worker.log"):
-        wait_until_consuming(isolated)
         yield data / "worker.log"
+
+
+@pytest.fixture(scope="module")
+def consuming_worker(isolated: Isolated, worker: Path) -> Path:
+    """The module's worker once it consumes: what a test produces next arrives live."""
+    wait_until_consuming(isolated)
+    return worker

@@ -26,7 +26,7 @@ NEAR_ONE_MIB = 1_040_000
 
 
 def test_an_input_near_one_mib_is_dead_lettered_cut_to_fit(
-    isolated: Isolated, worker: Path
+    isolated: Isolated, consuming_worker: Path
 ) -> None:
     # Given a record of almost 1 MiB that is not an event, then a valid event on its partition
     value = b"\x00" + b"\xab" * (NEAR_ONE_MIB - 1)
@@ -51,7 +51,7 @@ def test_an_input_near_one_mib_is_dead_lettered_cut_to_fit(
 
 
 def test_a_refused_dead_letter_stops_the_partition_until_it_is_written(
-    isolated: Isolated, worker: Path
+    isolated: Isolated, consuming_worker: Path
 ) -> None:
     # Given a dead-letter topic that refuses anything over 4 KiB
     dead_topic = isolated.topic("support.deadletter")
@@ -65,7 +65,7 @@ def test_a_refused_dead_letter_stops_the_partition_until_it_is_written(
             [account("c-hold", T0), message("c-hold", "v-hold", 1, T0, "customer", "Hello?")],
         )
         # Then the worker says it cannot write the dead letter ...
-        line = wait_for_log(worker, "dead_letter_not_written", timeout=90)
+        line = wait_for_log(consuming_worker, "dead_letter_not_written", timeout=90)
         assert f'"offset": {offset}' in line and "MessageSizeTooLarge" in line
         # ... and neither commits past the record nor decides the event behind it
         decisions = Collector(isolated, "escalation.decisions")
