@@ -17,7 +17,7 @@ T0 = 1_767_225_600_000
 
 
 def message(**fields: Any) -> dict[str, Any]:
-    return message_record(occurred_at=T0, **fields)
+    return message_record(**{"occurred_at": T0, **fields})
 
 
 def raw(

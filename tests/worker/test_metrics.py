@@ -35,7 +35,7 @@ def scrape(collector: metrics.WorkerCollector) -> dict[str, list[tuple[dict[str,
 
 
 def explicit_request(**fields: Any) -> bytes:
-    record = message_record(occurred_at=T0, **fields)
+    record = message_record(**{"occurred_at": T0, **fields})
     return serde_for_topic("support.messages").encode(record)
 
 
