@@ -64,6 +64,7 @@ bench: setup ## Throughput and latency of the worker vs a bare passthrough on th
 
 MUTATION_VENV ?= .venv-mutation
 JOBS ?= $(shell nproc)
+MUTATED_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
 
 # mutmut 3.8 needs a newer click than faust-streaming allows: it gets an environment of its own.
 $(MUTATION_VENV)/bin/mutmut: pyproject.toml
@@ -76,7 +77,7 @@ $(MUTATION_VENV)/bin/mutmut: pyproject.toml
 mutation: $(MUTATION_VENV)/bin/mutmut ## Mutation testing of the decision rules (takes minutes; not in `make test`): bench/results/mutation.json
 	rm -rf mutants
 	ESCALATION_HYPOTHESIS_PROFILE=mutation $(MUTATION_VENV)/bin/mutmut run --max-children $(JOBS)
-	$(MUTATION_VENV)/bin/python bench/mutation_report.py --min-score 0.9
+	$(MUTATION_VENV)/bin/python bench/mutation_report.py --min-score 0.9 --commit $(MUTATED_COMMIT)
 
 .PHONY: dashboards
 dashboards: setup ## Regenerate the Grafana dashboard, Prometheus alert rules and scrape configs

@@ -139,6 +139,7 @@ def _commit() -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--min-score", type=float, default=None)
+    parser.add_argument("--commit", default=None, help="the commit mutated (default: HEAD now)")
     args = parser.parse_args()
 
     annotations = load_annotations()
@@ -191,7 +192,7 @@ def main() -> int:
     report = {
         "tool": "mutmut 3.8.1",
         "command": "make mutation",
-        "commit": _commit(),
+        "commit": args.commit or _commit(),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "score_counts": "killed / (total - equivalent - prose); timeouts count as killed",
         "score": score(total),
