@@ -26,6 +26,7 @@ from stream.core.policy import Policy
 from stream.core.records import RecordError
 from stream.serde import SerdeError, serde_for_topic
 from stream.settings import Settings
+from stream.worker import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +101,8 @@ class Judging:
         memory, judged = remember(
             memory, item, JudgeSettings.from_policy(policy), limits_for(self._settings, policy)
         )
+        for judgement in judged:
+            metrics.record_judgement(judgement.verdict)
         out = [(j.conversation_id.encode(), self.output.encode(j.to_record())) for j in judged]
         return item.customer_id, memory.to_record(), out
 

@@ -10,13 +10,19 @@ from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
 from stream.settings import Settings
 from stream.testing import EventFactory
+from stream.worker import metrics
 from stream.worker.judging import Judging, limits_for
+
+
+def judged_count(verdict: str) -> float:
+    return metrics.JUDGEMENTS.labels(judgement=verdict)._value.get()  # type: ignore[no-any-return]
 
 
 def test_records_fold_into_the_table_and_judgements_are_encoded() -> None:
     settings = Settings(topic_prefix="t.")
     judging = Judging(settings, default_policy)
     table: dict[str, Any] = {}
+    before = judged_count("unknown")
     f = EventFactory("c1")
     close = f.contact("conv-1", action="closed")
     out = f.outcome("conv-1", ticket_id="t1", resolved_by="ai")
@@ -29,6 +35,8 @@ def test_records_fold_into_the_table_and_judgements_are_encoded() -> None:
     key, value = publish[0]
     record = judging.output.decode(value)
     assert key == b"conv-1" and record["verdict"] == "unknown"
+    # Each published judgement is counted by its verdict on the worker's metrics
+    assert judged_count("unknown") == before + 1
     assert "no decision was made" in record["reason"]
     facts = table["c1"]["conversations"]["conv-1"]
     assert JudgeFacts.from_record(facts).closed_at == close.occurred_at
