@@ -59,19 +59,93 @@ def encode(state: CustomerState, max_bytes: int) -> tuple[bytes, int]:
 
 
 def decode(stored: bytes | Mapping[str, Any]) -> CustomerState:
-    """A state from any stored version: version-2 bytes, or a version-1 JSON object."""
+    """A state from any stored version: version-2 bytes, or a version-1 or 0 JSON object."""
     if isinstance(stored, Mapping):  # a table that still decodes JSON hands over the object
-        return CustomerState.from_record(stored)
+        return CustomerState.from_record(_upgrade(stored))
     if not stored:
         raise StateCodecError("empty state record")
     first = stored[0]
     if first == VERSION:
         record = _loads(stored[1:].decode("utf-8"))
-    elif first == 0x7B:  # "{": version 1, the JSON object the table stored before
-        record = _loads(stored.decode("utf-8"))
+    elif first == 0x7B:  # "{": version 1 or 0, the JSON object the table stored before
+        record = _upgrade(_loads(stored.decode("utf-8")))
     else:
         raise StateCodecError(f"unknown state format: first byte {first:#04x}")
     return CustomerState.from_record(record)
+
+
+def _upgrade(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Version 0 (short keys, contacts as lists) read as the field-named record of version 1.
+
+    Version 0 is what workers stored before the field-named records: its changelogs must still
+    restore, or every customer of an upgraded worker would start from nothing.
+    """
+    if "customer_id" in record or "c" not in record:
+        return record
+    return {
+        "customer_id": record["c"],
+        "watermark": record.get("w", -1),
+        "marks": dict(record.get("wm", {})),
+        "account": record.get("acc"),
+        "account_at": record.get("acc_at", -1),
+        "contacts": [
+            dict(zip(_V0_CONTACT, values, strict=True)) for values in record.get("ct", ())
+        ],
+        "conversations": {conv["id"]: _upgrade_conversation(conv) for conv in record.get("cv", ())},
+        "closed": {conv_id: at for conv_id, at in record.get("cl", ())},
+    }
+
+
+_V0_CONTACT: Final[tuple[str, ...]] = (
+    "contact_id",
+    "conversation_id",
+    "issue_key",
+    "at",
+    "category",
+    "channel",
+    "action",
+)
+
+
+def _upgrade_conversation(conv: Mapping[str, Any]) -> dict[str, Any]:
+    escalation = conv.get("es")
+    return {
+        "conversation_id": conv["id"],
+        "opened_at": conv["o"],
+        "last_at": conv["l"],
+        "category": conv.get("cat"),
+        "channel": conv.get("ch", "chat"),
+        "turns": [
+            {
+                "message_id": turn["m"],
+                "role": turn["r"],
+                "text": turn["x"],
+                "at": turn["t"],
+                "markers": [list(marker) for marker in turn.get("k", ())],
+                "negative": turn.get("n", False),
+                "sentiment": turn.get("s"),
+                "decided": turn.get("d", False),
+            }
+            for turn in conv.get("t", ())
+        ],
+        "attempts": list(conv.get("a", ())),
+        "intents": list(conv.get("i", ())),
+        "clarifications": conv.get("cl", 0),
+        "ai_turns": conv.get("ai", 0),
+        "customer_turns": conv.get("cu", 0),
+        "human": conv.get("h", False),
+        "offer": conv.get("of"),
+        "escalation": (
+            None
+            if escalation is None
+            else {
+                "event_id": escalation["e"],
+                "decision": escalation["d"],
+                "package": escalation["p"],
+            }
+        ),
+        "pending_scores": dict(conv.get("ps", {})),
+    }
 
 
 def estimate(state: CustomerState) -> int:
