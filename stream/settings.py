@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     # plus its lateness. At most this many conversations per customer are kept.
     calibration_horizon_hours: float | None = Field(default=None, gt=0)
     calibration_max_conversations: int = Field(default=200, ge=1)
+    # The agent folds up to this many records at a time, waiting at most this long for them:
+    # one state write per customer per batch, at the cost of up to the wait in latency.
+    batch_size: int = Field(default=1000, ge=1)
+    batch_wait_seconds: float = Field(default=0.01, gt=0.0)
+    # Decoded customer states kept in front of the table (least recently used dropped first).
+    state_cache_size: int = Field(default=20_000, ge=1)
+    # Event-time order across the input topics: how long an input with records not yet read may
+    # hold the others back (Kafka Streams' max.task.idle.ms), and how many records may be held.
+    order_idle_ms: float = Field(default=500.0, ge=0.0)
+    order_max_held: int = Field(default=50_000, ge=1)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

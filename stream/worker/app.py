@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -12,26 +13,21 @@ from confluent_kafka import Producer
 
 from stream.core.policy import load_policy, policy_warnings
 from stream.security import client_security
-from stream.serde import SerdeError, configure_registry_tls, serde_for_topic
+from stream.serde import configure_registry_tls
 from stream.settings import Settings
-from stream.topics import INPUT_TOPICS
+from stream.topics import EVENT_TOPICS, INPUT_TOPICS
 from stream.worker import health, judging, log_limits, metrics
+from stream.worker.batches import CaughtUp, StateTable, batches
 from stream.worker.deadletters import deadletter_key, deliver_until_written
-from stream.worker.handler import RawRecord, RecordHandler
+from stream.worker.fold import BatchFold
+from stream.worker.handler import Handled, RawRecord, RecordHandler
+from stream.worker.ordering import EventTimeMerge
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
 
 log = structlog.get_logger(__name__)
 
 STATE_TABLE = "customer-state"
 STATS_TABLE = "decision-stats"
-
-
-def dimension_keys(decision: dict[str, Any]) -> list[str]:
-    """The live counters one decision increments: by action, category and trigger."""
-    action = decision["action"]
-    keys = [f"action:{action}", f"category:{decision['category'] or 'none'}:{action}"]
-    keys.extend(f"trigger:{hit['trigger']}:{action}" for hit in decision["triggers"])
-    return keys
 
 
 def _broker_urls(settings: Settings) -> list[str]:
@@ -121,55 +117,8 @@ def build_app(settings: Settings) -> faust.App:
     )
 
     journal = settings.journal_path.open("a", buffering=1) if settings.journal_path else None
-
-    @app.agent(inputs, name="customer-decisions")
-    async def decide(stream: faust.StreamT[bytes]) -> None:
-        """Thin glue: load the customer's state, call the handler, write what it returns."""
-        async for event in stream.events():
-            message = event.message
-            if journal is not None:
-                journal.write(f"{message.topic}\t{message.partition}\t{message.offset}\n")
-            raw_record = RawRecord(
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                message.headers or (),
-                int(message.timestamp * 1000) if message.timestamp else None,
-            )
-            handled = handler.handle(raw_record, states.get)
-            if handled.deadletter is not None:
-                log.warning(
-                    "dead_letter",
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    reason=handled.reason,
-                )
-                letter = handled.deadletter
-                # Waits for the broker's acknowledgement: the record is acked (and its offset
-                # committed) only once its dead letter is written, however long that takes.
-                await deliver_until_written(
-                    partial(_send_and_wait, deadletters, deadletter_key(message.key), letter),
-                    where={
-                        "topic": message.topic,
-                        "partition": message.partition,
-                        "offset": message.offset,
-                    },
-                )
-                continue
-            assert handled.customer_id is not None
-            states[handled.customer_id] = handled.state
-            key = message.key
-            for value in handled.decisions:
-                await decisions.send(key=key, value=value)
-            for value in handled.handoffs:
-                await handoffs.send(key=key, value=value)
-            metrics.record_sent(handled, raw_record.timestamp_ms)
-
-    # Each decision fans out to one count per dimension; the counts are re-keyed by dimension
-    # through an internal topic so every key's count lives on exactly one partition.
+    # Decision counts go straight from the batch to the re-keyed topic, one increment per
+    # dimension key per batch, so every key's count lives on exactly one partition.
     stat_keys = app.topic(
         f"{settings.app_id}-decision-stats-keys",
         key_type=str,
@@ -177,19 +126,97 @@ def build_app(settings: Settings) -> faust.App:
         partitions=settings.partitions,
         internal=True,
     )
+    input_types = {settings.topic(name): kind for kind, name in EVENT_TOPICS.items()}
+    table = StateTable(states)
+    folder = BatchFold(handler, table.get, settings.state_cache_size)
+    merge: EventTimeMerge[Any] = EventTimeMerge(
+        input_types, idle_ms=settings.order_idle_ms, max_held=settings.order_max_held
+    )
+    caught_up = CaughtUp(app)
 
-    @app.agent(decisions, name="decision-stats-fanout")
-    async def fan_out(stream: faust.StreamT[bytes]) -> None:
-        """Turns a decision into the dimension keys it counts towards."""
-        serde = serde_for_topic("escalation.decisions", settings.schema_registry_url)
-        async for value in stream:
-            try:
-                record = serde.decode(value)
-            except SerdeError:  # decisions are ours; a foreign record is counted, not fatal
-                await stat_keys.send(key="undecodable", value=1)
+    @app.agent(inputs, name="customer-decisions")
+    async def decide(stream: faust.StreamT[bytes]) -> None:
+        """Thin glue: merge each batch into event-time order, fold it, hand it over, then ack."""
+        # The idle wait of the merge counts only time spent waiting for input: while a batch is
+        # folded nothing can arrive, and a slow fold must not make the merge give up on order.
+        waited = 0.0
+        mark = time.monotonic()
+        async for batch in batches(stream, settings.batch_size, settings.batch_wait_seconds):
+            waited += time.monotonic() - mark
+            for event in batch:
+                message = event.message
+                raw_record = RawRecord(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                    message.headers or (),
+                    int(message.timestamp * 1000) if message.timestamp else None,
+                )
+                parsed = handler.parse(raw_record)
+                at = None if isinstance(parsed, Handled) else parsed.occurred_at
+                merge.add(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    at,
+                    (raw_record, parsed, event),
+                )
+            ready = merge.release(waited, caught_up)
+            if not ready:
+                mark = time.monotonic()
                 continue
-            for key in dimension_keys(record):
-                await stat_keys.send(key=key, value=1)
+            for _, _, event in ready:
+                table.remember(event)
+            if journal is not None:
+                journal.writelines(f"{r.topic}\t{r.partition}\t{r.offset}\n" for r, _, _ in ready)
+            out = folder.fold((r, p) for r, p, _ in ready)
+            # Everything is handed to the producer without waiting for delivery; Faust's commit
+            # flushes the producer before it commits, so an acked offset never runs ahead of
+            # the outputs and state writes of its record (at least once).
+            for raw_record, dead in out.deadletters:
+                where = {
+                    "topic": raw_record.topic,
+                    "partition": raw_record.partition,
+                    "offset": raw_record.offset,
+                }
+                log.warning("dead_letter", **where, reason=dead.reason)
+                assert dead.deadletter is not None
+                # Waits for the broker's acknowledgement: the record is acked (and its offset
+                # committed) only once its dead letter is written, however long that takes.
+                await deliver_until_written(
+                    partial(
+                        _send_and_wait,
+                        deadletters,
+                        deadletter_key(raw_record.key),
+                        dead.deadletter,
+                    ),
+                    where=where,
+                )
+            for key, value in out.decisions:
+                decisions.send_soon(key=key, value=value)
+            for key, value in out.handoffs:
+                handoffs.send_soon(key=key, value=value)
+            for customer_id, (partition, state) in out.states.items():
+                table.set(customer_id, partition, state)
+            for dimension, increment in out.counts.items():
+                stat_keys.send_soon(key=dimension, value=increment)
+            for decided, append_ms in out.sent:
+                metrics.record_decisions(decided, append_ms=append_ms)
+            metrics.record_handoffs(len(out.handoffs))
+            for _, _, event in ready:
+                await stream.ack(event)
+            mark = time.monotonic()
+
+    @app.on_partitions_revoked.connect
+    def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Held records of a revoked partition go to its next owner; cached states may change."""
+        revoked: set[Any] = args[0] if args else kwargs.get("revoked", set())
+        partitions = {tp.partition for tp in revoked if tp.topic in input_types}
+        merge.drop(partitions)
+        table.forget(partitions)
+        folder.cache.clear()
 
     @app.agent(stat_keys, name="decision-stats")
     async def count(stream: faust.StreamT[int]) -> None:

@@ -16,10 +16,11 @@ import structlog
 
 from stream.core import statecodec
 from stream.core.decision import Decision
-from stream.core.events import EventError, event_from_dict
+from stream.core.events import Event, EventError, event_from_dict
 from stream.core.eventtime import DEFAULT_BOUNDS, EventClock, TimeBounds
 from stream.core.policy import Policy
-from stream.core.step import step
+from stream.core.state import CustomerState
+from stream.core.step import StepResult, step
 from stream.core.triggers import TriggerError
 from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
@@ -96,84 +97,118 @@ class RecordHandler:
     def handle(
         self, raw: RawRecord, load_state: Callable[[str], bytes | dict[str, Any] | None]
     ) -> Handled:
-        def dead(error_type: str, reason: str) -> Handled:
-            return Handled(reason=reason, deadletter=self.deadletter(raw, error_type, reason))
+        parsed = self.parse(raw)
+        if isinstance(parsed, Handled):
+            return parsed
+        try:
+            raw_state = load_state(parsed.customer_id)
+            state = statecodec.decode(raw_state) if raw_state is not None else None
+            policy = self._policy()
+            result = step(state, parsed, policy)
+            self.report(result, parsed, raw, policy)
+            stored = self.store(result.state, policy)
+            decisions, handoffs = self.encode(result)
+            return Handled(
+                customer_id=parsed.customer_id,
+                state=stored,
+                decisions=decisions,
+                handoffs=handoffs,
+                decided=list(result.decisions),
+                trigger_errors=result.errors,
+                conflict=result.conflict,
+            )
+        except Exception as exc:  # a bug in one customer's fold must not stop the partition
+            return self.failed(raw, exc)
 
+    def parse(self, raw: RawRecord) -> Event | Handled:
+        """The typed event of a record, or its dead letter (`Handled` with the reason)."""
         kind = self._types.get(raw.topic)
         if kind is None:
-            return dead("validation", f"no event type is defined for topic {raw.topic!r}")
+            return self.dead(raw, "validation", f"no event type is defined for topic {raw.topic!r}")
         try:
             record = self._serdes[raw.topic].decode(raw.value)
         except SerdeError as exc:
-            return dead("decode", str(exc))
+            return self.dead(raw, "decode", str(exc))
         try:
             event = event_from_dict(kind, record)
         except EventError as exc:
-            return dead("validation", str(exc))
+            return self.dead(raw, "validation", str(exc))
         customer_id = event.customer_id
         # Co-partitioning is what lets one partition own a customer; a record keyed otherwise
         # would fold into a state another worker owns.
         key = raw.key
         if key is None or key != customer_id.encode():
             shown = key.decode("utf-8", "replace") if key is not None else "null"
-            return dead(
-                "validation", f"key {shown!r} is not the record's customer_id {customer_id!r}"
+            return self.dead(
+                raw,
+                "validation",
+                f"key {shown!r} is not the record's customer_id {customer_id!r}",
             )
         refused = self.clock.admit(
             f"{raw.topic}[{raw.partition}]", event.occurred_at, raw.timestamp_ms
         )
         if refused is not None:
-            return dead("event_time", refused)
-        policy = self._policy()
-        try:
-            raw_state = load_state(customer_id)
-            state = statecodec.decode(raw_state) if raw_state is not None else None
-            result = step(state, event, policy)
-            if result.conflict is not None:
-                log.warning(
-                    "conflicting_duplicate",
-                    customer_id=customer_id,
-                    detail=result.conflict,
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                )
-            stored, cut = statecodec.encode(result.state, policy.state.max_state_bytes)
-            if cut:
-                log.warning(
-                    "state_trimmed",
-                    customer_id=customer_id,
-                    cut=cut,
-                    bytes=len(stored),
-                    max_bytes=policy.state.max_state_bytes,
-                )
-            for error in result.errors:
-                # Loud on purpose: a trigger error is a bug, and the escalation it caused is the
-                # only other trace of it.
-                log.error(
-                    "trigger_error",
-                    trigger=error.trigger,
-                    code=error.code,
-                    detail=error.detail,
-                    customer_id=customer_id,
-                    event_id=event.event_id,
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                    policy_version=policy.version,
-                )
-                metrics.record_trigger_error(error.trigger)
-            return Handled(
-                customer_id=customer_id,
-                state=stored,
-                decisions=[self._decision_serde.encode(d.to_record()) for d in result.decisions],
-                handoffs=[self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
-                decided=list(result.decisions),
-                trigger_errors=result.errors,
-                conflict=result.conflict,
+            return self.dead(raw, "event_time", refused)
+        return event
+
+    def encode(self, result: StepResult) -> tuple[list[bytes], list[bytes]]:
+        """The output records of one step: decisions and handoff packages, Avro-encoded."""
+        return (
+            [self._decision_serde.encode(d.to_record()) for d in result.decisions],
+            [self._handoff_serde.encode(h.to_record()) for h in result.handoffs],
+        )
+
+    def store(self, state: CustomerState, policy: Policy) -> bytes:
+        """The stored bytes of a state under the policy's byte budget (trimmed in place)."""
+        stored, cut = statecodec.encode(state, policy.state.max_state_bytes)
+        if cut:
+            log.warning(
+                "state_trimmed",
+                customer_id=state.customer_id,
+                cut=cut,
+                bytes=len(stored),
+                max_bytes=policy.state.max_state_bytes,
             )
-        except Exception as exc:  # a bug in one customer's fold must not stop the partition
-            return dead("processing", f"{type(exc).__name__}: {exc}")
+        return stored
+
+    def report(self, result: StepResult, event: Event, raw: RawRecord, policy: Policy) -> None:
+        """Log and count what went wrong in one step: a conflicting duplicate, trigger errors."""
+        if result.conflict is not None:
+            log.warning(
+                "conflicting_duplicate",
+                customer_id=event.customer_id,
+                detail=result.conflict,
+                topic=raw.topic,
+                partition=raw.partition,
+                offset=raw.offset,
+            )
+        for error in result.errors:
+            # Loud on purpose: a trigger error is a bug, and the escalation it caused is the
+            # only other trace of it.
+            log.error(
+                "trigger_error",
+                trigger=error.trigger,
+                code=error.code,
+                detail=error.detail,
+                customer_id=event.customer_id,
+                event_id=event.event_id,
+                topic=raw.topic,
+                partition=raw.partition,
+                offset=raw.offset,
+                policy_version=policy.version,
+            )
+            metrics.record_trigger_error(error.trigger)
+
+    def dead(self, raw: RawRecord, error_type: str, reason: str) -> Handled:
+        return Handled(reason=reason, deadletter=self.deadletter(raw, error_type, reason))
+
+    def failed(self, raw: RawRecord, exc: Exception) -> Handled:
+        """The dead letter of a record whose fold raised."""
+        return self.dead(raw, "processing", f"{type(exc).__name__}: {exc}")
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy()
 
     def deadletter(self, raw: RawRecord, error_type: str, reason: str) -> bytes:
         """The dead letter of a record, cut to fit under the size limit when it must be."""

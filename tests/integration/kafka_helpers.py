@@ -401,3 +401,26 @@ def assert_backtest_parity(
                   if record.get(k) != want.get(k)}  # fmt: skip
         assert not differ, f"{decision_id}: live vs backtest {differ}"
     return len(published)
+
+
+def committed_total(
+    isolated: Isolated, topics: list[str], total: int, timeout: float = 300.0
+) -> int:
+    """Block until the worker's group has committed `total` records over `topics` (bounded)."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": isolated.app_id})
+    try:
+        parts = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ]
+        deadline = time.monotonic() + timeout
+        done = 0
+        while time.monotonic() < deadline:
+            done = sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+            if done >= total:
+                return done
+            time.sleep(1.0)
+    finally:
+        consumer.close()
+    raise AssertionError(f"the worker committed {done} of {total} records within {timeout}s")

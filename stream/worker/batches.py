@@ -1,0 +1,128 @@
+"""The Faust side of the batched fold: taking batches, knowing when an input is caught up, writing.
+
+Kept apart from `app.py` so the agent stays a short loop: take a batch, merge it into event-time
+order, fold, hand outputs and state writes to the producer, ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, cast
+
+import faust
+from faust.streams import _current_event
+from faust.types import TP, EventT, TableT
+from mode.utils.futures import notify
+
+
+async def batches(stream: faust.StreamT[Any], size: int, within: float) -> AsyncIterator[list[Any]]:
+    """Lists of up to `size` unacked events, or an empty list after `within` s without any.
+
+    faust's `noack_take` yields only when it has events; a merge that holds records back for
+    event-time order must also wake when nothing comes, to release them once the idle wait has
+    passed. This is `noack_take` (faust-streaming 0.11+) with that one change: the caller acks.
+    """
+    buffer: list[Any] = []
+    full = asyncio.Event()
+    consumed = asyncio.Event()
+    consuming: asyncio.Future[None] | None = None
+    s = cast(Any, stream)
+    previous_acks = s.enable_acks
+    channel_it = s.channel.__aiter__()
+
+    async def add_to_buffer(value: Any) -> Any:
+        nonlocal consuming
+        if consuming is not None:
+            try:
+                await consuming
+            finally:
+                consuming = None
+        event = s.current_event
+        if event is None:
+            raise RuntimeError("batch buffer found no current event")
+        buffer.append(event)
+        if len(buffer) >= size:
+            full.set()
+            consumed.clear()
+            await s.wait(consumed)
+        return value
+
+    s.enable_acks = False
+    s.add_processor(add_to_buffer)
+    s._enable_passive(channel_it)
+    try:
+        while not s.should_stop:
+            await s.wait_for_stopped(full, timeout=within)
+            consuming = asyncio.get_running_loop().create_future()
+            try:
+                yield list(buffer)
+            finally:
+                buffer.clear()
+                notify(consuming)
+                full.clear()
+                consumed.set()
+    finally:
+        s.enable_acks = previous_acks
+        s._processors.remove(add_to_buffer)
+
+
+class CaughtUp:
+    """Whether an input partition has nothing left that the agent has not seen yet.
+
+    The consumer's high watermark (from its last fetch) against the next offset the merge would
+    read; before the merge has seen a record of that partition, against the consumer's own read
+    position. A partition this worker does not own has nothing to wait for.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    def __call__(self, topic: str, partition: int, next_offset: int | None) -> bool:
+        consumer = cast(Any, self._app.consumer)
+        tp = TP(topic, partition)
+        try:
+            high = consumer.highwater(tp)
+        except Exception:  # not assigned (any more): nothing of it will come here
+            return True
+        if high is None:
+            return False
+        if next_offset is None:
+            next_offset = consumer._read_offset.get(tp) or 0
+        return bool(high <= next_offset)
+
+
+class StateTable:
+    """Reads and writes of the state table on the partition of the record they belong to.
+
+    faust's table and its RocksDB store find the partition of a key from the current event,
+    which a batch folded outside stream iteration does not have; this sets it to a record of the
+    same partition (the inputs are co-partitioned, so that is the changelog partition too). The
+    write is still an ordinary `table[key] = value`: store, then changelog.
+    """
+
+    def __init__(self, table: TableT[str, Any]) -> None:
+        self._table = table
+        self._events: dict[int, EventT[Any]] = {}
+
+    def remember(self, event: EventT[Any]) -> None:
+        self._events[event.message.partition] = event
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self._events.pop(partition, None)
+
+    def get(self, key: str, partition: int) -> Any:
+        token = _current_event.set(weakref.ref(self._events[partition]))
+        try:
+            return self._table.get(key)
+        finally:
+            _current_event.reset(token)
+
+    def set(self, key: str, partition: int, value: Any) -> None:
+        token = _current_event.set(weakref.ref(self._events[partition]))
+        try:
+            self._table[key] = value
+        finally:
+            _current_event.reset(token)

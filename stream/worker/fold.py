@@ -1,0 +1,170 @@
+"""A batch of input records folded at once: decoded states cached, each touched state written once.
+
+Per event the worker used to load the customer's state from the table, decode it, fold one event,
+encode it and write it back (one changelog record per event). Here a batch is folded over states
+kept decoded in a bounded cache in front of the table, and each customer touched by the batch is
+written once at its end, so the changelog gets one record per customer per batch. The cache holds
+exactly what the table holds after each batch (it is filled from the table on a miss and written
+through at the end of every batch), so dropping it at any time loses nothing.
+
+No Faust import: the agent hands in records in the order to fold them and writes what comes out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream.core import statecodec
+from stream.core.decision import Decision
+from stream.core.events import Event
+from stream.core.policy import Policy
+from stream.core.state import CustomerState
+from stream.core.step import step
+from stream.worker.handler import Handled, RawRecord, RecordHandler
+
+#: `load_state(customer_id, partition)`: the stored state (stream/core/statecodec.py), or None.
+LoadState = Callable[[str, int], "bytes | dict[str, Any] | None"]
+
+
+def dimension_keys(decision: Decision) -> list[str]:
+    """The live counters one decision increments: by action, category and trigger."""
+    action = decision.action
+    keys = [f"action:{action}", f"category:{decision.category or 'none'}:{action}"]
+    keys.extend(f"trigger:{hit.trigger}:{action}" for hit in decision.triggers)
+    return keys
+
+
+class StateCache:
+    """Decoded customer states, least recently used dropped first once over `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[str, CustomerState] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        state = self._states.get(customer_id)
+        if state is not None:
+            self._states.move_to_end(customer_id)
+        return state
+
+    def put(self, customer_id: str, state: CustomerState) -> None:
+        self._states[customer_id] = state
+        self._states.move_to_end(customer_id)
+
+    def discard(self, customer_id: str) -> None:
+        self._states.pop(customer_id, None)
+
+    def trim(self) -> None:
+        """Drop the least recently used beyond `size`; called between batches, never inside one."""
+        while len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        self._states.clear()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+@dataclass(slots=True)
+class Output:
+    """What one batch must send and write; the agent hands it to the producer, then acks."""
+
+    decisions: list[tuple[bytes, bytes]] = field(default_factory=list)
+    handoffs: list[tuple[bytes, bytes]] = field(default_factory=list)
+    deadletters: list[tuple[RawRecord, Handled]] = field(default_factory=list)
+    # customer id -> (partition, stored state): one table write per touched customer.
+    states: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    # The decisions of each record with its broker append time (ms), for the worker's metrics.
+    sent: list[tuple[list[Decision], int | None]] = field(default_factory=list)
+    events: int = 0
+
+
+class BatchFold:
+    """Folds batches of parsed records over cached states with the handler's encoders."""
+
+    def __init__(self, handler: RecordHandler, load_state: LoadState, cache_size: int) -> None:
+        self.handler = handler
+        self.load_state = load_state
+        self.cache = StateCache(cache_size)
+
+    def _load(self, customer_id: str, partition: int) -> CustomerState | None:
+        state = self.cache.get(customer_id)
+        if state is not None:
+            self.cache.hits += 1
+            return state
+        self.cache.misses += 1
+        stored = self.load_state(customer_id, partition)
+        return statecodec.decode(stored) if stored is not None else None
+
+    def fold(self, records: Iterable[tuple[RawRecord, Event | Handled]]) -> Output:
+        """Fold `records` in the order given (the event-time order of the merge)."""
+        out = Output()
+        policy = self.handler.policy  # one policy for the whole batch, as one event sees one
+        touched: dict[str, tuple[int, list[Event]]] = {}
+        encode = self.handler.encode
+        for raw, parsed in records:
+            out.events += 1
+            if isinstance(parsed, Handled):
+                out.deadletters.append((raw, parsed))
+                continue
+            customer_id = parsed.customer_id
+            try:
+                result = step(self._load(customer_id, raw.partition), parsed, policy)
+                if result.errors or result.conflict is not None:
+                    self.handler.report(result, parsed, raw, policy)
+                decisions, handoffs = encode(result)
+            except Exception as exc:  # a bug in one customer's fold must not stop the partition
+                out.deadletters.append((raw, self.handler.failed(raw, exc)))
+                if not self._restore(customer_id, touched.get(customer_id), policy):
+                    touched.pop(customer_id, None)
+                continue
+            self.cache.put(customer_id, result.state)
+            seen = touched.get(customer_id)
+            if seen is None:
+                touched[customer_id] = (raw.partition, [parsed])
+            else:
+                seen[1].append(parsed)
+            key = raw.key or customer_id.encode()
+            out.decisions.extend((key, value) for value in decisions)
+            out.handoffs.extend((key, value) for value in handoffs)
+            if result.decisions:
+                out.sent.append((result.decisions, raw.timestamp_ms))
+            for decision in result.decisions:
+                out.counts.update(dimension_keys(decision))
+        for customer_id, (partition, _) in touched.items():
+            state = self.cache.get(customer_id)
+            if state is not None:
+                # Trimmed in place to the policy's byte budget, so the cache holds what is stored.
+                out.states[customer_id] = (partition, self.handler.store(state, policy))
+        self.cache.trim()
+        return out
+
+    def _restore(
+        self, customer_id: str, folded: tuple[int, list[Event]] | None, policy: Policy
+    ) -> bool:
+        """Undo a fold that raised half-way: the stored state plus this batch's earlier events.
+
+        `step` changes the state in place, so the cached value may be half-updated; the table
+        still holds the state before this batch, and `step` is deterministic. False when even
+        that fails: the customer then keeps the stored state, and nothing of this batch is written.
+        """
+        self.cache.discard(customer_id)
+        if folded is None:
+            return True
+        try:
+            stored = self.load_state(customer_id, folded[0])
+            state = statecodec.decode(stored) if stored is not None else None
+            for event in folded[1]:
+                state = step(state, event, policy).state
+        except Exception:
+            return False
+        if state is not None:
+            self.cache.put(customer_id, state)
+        return True

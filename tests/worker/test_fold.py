@@ -1,0 +1,158 @@
+"""The batched fold without a broker: decisions as one at a time, one write per customer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import stream.worker.fold as fold_module
+from stream.core import statecodec
+from stream.core.events import Event, event_from_dict
+from stream.core.policy import default_policy
+from stream.core.step import step
+from stream.serde import serde_for_topic
+from stream.worker.fold import BatchFold, dimension_keys
+from stream.worker.handler import Handled, RawRecord, RecordHandler
+from tests.worker.test_handler import T0, message
+
+
+def record(n: int, customer: str = "c-1", **fields: Any) -> tuple[RawRecord, Event | Handled]:
+    values = message(
+        **{
+            "event_id": f"msg-{customer}-{n}",
+            "customer_id": customer,
+            "message_id": f"m-{customer}-{n}",
+            "occurred_at": T0 + n * 1000,
+            "text": f"Where is my bag number {n}?",
+            **fields,
+        }
+    )
+    raw = RawRecord(
+        "support.messages",
+        0,
+        n,
+        customer.encode(),
+        serde_for_topic("support.messages").encode(values),
+    )
+    return raw, event_from_dict("message", values)
+
+
+class Store:
+    """The table as the fold sees it: counts reads and keeps what the agent writes back."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.reads = 0
+
+    def load(self, customer_id: str, partition: int) -> Any:
+        self.reads += 1
+        return self.data.get(customer_id)
+
+    def write_back(self, states: dict[str, tuple[int, bytes]]) -> None:
+        for customer_id, (_, state) in states.items():
+            self.data[customer_id] = state
+
+
+@pytest.fixture
+def handler() -> RecordHandler:
+    return RecordHandler(default_policy, consumer="tests")
+
+
+def test_a_batch_gives_the_decisions_of_one_event_at_a_time_and_one_write_per_customer(
+    handler: RecordHandler,
+) -> None:
+    records = [record(n, customer=f"c-{n % 3}") for n in range(12)]
+    # Given the same records folded one at a time through the handler
+    one_by_one = Store()
+    expected: list[bytes] = []
+    for raw, _ in records:
+        handled = handler.handle(raw, lambda cid: one_by_one.data.get(cid))
+        assert handled.customer_id is not None and handled.state is not None
+        one_by_one.data[handled.customer_id] = handled.state
+        expected.extend(handled.decisions)
+
+    # When they are folded as two batches
+    store = Store()
+    fold = BatchFold(handler, store.load, cache_size=100)
+    first = fold.fold(records[:6])
+    store.write_back(first.states)
+    second = fold.fold(records[6:])
+    store.write_back(second.states)
+
+    # Then the decisions are the same, in the same order, and each batch writes each customer once
+    assert [v for _, v in first.decisions + second.decisions] == expected
+    assert sorted(first.states) == sorted(second.states) == ["c-0", "c-1", "c-2"]
+    assert store.data == one_by_one.data
+    # And the table is read only for customers the cache has not seen
+    assert store.reads == 3
+    assert first.events == second.events == 6
+
+
+def test_the_cache_is_bounded_and_a_dropped_state_comes_back_from_the_table(
+    handler: RecordHandler,
+) -> None:
+    store = Store()
+    fold = BatchFold(handler, store.load, cache_size=2)
+    for n in range(5):
+        store.write_back(fold.fold([record(n, customer=f"c-{n}")]).states)
+    assert len(fold.cache) == 2
+    store.write_back(fold.fold([record(9, customer="c-0")]).states)
+    state = statecodec.decode(store.data["c-0"])
+    assert [t.message_id for c in state.conversations.values() for t in c.turns] == [
+        "m-c-0-0",
+        "m-c-0-9",
+    ]
+
+
+def test_a_fold_that_raises_is_a_dead_letter_and_the_state_is_as_before_it(
+    handler: RecordHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store()
+    fold = BatchFold(handler, store.load, cache_size=10)
+    store.write_back(fold.fold([record(0)]).states)
+    real_step = fold_module.step
+
+    def failing_step(state: Any, event: Event, policy: Any) -> Any:
+        if event.event_id == "msg-c-1-2":
+            state.conversations.clear()  # half-way through, the state is already changed
+            raise RuntimeError("boom")
+        return real_step(state, event, policy)
+
+    monkeypatch.setattr(fold_module, "step", failing_step)
+    out = fold.fold([record(1), record(2), record(3)])
+    store.write_back(out.states)
+
+    # Then the failing record is a dead letter with the reason, the others are decided
+    ((raw, dead),) = out.deadletters
+    assert raw.offset == 2 and dead.reason == "RuntimeError: boom"
+    assert len(out.decisions) == 2
+    # And the written state holds every turn but the failing one
+    state = statecodec.decode(store.data["c-1"])
+    assert [t.message_id for c in state.conversations.values() for t in c.turns] == [
+        "m-c-1-0",
+        "m-c-1-1",
+        "m-c-1-3",
+    ]
+
+
+def test_decision_counts_are_aggregated_per_batch(handler: RecordHandler) -> None:
+    store = Store()
+    out = BatchFold(handler, store.load, cache_size=10).fold(
+        [record(n, customer=f"c-{n}") for n in range(4)]
+    )
+    decisions = [serde_for_topic("escalation.decisions").decode(v) for _, v in out.decisions]
+    assert len(decisions) == 4
+    assert out.counts["action:escalate"] == sum(d["action"] == "escalate" for d in decisions)
+    assert sum(out.counts.values()) == sum(2 + len(d["triggers"]) for d in decisions)
+
+
+def test_dimension_keys_name_action_category_and_each_trigger(handler: RecordHandler) -> None:
+    _, event = record(0, text="I want to speak to a real person")
+    assert not isinstance(event, Handled)
+    (decision,) = step(None, event, default_policy()).decisions
+    assert dimension_keys(decision) == [
+        "action:escalate",
+        "category:billing:escalate",
+        "trigger:explicit_request:escalate",
+    ]
