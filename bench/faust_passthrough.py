@@ -1,8 +1,10 @@
 """A Faust agent that only forwards raw input records: the framework's own ceiling on this machine.
 
 Run by bench/worker_bench.py as `python bench/faust_passthrough.py worker`, configured from the
-environment (BENCH_PREFIX, BENCH_APP_ID, KAFKA_BOOTSTRAP_SERVERS). Same broker settings as the
-worker's app, no table, no decoding: what is left of the worker's cost is Faust and aiokafka.
+environment (BENCH_PREFIX, BENCH_APP_ID, KAFKA_BOOTSTRAP_SERVERS, and BENCH_SCHEME: `kafka` for
+faust's aiokafka driver, `rdkafka` for the project's confluent-kafka transport). Same broker
+settings as the worker's app, no table, no decoding: what is left of the worker's cost is Faust
+and its driver.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from stream.topics import INPUT_TOPICS  # noqa: E402
 prefix = os.environ["BENCH_PREFIX"]
 app = faust.App(
     os.environ["BENCH_APP_ID"],
-    broker=f"kafka://{os.environ.get('KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')}",
+    broker=[
+        f"{os.environ.get('BENCH_SCHEME', 'kafka')}://{host}"
+        for host in os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092").split(",")
+    ],
     topic_disable_leader=True,
     consumer_auto_offset_reset="earliest",
     web_enabled=False,

@@ -1,10 +1,15 @@
-"""Worker throughput and decision latency on replayed airline traffic, against a bare passthrough.
+"""Worker throughput, CPU, changelog writes and decision latency on replayed airline traffic.
 
-One run on the local broker, so the ratio worker/passthrough is measured under the same load:
-  1. passthrough: a confluent-kafka consume -> decode -> encode -> produce loop over the backlog;
-  2. worker: one Faust worker draining the same backlog (sustained events/s from committed offsets);
-  3. latency: a fresh worker fed at about half its sustained rate, produce time -> decision time.
-Writes bench/results/worker.json. Not a test: nothing here asserts a target.
+`make bench` (python bench/worker_bench.py): one backlog on the broker of KAFKA_BOOTSTRAP_SERVERS
+(and no other: every process it starts is given that broker under every name it reads), then
+`--rounds` interleaved rounds of, each draining the same backlog under a fresh group:
+  1. a bare confluent-kafka consume -> decode -> encode -> produce loop (the ceiling);
+  2. a Faust agent that only forwards raw records, once per Faust driver (`--drivers`);
+  3. the worker, one instance, per driver;
+  4. the worker, two instances in one group (aiokafka driver);
+medians over the rounds, ratios within the run, then the latency of a fresh worker fed at half
+its median rate (produce time -> decision time). Writes bench/results/worker.json. Not a test:
+nothing here asserts a target, and the machine's load average is recorded beside the figures.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,21 @@ from stream.topics import EVENT_TOPICS, INPUT_TOPICS, ensure_topics, load_defini
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 SOURCE = Settings().datasets_dir / CORPUS_PATH
 RESULTS = REPO_ROOT / "bench" / "results" / "worker.json"
+LOG_DIR = REPO_ROOT / "data" / "bench"
+# Faust broker URL scheme of each driver the bench can try.
+DRIVERS = {"aiokafka": "kafka", "confluent": "rdkafka"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def broker_env(**extra: str) -> dict[str, str]:
+    """The environment of a process the bench starts: this broker under every name it reads.
+
+    `ESCALATION_BOOTSTRAP_SERVERS` wins over `KAFKA_BOOTSTRAP_SERVERS` in the worker's settings,
+    so an inherited one would send the worker to another cluster; both are set here.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESCALATION_")}
+    env.update(KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP, ESCALATION_BOOTSTRAP_SERVERS=BOOTSTRAP, **extra)
+    return env
 
 
 def make_topics(prefix: str) -> None:
@@ -49,17 +70,20 @@ def drop_topics(prefix: str) -> None:
             f.result(timeout=60)
 
 
-def input_partitions(prefix: str) -> list[TopicPartition]:
+def partitions_of(topics: list[str]) -> list[TopicPartition]:
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-meta"})
     try:
         out = []
-        for name in INPUT_TOPICS:
-            topic = prefix + name
+        for topic in topics:
             for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
                 out.append(TopicPartition(topic, p))
         return out
     finally:
         consumer.close()
+
+
+def input_partitions(prefix: str) -> list[TopicPartition]:
+    return partitions_of([prefix + name for name in INPUT_TOPICS])
 
 
 def committed(group: str, parts: list[TopicPartition]) -> int:
@@ -68,6 +92,27 @@ def committed(group: str, parts: list[TopicPartition]) -> int:
         return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
     finally:
         consumer.close()
+
+
+def end_offsets(topic: str) -> int:
+    """Records ever written to `topic` (sum of its partitions' end offsets), 0 if it is absent."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-meta"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return 0
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        )
+    finally:
+        consumer.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]:
@@ -82,10 +127,11 @@ def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]
         }
     )
     producer = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5})
-    out = prefix + "escalation.decisions"
+    out = prefix + "bench.passthrough"
     consumer.subscribe(list(serdes))
     seen = 0
     first = None
+    cpu_start = time.process_time()
     deadline = time.monotonic() + timeout
     while seen < total and time.monotonic() < deadline:
         for msg in consumer.consume(1000, timeout=1.0):
@@ -93,6 +139,7 @@ def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]
                 continue
             if first is None:
                 first = time.perf_counter()
+                cpu_start = time.process_time()
             serde = serdes[msg.topic()]
             record = serde.decode(msg.value())
             while True:
@@ -105,110 +152,127 @@ def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]
         producer.poll(0)
     producer.flush(60)
     elapsed = time.perf_counter() - (first or time.perf_counter())
+    cpu = time.process_time() - cpu_start
     consumer.close()
-    return {"events": seen, "seconds": round(elapsed, 2), "events_per_s": round(seen / elapsed, 1)}
-
-
-def faust_ceiling(prefix: str, total: int, log: Path, timeout: float = 600) -> dict[str, Any]:
-    """The same backlog through a Faust agent that only forwards raw records."""
-    app_id = f"{prefix}faust-passthrough"
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "BENCH_PREFIX": prefix,
-        "BENCH_APP_ID": app_id,
+    return {
+        "events": seen,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(seen / elapsed, 1),
+        "cpu_us_per_event": round(cpu / seen * 1e6, 1) if seen else None,
+        "complete": seen >= total,
     }
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as fh:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO_ROOT / "bench" / "faust_passthrough.py"),
-                "worker",
-                "-l",
-                "warn",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=fh,
-            stderr=fh,
-        )
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=fh, stderr=fh)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        return drain_rate(app_id, input_partitions(prefix), total, process, log, timeout)
-    finally:
-        stop_worker(process)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def drain_rate(
     group: str,
     parts: list[TopicPartition],
     total: int,
-    process: subprocess.Popen[bytes],
+    processes: list[subprocess.Popen[bytes]],
     log: Path,
     timeout: float,
 ) -> dict[str, Any]:
-    """Sustained rate: from the first commit to the last, so start-up and rebalance don't count."""
+    """Sustained rate and CPU: from the first commit to the last, so start-up doesn't count."""
     deadline = time.monotonic() + timeout
     first_at = first_count = None
+    cpu_first = 0.0
     done = 0
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
         done = committed(group, parts)
         now = time.perf_counter()
         if done and first_at is None:
             first_at, first_count = now, done
+            cpu_first = sum(cpu_seconds(p.pid) for p in processes)
         if done >= total:
             break
-        time.sleep(0.5)
+        time.sleep(0.25)
     assert first_at is not None and first_count is not None, f"no progress; see {log}"
     elapsed = time.perf_counter() - first_at
+    cpu = sum(cpu_seconds(p.pid) for p in processes if p.poll() is None) - cpu_first
     moved = done - first_count
     return {
         "events": done,
         "measured_events": moved,
         "seconds": round(elapsed, 2),
         "events_per_s": round(moved / elapsed, 1) if elapsed > 0 else None,
+        "cpu_us_per_event": round(cpu / moved * 1e6, 1) if moved else None,
         "complete": done >= total,
     }
 
 
-def start_worker(prefix: str, app_id: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "ESCALATION_TOPIC_PREFIX": prefix,
-        "ESCALATION_APP_ID": app_id,
-        "ESCALATION_DATA_DIR": str(REPO_ROOT / "data" / "bench"),
-        "ESCALATION_LOG_LEVEL": "warning",
-        "ESCALATION_WEB_PORT": str(6100 + os.getpid() % 500),
-    }
-    with log.open("wb") as fh:
-        return subprocess.Popen(
-            [sys.executable, "-m", "stream.worker"], cwd=REPO_ROOT, env=env, stdout=fh, stderr=fh
-        )
-
-
-def stop_worker(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+def faust_ceiling(prefix: str, total: int, driver: str, timeout: float = 600) -> dict[str, Any]:
+    """The same backlog through a Faust agent that only forwards raw records."""
+    app_id = f"{prefix}faust-pass-{driver}-{uuid.uuid4().hex[:6]}"
+    log = LOG_DIR / f"faust-passthrough-{driver}.log"
+    env = broker_env(BENCH_PREFIX=prefix, BENCH_APP_ID=app_id, BENCH_SCHEME=DRIVERS[driver])
+    command = [sys.executable, str(REPO_ROOT / "bench" / "faust_passthrough.py"), "worker"]
+    process = spawn([*command, "-l", "warn"], env, log)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def worker_throughput(prefix: str, total: int, log: Path, timeout: float = 600) -> dict[str, Any]:
-    app_id = f"{prefix}worker"
-    process = start_worker(prefix, app_id, log)
-    try:
-        return drain_rate(app_id, input_partitions(prefix), total, process, log, timeout)
+        return drain_rate(app_id, input_partitions(prefix), total, [process], log, timeout)
     finally:
-        stop_worker(process)
+        stop(process)
 
 
-def latency(events: list[tuple[str, dict[str, Any]]], rate: float, log: Path) -> dict[str, Any]:
+def worker_env(prefix: str, app_id: str, driver: str, n: int) -> dict[str, str]:
+    return broker_env(
+        ESCALATION_TOPIC_PREFIX=prefix,
+        ESCALATION_APP_ID=app_id,
+        ESCALATION_DATA_DIR=str(LOG_DIR / f"state-{app_id}-{n}"),
+        ESCALATION_LOG_LEVEL="warning",
+        ESCALATION_WEB_PORT=str(6100 + (os.getpid() + n) % 500),
+        ESCALATION_BROKER_DRIVER=driver,
+    )
+
+
+def start_worker(prefix: str, app_id: str, driver: str, n: int = 0) -> subprocess.Popen[bytes]:
+    log = LOG_DIR / f"worker-{driver}-{n}.log"
+    env = worker_env(prefix, app_id, driver, n)
+    return spawn([sys.executable, "-m", "stream.worker"], env, log)
+
+
+def workers(
+    prefix: str, total: int, driver: str, count: int, timeout: float = 600
+) -> dict[str, Any]:
+    """`count` workers in one group draining the backlog; changelog records per input event."""
+    app_id = f"{prefix}worker-{driver}-{count}-{uuid.uuid4().hex[:6]}"
+    processes = [start_worker(prefix, app_id, driver, n) for n in range(count)]
+    try:
+        result = drain_rate(
+            app_id,
+            input_partitions(prefix),
+            total,
+            processes,
+            LOG_DIR / f"worker-{driver}-0.log",
+            timeout,
+        )
+    finally:
+        for process in processes:
+            stop(process)
+    changelog = end_offsets(f"{app_id}-customer-state-changelog")
+    result["changelog_records"] = changelog
+    result["changelog_records_per_event"] = round(changelog / total, 3)
+    return result
+
+
+def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) -> dict[str, Any]:
     """Event produced -> its decision on the output topic, at a steady `rate`."""
     prefix = f"bench-lat-{uuid.uuid4().hex[:8]}."
     make_topics(prefix)
     app_id = f"{prefix}worker"
-    process = start_worker(prefix, app_id, log)
+    process = start_worker(prefix, app_id, driver, 99)
     sent: dict[str, float] = {}
     try:
         # Warm-up: wait until the worker answers, so start-up is not counted as latency.
@@ -236,6 +300,14 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, log: Path) ->
         serdes = {k: serde_for_topic(n) for k, n in EVENT_TOPICS.items()}
         decision_serde = serde_for_topic("escalation.decisions")
         latencies: list[float] = []
+
+        def collect(batch: list[Any]) -> None:
+            for msg in batch:
+                if not msg.error():
+                    d = decision_serde.decode(msg.value())
+                    if d["event_id"] in sent:
+                        latencies.append(msg.timestamp()[1] / 1000 - sent[d["event_id"]])
+
         interval = 1.0 / rate
         next_at = time.perf_counter()
         for kind, record in measured:
@@ -250,74 +322,145 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, log: Path) ->
                 value=serdes[kind].encode(record),
             )
             producer.poll(0)
-            for msg in consumer.consume(100, timeout=0):
-                if not msg.error():
-                    d = decision_serde.decode(msg.value())
-                    if d["event_id"] in sent:
-                        latencies.append(msg.timestamp()[1] / 1000 - sent[d["event_id"]])
+            collect(consumer.consume(100, timeout=0))
         producer.flush(30)
         expected = sum(
             1 for k, r in measured if k == "message" and r["role"] in ("customer", "ai_agent")
         )
         deadline = time.monotonic() + 60
         while len(latencies) < expected * 0.9 and time.monotonic() < deadline:
-            for msg in consumer.consume(500, timeout=0.5):
-                if not msg.error():
-                    d = decision_serde.decode(msg.value())
-                    if d["event_id"] in sent:
-                        latencies.append(msg.timestamp()[1] / 1000 - sent[d["event_id"]])
+            collect(consumer.consume(500, timeout=0.5))
         consumer.close()
         latencies.sort()
         ms = [x * 1000 for x in latencies]
         return {
+            "driver": driver,
             "rate_events_per_s": round(rate, 1),
             "events": len(measured),
+            "decisions_expected": expected,
             "decisions_measured": len(ms),
             "p50_ms": round(statistics.median(ms), 1) if ms else None,
             "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 1) if ms else None,
             "max_ms": round(ms[-1], 1) if ms else None,
         }
     finally:
-        stop_worker(process)
+        stop(process)
         drop_topics(prefix)
+
+
+def median_of(rounds: list[dict[str, Any]], name: str, field: str = "events_per_s") -> Any:
+    values = [r[name][field] for r in rounds if r.get(name) and r[name].get(field) is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def ratio(a: Any, b: Any) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def attempt(label: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One measurement; a driver that fails is recorded with its error, not fatal to the run."""
+    try:
+        result = run()
+    except Exception as exc:  # a failing driver is a finding to record, not a crash
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    print(f"  {label}: {result}", flush=True)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=6000)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--drivers", default="aiokafka", help=f"comma-separated, of {', '.join(DRIVERS)}"
+    )
+    parser.add_argument("--no-pair", action="store_true", help="skip the two-worker run")
     args = parser.parse_args()
-    log_dir = REPO_ROOT / "data" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
+    unknown = [d for d in drivers if d not in DRIVERS]
+    if unknown:
+        parser.error(f"unknown driver {unknown[0]!r}; expected some of {', '.join(DRIVERS)}")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
 
     events = list(iter_events(SOURCE, ReplayConfig(conversations=args.conversations)))
+    total = len(events)
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     make_topics(prefix)
+    rounds: list[dict[str, Any]] = []
     try:
         produce(
             events,
             BOOTSTRAP,
             topic_for={k: prefix + n for k, n in EVENT_TOPICS.items()},
-            total=len(events),
+            total=total,
         )
-        print(f"backlog: {len(events)} events", flush=True)
-        ceiling = passthrough(prefix, len(events))
-        print(f"passthrough: {ceiling}", flush=True)
-        framework = faust_ceiling(prefix, len(events), log_dir / "faust-passthrough.log")
-        print(f"faust passthrough: {framework}", flush=True)
-        worker = worker_throughput(prefix, len(events), log_dir / "throughput-worker.log")
-        print(f"worker: {worker}", flush=True)
+        print(f"backlog: {total} events on {BOOTSTRAP}", flush=True)
+        for number in range(args.rounds):
+            print(f"round {number + 1}", flush=True)
+            row: dict[str, Any] = {"load_average": os.getloadavg()[0]}
+            row["confluent_passthrough"] = attempt(
+                "confluent passthrough", lambda: passthrough(prefix, total)
+            )
+            for driver in drivers:
+                row[f"faust_passthrough_{driver}"] = attempt(
+                    f"faust passthrough ({driver})",
+                    lambda d=driver: faust_ceiling(prefix, total, d),  # type: ignore[misc]
+                )
+                row[f"worker_{driver}"] = attempt(
+                    f"worker ({driver})",
+                    lambda d=driver: workers(prefix, total, d, 1),  # type: ignore[misc]
+                )
+            if not args.no_pair:
+                row["two_workers_aiokafka"] = attempt(
+                    "two workers (aiokafka)", lambda: workers(prefix, total, "aiokafka", 2)
+                )
+            rounds.append(row)
     finally:
         drop_topics(prefix)
-    rate = (worker["events_per_s"] or 100) / 2
+
+    medians: dict[str, Any] = {}
+    for name in rounds[0]:
+        if name == "load_average":
+            continue
+        medians[name] = {
+            field: median_of(rounds, name, field)
+            for field in ("events_per_s", "cpu_us_per_event", "changelog_records_per_event")
+        }
+    ceiling = medians["confluent_passthrough"]["events_per_s"]
+    ratios: dict[str, Any] = {}
+    for driver in drivers:
+        worker = medians[f"worker_{driver}"]["events_per_s"]
+        ratios[f"worker_to_faust_passthrough_{driver}"] = ratio(
+            worker, medians[f"faust_passthrough_{driver}"]["events_per_s"]
+        )
+        ratios[f"worker_{driver}_to_confluent_passthrough"] = ratio(worker, ceiling)
+        ratios[f"faust_passthrough_{driver}_to_confluent_passthrough"] = ratio(
+            medians[f"faust_passthrough_{driver}"]["events_per_s"], ceiling
+        )
+    if not args.no_pair:
+        ratios["two_workers_to_one_aiokafka"] = ratio(
+            medians["two_workers_aiokafka"]["events_per_s"],
+            medians["worker_aiokafka"]["events_per_s"],
+        )
+
+    rate = (medians["worker_aiokafka"]["events_per_s"] or 200) / 2
     sample = events[: int(rate * args.latency_seconds)]
-    lat = latency(sample, rate, log_dir / "latency-worker.log")
-    print(f"latency: {lat}", flush=True)
+    lat = attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
     result = {
-        "command": "make bench  (python bench/worker_bench.py --conversations "
-        f"{args.conversations} --latency-seconds {args.latency_seconds})",
+        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} make bench  "
+        f"(python bench/worker_bench.py --conversations {args.conversations} "
+        f"--rounds {args.rounds} --latency-seconds {args.latency_seconds} "
+        f"--drivers {','.join(drivers)}{' --no-pair' if args.no_pair else ''})",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "note": "shared machine under load from other processes: compare ratios, not rates",
+        },
         "versions": {
             p: version(p)
             for p in ("faust-streaming", "aiokafka", "confluent-kafka", "fastavro", "rocksdict")
@@ -325,23 +468,17 @@ def main() -> None:
         "input": {
             "source": "twcs-airlines/airlines_raw.csv.bz2 via stream.replay",
             "conversations": args.conversations,
-            "events": len(events),
+            "events": total,
         },
-        "passthrough": ceiling,
-        "faust_passthrough": framework,
-        "worker": worker,
-        "ratio_worker_to_passthrough": round(worker["events_per_s"] / ceiling["events_per_s"], 3)
-        if worker["events_per_s"]
-        else None,
-        "ratio_worker_to_faust_passthrough": round(
-            worker["events_per_s"] / framework["events_per_s"], 3
-        )
-        if worker["events_per_s"] and framework["events_per_s"]
-        else None,
+        "rounds": rounds,
+        "median": medians,
+        "ratios": ratios,
         "latency_at_half_rate": lat,
     }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(
+        json.dumps({k: result[k] for k in ("median", "ratios", "latency_at_half_rate")}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -141,7 +141,9 @@ def build_app(settings: Settings) -> faust.App:
         # folded nothing can arrive, and a slow fold must not make the merge give up on order.
         waited = 0.0
         mark = time.monotonic()
-        async for batch in batches(stream, settings.batch_size, settings.batch_wait_seconds):
+        async for batch in batches(
+            stream, settings.batch_size, settings.batch_wait_seconds, lambda: merge.held > 0
+        ):
             waited += time.monotonic() - mark
             for event in batch:
                 message = event.message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 import faust
@@ -17,12 +17,15 @@ from faust.types import TP, EventT, TableT
 from mode.utils.futures import notify
 
 
-async def batches(stream: faust.StreamT[Any], size: int, within: float) -> AsyncIterator[list[Any]]:
-    """Lists of up to `size` unacked events, or an empty list after `within` s without any.
+async def batches(
+    stream: faust.StreamT[Any], size: int, within: float, tick: Callable[[], bool]
+) -> AsyncIterator[list[Any]]:
+    """Lists of up to `size` unacked events; an empty list after `within` s when `tick()` says so.
 
     faust's `noack_take` yields only when it has events; a merge that holds records back for
     event-time order must also wake when nothing comes, to release them once the idle wait has
-    passed. This is `noack_take` (faust-streaming 0.11+) with that one change: the caller acks.
+    passed (`tick` is whether it holds any). This is `noack_take` (faust-streaming 0.11+) with
+    that one change; the caller acks.
     """
     buffer: list[Any] = []
     full = asyncio.Event()
@@ -55,6 +58,8 @@ async def batches(stream: faust.StreamT[Any], size: int, within: float) -> Async
     try:
         while not s.should_stop:
             await s.wait_for_stopped(full, timeout=within)
+            if not buffer and not tick():
+                continue
             consuming = asyncio.get_running_loop().create_future()
             try:
                 yield list(buffer)

@@ -18,6 +18,19 @@ from stream.worker.topic_check import check_worker_topics
 log = structlog.get_logger(__name__)
 
 
+def make_worker(app: faust.App, settings: Settings) -> faust.Worker:
+    """A Faust worker without its terminal spinner.
+
+    At a log level of warning or above, faust's worker installs a spinner handler and sets the
+    root logger to DEBUG so that every record spins it; every `log.debug` inside aiokafka's and
+    faust's send path then builds a record nobody reads (about 4% of the worker's time). Without
+    the spinner the root logger keeps the configured level.
+    """
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.spinner = None
+    return worker
+
+
 def main(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     logs.configure(settings.log_level)
@@ -40,5 +53,4 @@ def main(settings: Settings | None = None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     internal_topics.prepare(app, settings.confluent_config())
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    make_worker(app, settings).execute_from_commandline()
