@@ -17,6 +17,9 @@ import faust
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stream.topics import INPUT_TOPICS  # noqa: E402
+from stream.worker import rdkafka  # noqa: E402
+
+rdkafka.register()
 
 prefix = os.environ["BENCH_PREFIX"]
 app = faust.App(

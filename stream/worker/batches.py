@@ -103,8 +103,9 @@ class StateTable:
 
     faust's table and its RocksDB store find the partition of a key from the current event,
     which a batch folded outside stream iteration does not have; this sets it to a record of the
-    same partition (the inputs are co-partitioned, so that is the changelog partition too). The
-    write is still an ordinary `table[key] = value`: store, then changelog.
+    same partition (the inputs are co-partitioned, so that is the changelog partition too). A
+    write goes to the table's store, then to its changelog on that partition, as `table[key] =
+    value` does.
     """
 
     def __init__(self, table: TableT[str, Any]) -> None:
@@ -128,6 +129,11 @@ class StateTable:
     def set(self, key: str, partition: int, value: Any) -> None:
         token = _current_event.set(weakref.ref(self._events[partition]))
         try:
-            self._table[key] = value
+            table = cast(Any, self._table)
+            table.data[key] = value
+            # `table[key] = value` would also compare the changelog's partition count with the
+            # source's from the consumer's metadata, which at start may not list a changelog
+            # created a moment ago (0 partitions: the agent crashed). The partition is given.
+            table.send_changelog(partition, key, value)
         finally:
             _current_event.reset(token)
