@@ -10,6 +10,7 @@ and its driver.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -21,6 +22,13 @@ from stream.worker import rdkafka  # noqa: E402
 
 rdkafka.register()
 
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 prefix = os.environ["BENCH_PREFIX"]
 app = faust.App(
     os.environ["BENCH_APP_ID"],
@@ -31,6 +39,9 @@ app = faust.App(
     topic_disable_leader=True,
     consumer_auto_offset_reset="earliest",
     web_enabled=False,
+    # The worker command starts the web server anyway; a free port keeps runs from colliding.
+    web_host="127.0.0.1",
+    web_port=_free_port(),
     producer_acks=-1,
     producer_linger=0.01,
     broker_commit_every=1000,
