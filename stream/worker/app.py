@@ -176,7 +176,11 @@ def build_app(settings: Settings) -> faust.App:
             out = folder.fold((r, p) for r, p, _ in ready)
             # Everything is handed to the producer without waiting for delivery; Faust's commit
             # flushes the producer before it commits, so an acked offset never runs ahead of
-            # the outputs and state writes of its record (at least once).
+            # the outputs and state writes of its record (at least once). States go first, as
+            # one write per event did: a decision is never out before the state behind it, and
+            # a record folded again after a crash re-sends its decision (same id) from that state.
+            for customer_id, (partition, state) in out.states.items():
+                table.set(customer_id, partition, state)
             for raw_record, dead in out.deadletters:
                 where = {
                     "topic": raw_record.topic,
@@ -200,8 +204,6 @@ def build_app(settings: Settings) -> faust.App:
                 decisions.send_soon(key=key, value=value)
             for key, value in out.handoffs:
                 handoffs.send_soon(key=key, value=value)
-            for customer_id, (partition, state) in out.states.items():
-                table.set(customer_id, partition, state)
             for dimension, increment in out.counts.items():
                 stat_keys.send_soon(key=dimension, value=increment)
             for decided, append_ms in out.sent:
