@@ -139,6 +139,7 @@ def build_app(settings: Settings) -> faust.App:
         """Thin glue: merge each batch into event-time order, fold it, hand it over, then ack."""
         # The idle wait of the merge counts only time spent waiting for input: while a batch is
         # folded nothing can arrive, and a slow fold must not make the merge give up on order.
+        await table.verify_at_start(input_types)
         waited = 0.0
         mark = time.monotonic()
         async for batch in batches(

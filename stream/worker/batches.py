@@ -7,11 +7,13 @@ order, fold, hand outputs and state writes to the producer, ack.
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 import faust
+from faust.exceptions import PartitionsMismatch
 from faust.streams import _current_event
 from faust.types import TP, EventT, TableT
 from mode.utils.futures import notify
@@ -111,6 +113,7 @@ class StateTable:
     def __init__(self, table: TableT[str, Any]) -> None:
         self._table = table
         self._events: dict[int, EventT[Any]] = {}
+        self._verified: set[str] = set()
 
     def remember(self, event: EventT[Any]) -> None:
         self._events[event.message.partition] = event
@@ -127,13 +130,53 @@ class StateTable:
             _current_event.reset(token)
 
     def set(self, key: str, partition: int, value: Any) -> None:
-        token = _current_event.set(weakref.ref(self._events[partition]))
+        event = self._events[partition]
+        self._verify_partitions(event.message.topic)
+        token = _current_event.set(weakref.ref(event))
         try:
             table = cast(Any, self._table)
             table.data[key] = value
-            # `table[key] = value` would also compare the changelog's partition count with the
-            # source's from the consumer's metadata, which at start may not list a changelog
-            # created a moment ago (0 partitions: the agent crashed). The partition is given.
             table.send_changelog(partition, key, value)
         finally:
             _current_event.reset(token)
+
+    async def verify_at_start(self, source_topics: Iterable[str], wait_s: float = 10.0) -> None:
+        """Check the changelog's partitions before the first batch is taken.
+
+        A mismatch found at a write would crash the agent with a batch in hand, and Faust does
+        not hand those records to the restarted agent; found here, every restart fails at once,
+        so a misconfigured worker is a crash loop its liveness probe reports. Counts still
+        unknown after `wait_s` (a changelog created a moment ago) are checked at the first write.
+        """
+        deadline = time.monotonic() + wait_s
+        pending = set(source_topics)
+        while pending and time.monotonic() < deadline:
+            for topic in list(pending):
+                self._verify_partitions(topic)
+                if topic in self._verified:
+                    pending.discard(topic)
+            if pending:
+                await asyncio.sleep(0.5)
+
+    def _verify_partitions(self, source_topic: str) -> None:
+        """The changelog must have the source's partitions, as `table[key] = value` checks.
+
+        faust's own check takes a changelog created a moment ago, which the consumer's metadata
+        lists with 0 partitions, for a mismatch and crashes the agent; here an unknown or empty
+        count is asked again at the next write, and only a real difference raises.
+        """
+        if source_topic in self._verified:
+            return
+        consumer = cast(Any, self._table).app.consumer
+        changelog = cast(Any, self._table).changelog_topic_name
+        source_n = consumer.topic_partitions(source_topic)
+        changelog_n = consumer.topic_partitions(changelog)
+        if not source_n or not changelog_n:
+            return
+        if source_n != changelog_n:
+            raise PartitionsMismatch(
+                f"The source topic {source_topic!r} for table {self._table.name!r} has "
+                f"{source_n} partitions, but the changelog topic {changelog!r} has "
+                f"{changelog_n}: they must have the same number of partitions."
+            )
+        self._verified.add(source_topic)
