@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     state_cache_size: int = Field(default=20_000, ge=1)
     # Event-time order across the input topics: how long an input with records not yet read may
     # hold the others back (Kafka Streams' max.task.idle.ms), and how many records may be held.
-    order_idle_ms: float = Field(default=500.0, ge=0.0)
+    order_idle_ms: float = Field(default=1000.0, ge=0.0)
     order_max_held: int = Field(default=50_000, ge=1)
 
     def topic(self, name: str) -> str:

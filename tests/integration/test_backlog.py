@@ -64,7 +64,10 @@ def test_a_backlog_gives_exactly_the_backtest_decisions(isolated: Isolated, tmp_
 
     # When one worker drains the backlog
     decisions = Collector(isolated, "escalation.decisions")
-    with running_worker(isolated, tmp_path / "state", tmp_path / "worker.log"):
+    # A generous idle wait: on a loaded machine an input's fetched records can take seconds to
+    # reach the agent, and this test is about the order the merge gives, not the default bound.
+    generous = {"ESCALATION_ORDER_IDLE_MS": "15000"}
+    with running_worker(isolated, tmp_path / "state", tmp_path / "worker.log", generous):
         committed_total(isolated, [isolated.topic(t) for t in INPUT_TOPICS], total, timeout=600)
         decisions.wait_for(lambda rs: len({r["decision_id"] for r in rs}) >= len(want), 120)
         decisions.drain(quiet=3.0)
