@@ -157,6 +157,9 @@ def main() -> int:
             if status in DETECTED:
                 counts["killed"] += 1
                 continue
+            if status == "not checked":  # an interrupted run: neither killed nor survived
+                counts["not_checked"] += 1
+                continue
             diff = get_diff_for_mutant(name, path=path)
             removed, added = changed_lines(diff)
             function = function_of(name)
@@ -183,7 +186,9 @@ def main() -> int:
             survivors.append(entry)
 
     def score(counts: Counter[str]) -> float | None:
-        behavioural = counts["total"] - counts["equivalent"] - counts["prose"]
+        behavioural = (
+            counts["total"] - counts["equivalent"] - counts["prose"] - counts["not_checked"]
+        )
         return round(counts["killed"] / behavioural, 4) if behavioural else None
 
     total: Counter[str] = Counter()
@@ -194,7 +199,9 @@ def main() -> int:
         "command": "make mutation",
         "commit": args.commit or _commit(),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "score_counts": "killed / (total - equivalent - prose); timeouts count as killed",
+        "score_counts": (
+            "killed / (total - equivalent - prose - not_checked); timeouts count as killed"
+        ),
         "score": score(total),
         "totals": dict(total),
         "modules": {
@@ -217,12 +224,15 @@ def main() -> int:
             f"{'n/a' if s is None else f'{s:.1%}'}"
         )
     overall = score(total)
+    checked = total["total"] - total["equivalent"] - total["prose"] - total["not_checked"]
     print(
         f"mutation score {'n/a' if overall is None else f'{overall:.1%}'} "
-        f"({total['killed']} killed of {total['total'] - total['equivalent'] - total['prose']} "
+        f"({total['killed']} killed of {checked} "
         f"behavioural mutants; {total['equivalent']} equivalent, {total['prose']} prose-only, "
         f"{total['unexplained']} unexplained survivors) -> {RESULT.relative_to(REPO)}"
     )
+    if total["not_checked"]:
+        print(f"{total['not_checked']} mutants were not checked: the run did not finish")
     if args.min_score is not None and (overall is None or overall < args.min_score):
         print(f"below the required {args.min_score:.0%}", file=sys.stderr)
         return 1
