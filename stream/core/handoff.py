@@ -11,6 +11,7 @@ from stream.core.decision import (
     UNKNOWN_ACCOUNT,
     AccountSnapshot,
     AgentAttempts,
+    Decision,
     HandoffPackage,
     PriorContact,
     TicketDraft,
@@ -266,5 +267,47 @@ def build(
         prior_contacts=prior,
         transcript=transcript_of(conv, policy),
         ticket=ticket,
+        customer_message=customer_message,
+    )
+
+
+def fallback(
+    decision: Decision,
+    conv: ConversationState,
+    policy: Policy,
+    customer_message: str,
+    failure: str,
+) -> HandoffPackage:
+    """The package of an escalation whose full package could not be built.
+
+    Why: the escalation must still reach a person with the action held (DESIGN section 8), so this
+    package is built from the decision alone, with nothing that could fail the way the full one
+    did; the ticket says what is missing and why, and the person reads the conversation itself.
+    """
+    reasons = tuple(decision.triggers[:MAX_REASONS])
+    return HandoffPackage(
+        handoff_id=decision.decision_id,
+        decision_id=decision.decision_id,
+        revision=0,
+        customer_id=decision.customer_id,
+        conversation_id=conv.conversation_id,
+        escalated_at=decision.occurred_at,
+        policy_version=decision.policy_version,
+        account=UNKNOWN_ACCOUNT,
+        attempts=AgentAttempts(summary="Not available: the handoff package could not be built."),
+        reasons=reasons,
+        relevant_flags=(),
+        prior_contacts=(),
+        transcript=(),
+        ticket=TicketDraft(
+            subject=f"Escalation of conversation {conv.conversation_id}"[:_SUBJECT_MAX],
+            body=(
+                "The handoff package could not be built "
+                f"({failure[:500]}). Read the conversation in the support tool."
+            ),
+            priority=decision.priority,
+            tags=("handoff_error",),
+            queue=policy.routing.default_queue,
+        ),
         customer_message=customer_message,
     )

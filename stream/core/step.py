@@ -33,8 +33,9 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
-from typing import NamedTuple, ParamSpec
+from typing import Final, NamedTuple, ParamSpec
 
 from stream.core import handoff
 from stream.core.combine import CONTINUE, Combined, combine, priority_of
@@ -75,6 +76,7 @@ from stream.core.vocabulary import (
     PRIORITY_RANK,
     REPEAT_CONTACT,
     SENTIMENT,
+    Priority,
 )
 
 # How many earlier customer turns a new turn is compared with to spot a repeated question.
@@ -82,6 +84,14 @@ _REPEAT_LOOKBACK = 5
 _MAX_INTENTS = 20
 # The learned turn signal, read once here, at start-up; `step` takes another one as an argument.
 SHIPPED_MODEL: TurnModel = load_shipped()
+# Work outside the triggers whose failure fails safe too (DESIGN section 8), named in the
+# `trigger_error.<name>` hit, the log line and the counts as a trigger's would be.
+TEXT_ANALYSIS: Final = "text_analysis"
+HANDOFF: Final = "handoff"
+# What a customer turn carries when its text analysis failed: no marker, no score.
+_NO_SIGNAL: Final[TextSignal] = TextSignal(
+    markers=(), score=0.0, negative=False, human_request=False
+)
 
 
 @lru_cache(maxsize=4096)
@@ -204,9 +214,16 @@ def _on_message(
     limits = policy.state
     text = ev.text if len(ev.text) <= limits.max_text_chars else ev.text[: limits.max_text_chars]
 
+    # Text analysis that failed: the turn is kept without markers or score, and the decision on
+    # it fails safe like one whose trigger failed.
+    analysis: TriggerResult | None = None
     if role == "customer":
         previous = [t.text for t in conv.turns if t.role == "customer" and t.at <= at]
-        signal = analyze_turn(text, previous[-_REPEAT_LOOKBACK:])
+        try:
+            signal = analyze_turn(text, previous[-_REPEAT_LOOKBACK:])
+            score: float | None = _turn_signal(model, text, signal)
+        except Exception as exc:  # acted on below: hold and escalate, never a silent continue
+            signal, score, analysis = _NO_SIGNAL, None, failed(TEXT_ANALYSIS, exc)
         turn = Turn(
             ev.message_id,
             role,
@@ -215,13 +232,13 @@ def _on_message(
             tuple((m.kind, m.text) for m in signal.markers),
             signal.negative,
             conv.pending_scores.pop(ev.message_id, None),
-            signal=_turn_signal(model, text, signal),
+            signal=score,
         )
         conv.customer_turns += 1
     else:
         turn = Turn(ev.message_id, role, text, at)
         if role == "ai_agent":
-            _note_ai_turn(conv, ev, text, policy)
+            analysis = _note_ai_turn(conv, ev, text, policy)
         elif role == "human_agent":
             conv.human = True
     _add_turn(conv, turn, limits.max_turns_per_conversation)
@@ -232,7 +249,7 @@ def _on_message(
         return StepResult(state, [], [])
 
     account = state.account
-    results: list[TriggerResult] = []
+    results: list[TriggerResult] = [] if analysis is None else [analysis]
     message_id = ev.message_id
     if role == "customer":
         results.append(
@@ -255,8 +272,8 @@ def _on_message(
     thresholds = policy.compiled.customer_thresholds if role == "customer" else _applied(results)
 
     if conv.escalation is not None:
-        package = _revise(state, conv, hits, policy, always=role == "customer")
-        return StepResult(state, [], [package] if package is not None else [], errors)
+        package, failure = _revise_safely(state, conv, hits, policy, always=role == "customer")
+        return StepResult(state, [], package, errors + failure)
 
     combined = combine(hits, policy, account, offered=conv.offer is not None)
     hold = combined.action != "continue" and ev.proposed_action is not None
@@ -409,8 +426,8 @@ def _on_hits(
     if not hits:
         return StepResult(state, [], [], errors)
     if conv.escalation is not None:
-        package = _revise(state, conv, hits, policy, always=False)
-        return StepResult(state, [], [package] if package is not None else [], errors)
+        package, failure = _revise_safely(state, conv, hits, policy, always=False)
+        return StepResult(state, [], package, errors + failure)
     combined = combine(hits, policy, state.account, offered=conv.offer is not None)
     if combined.action == "continue":
         return StepResult(state, [], [], errors)
@@ -469,12 +486,20 @@ def _customer_turns_until(conv: ConversationState, turn: Turn) -> list[Turn]:
     return out
 
 
-def _note_ai_turn(conv: ConversationState, ev: MessageEvent, text: str, policy: Policy) -> None:
+def _note_ai_turn(
+    conv: ConversationState, ev: MessageEvent, text: str, policy: Policy
+) -> TriggerResult | None:
+    """Fold an AI turn; the failed text analysis (the clarifying-question pattern), if any."""
     conv.ai_turns += 1
     intent = ev.intent
+    analysis: TriggerResult | None = None
     if intent and intent not in conv.intents and len(conv.intents) < _MAX_INTENTS:
         conv.intents.append(intent)
-    if intent in ("clarify", "clarification") or handoff.CLARIFYING.search(text):
+    try:
+        clarifying = intent in ("clarify", "clarification") or _asks_to_clarify(text)
+    except Exception as exc:  # acted on by the caller: hold and escalate
+        clarifying, analysis = False, failed(TEXT_ANALYSIS, exc)
+    if clarifying:
         conv.clarifications += 1
     action = ev.proposed_action
     if action is not None:
@@ -496,6 +521,11 @@ def _note_ai_turn(conv: ConversationState, ev: MessageEvent, text: str, policy: 
         cap = policy.state.max_attempts_per_conversation
         if len(attempts) > cap:
             del attempts[: len(attempts) - cap]
+    return analysis
+
+
+def _asks_to_clarify(text: str) -> bool:
+    return handoff.CLARIFYING.search(text) is not None
 
 
 def _open(state: CustomerState, conv_id: str, at: int, policy: Policy) -> ConversationState:
@@ -627,25 +657,60 @@ def _record(
         return StepResult(state, [decision], [], errors)
     if decision.action != "escalate":
         return StepResult(state, [decision], [], errors)
-    package = handoff.build(
-        customer_id=state.customer_id,
-        conv=conv,
-        account=state.account,
-        policy=policy,
-        handoff_id=decision.decision_id,
-        decision_id=decision.decision_id,
-        revision=0,
-        escalated_at=decision.occurred_at,
-        policy_version=decision.policy_version,
-        reasons=combined.hits,
-        prior_contacts=handoff.prior_contacts_for(
-            state, conv.conversation_id, decision.occurred_at
-        ),
-        priority=decision.priority,
-        customer_message=decision.customer_message or policy.messages.escalate,
-    )
+    customer_message = decision.customer_message or policy.messages.escalate
+    try:
+        package = handoff.build(
+            customer_id=state.customer_id,
+            conv=conv,
+            account=state.account,
+            policy=policy,
+            handoff_id=decision.decision_id,
+            decision_id=decision.decision_id,
+            revision=0,
+            escalated_at=decision.occurred_at,
+            policy_version=decision.policy_version,
+            reasons=combined.hits,
+            prior_contacts=handoff.prior_contacts_for(
+                state, conv.conversation_id, decision.occurred_at
+            ),
+            priority=decision.priority,
+            customer_message=customer_message,
+        )
+    except Exception as exc:  # the escalation stands; the decision names the failure
+        error = TriggerError(HANDOFF, "internal", f"{type(exc).__name__}: {exc}")
+        decision = replace(
+            decision,
+            triggers=(error.to_hit(None), *decision.triggers),
+            priority=_higher(decision.priority, "high"),
+        )
+        package = handoff.fallback(
+            decision, conv, policy, customer_message, f"{error.code}: {error.detail}"
+        )
+        errors = (*errors, error)
     conv.escalation = Escalation(event_id, decision, package)
     return StepResult(state, [decision], [package], errors)
+
+
+def _higher(priority: Priority, other: Priority) -> Priority:
+    return other if _rank(other) > _rank(priority) else priority
+
+
+def _revise_safely(
+    state: CustomerState,
+    conv: ConversationState,
+    hits: list[TriggerHit],
+    policy: Policy,
+    *,
+    always: bool,
+) -> tuple[list[HandoffPackage], tuple[TriggerError, ...]]:
+    """`_revise`, with its failure reported instead of raised: the conversation is escalated
+    already (the action held, a person owns it), so the last package stands and the error is
+    logged and counted by the caller."""
+    try:
+        package = _revise(state, conv, hits, policy, always=always)
+    except Exception as exc:  # reported through StepResult.errors, never swallowed
+        return [], (TriggerError(HANDOFF, "internal", f"{type(exc).__name__}: {exc}"),)
+    return ([package] if package is not None else []), ()
 
 
 def _revise(
