@@ -91,16 +91,23 @@ def transcript_of(conv: ConversationState, policy: Policy) -> tuple[TranscriptTu
 
 
 def prior_contacts_for(
-    state: CustomerState, conversation_id: str, until: int
+    state: CustomerState, conversation_id: str, until: int, window_ms: int
 ) -> tuple[PriorContact, ...]:
-    """Earlier contacts on the issues this conversation is about, from other conversations."""
-    keys = {c.issue_key for c in state.contacts if c.conversation_id == conversation_id}
+    """Earlier contacts on the issues this conversation is about, from other conversations,
+    within the repeat window before `until`: the state keeps no older ones for long (idle expiry,
+    stream/core/expiry.py), so the package must not depend on whether they are still there."""
+    since = until - window_ms
+    keys = {
+        c.issue_key
+        for c in state.contacts
+        if c.conversation_id == conversation_id and c.at >= since
+    }
     if not keys:
         return ()
     prior: list[ContactRecord] = [
         c
         for c in state.contacts
-        if c.issue_key in keys and c.conversation_id != conversation_id and c.at <= until
+        if c.issue_key in keys and c.conversation_id != conversation_id and since <= c.at <= until
     ]
     return tuple(
         PriorContact(c.contact_id, c.conversation_id, c.issue_key, c.at, c.category, c.channel)

@@ -267,6 +267,13 @@ class StateLimits(_Model):
     max_attempts_per_conversation: int = Field(default=20, ge=1, le=1000)
     max_closed_remembered: int = Field(default=50, ge=0, le=10000)
     max_text_chars: int = Field(default=2000, ge=16, le=100000)
+    # Per-field bounds of what the state stores (stream/core/bounds.py); a trimmed value ends in
+    # a marker, a trimmed key also keeps a digest of the whole. Issue keys, contract ids, targets:
+    max_key_chars: int = Field(default=200, ge=32, le=100000)
+    # Short names: tier, plan, currency, category, intent, action type and class, each flag.
+    max_label_chars: int = Field(default=64, ge=8, le=10000)
+    max_flags: int = Field(default=32, ge=2, le=1000)
+    max_email_chars: int = Field(default=254, ge=16, le=10000)
     # The stored state of one customer is kept under this many bytes (oldest turns are trimmed
     # first): a changelog record must stay under the broker's limit (1 MiB by default).
     max_state_bytes: int = Field(default=262_144, ge=16_384, le=900_000)

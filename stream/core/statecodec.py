@@ -5,6 +5,8 @@ emoji became 12 bytes), with no size bound, so one customer sending long emoji m
 record the broker refused, and the worker died on it at every restart.
 
 Format version 2 is one version byte, then the record as UTF-8 JSON without escapes or spaces.
+The record leaves out the customer's and the account's fields that hold their default (an idle
+customer is mostly defaults), which the decoder fills in again: the same version reads both.
 Version 1 (a JSON object, as the table stored it before) still loads, so an old changelog
 restores. `encode` holds the result under `max_bytes`: it trims the oldest turns first, leaving
 a count on their conversation (`trimmed_turns`), and only then drops whole conversations, oldest
@@ -19,6 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from stream.core.decision import AccountSnapshot
 from stream.core.state import ConversationState, CustomerState
 
 VERSION: Final[int] = 2
@@ -31,13 +34,44 @@ _PER_ITEM: Final[int] = 400
 _PER_CONVERSATION: Final[int] = 4000
 
 
+# The record of a customer and of an account with every field at its default.
+_STATE_DEFAULTS: Final[dict[str, Any]] = CustomerState.new("").to_record()
+_ACCOUNT_DEFAULTS: Final[dict[str, Any]] = AccountSnapshot().to_record()
+
+
+def _same(value: Any, default: Any) -> bool:
+    # The type too: 0 is not 0.0, and False is not 0, once decoded.
+    return type(value) is type(default) and value == default
+
+
+def _compact(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without the fields that hold their default, for the customer and its account."""
+    out = {
+        key: value
+        for key, value in record.items()
+        if key == "customer_id" or not _same(value, _STATE_DEFAULTS.get(key, _STATE_DEFAULTS))
+    }
+    account = out.get("account")
+    if account is not None:
+        out["account"] = {
+            key: value
+            for key, value in account.items()
+            if not _same(value, _ACCOUNT_DEFAULTS.get(key, _ACCOUNT_DEFAULTS))
+        }
+    return out
+
+
+def _stored(state: CustomerState) -> bytes:
+    return _HEADER + _dumps(_compact(state.to_record())).encode("utf-8")
+
+
 class StateCodecError(ValueError):
     """Stored bytes that are no known version of the state; names the first byte."""
 
 
 def encode(state: CustomerState, max_bytes: int) -> tuple[bytes, int]:
     """The stored bytes of `state`, trimmed in place to fit `max_bytes`; and how much was cut."""
-    data = _HEADER + _dumps(state.to_record()).encode("utf-8")
+    data = _stored(state)
     cut = 0
     while len(data) > max_bytes:
         # Cut about as much as is over (never more: the bytes a cut frees are counted low), then
@@ -51,9 +85,9 @@ def encode(state: CustomerState, max_bytes: int) -> tuple[bytes, int]:
             cut += 1
             freed += one
         else:
-            data = _HEADER + _dumps(state.to_record()).encode("utf-8")
+            data = _stored(state)
             continue
-        data = _HEADER + _dumps(state.to_record()).encode("utf-8")
+        data = _stored(state)
         break
     return data, cut
 

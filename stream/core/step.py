@@ -21,7 +21,10 @@ event older than its type's watermark minus `lateness_seconds` is folded into wh
 (turns, contacts, account) but does not fire window triggers (repeat contact, sentiment). Events
 within the bound are folded in event-time order and judged on windows that end at their own time.
 A closed conversation's turns are kept until the message watermark passes the close plus the
-lateness, so its last messages count even when the close was read first.
+lateness, so its last messages count even when the close was read first. Whenever the customer's
+watermark moves, what no window can need any more is expired (stream/core/expiry.py), and an
+event more than the judging horizon after its conversation's close begins that conversation
+afresh, which is what makes the expiry exact.
 
 A redelivered event re-emits its decision with the same decision_id and changes nothing: an
 escalation or an offer whole (with the latest package), a continue rebuilt from the event. A
@@ -38,6 +41,7 @@ from functools import lru_cache
 from typing import Final, NamedTuple, ParamSpec
 
 from stream.core import handoff
+from stream.core.bounds import clip, clip_all, clip_key, clip_optional
 from stream.core.combine import CONTINUE, Combined, combine, priority_of
 from stream.core.decision import (
     AccountSnapshot,
@@ -55,6 +59,7 @@ from stream.core.events import (
     OutcomeEvent,
     SentimentEvent,
 )
+from stream.core.expiry import expire, past_horizon
 from stream.core.markers import TextSignal, analyze_turn
 from stream.core.policy import Policy
 from stream.core.state import ContactRecord, ConversationState, CustomerState, Escalation, Turn
@@ -172,6 +177,7 @@ def step(
             _drop_closed(state, policy)
     if at > state.watermark:
         state.watermark = at
+        expire(state, policy)
     if isinstance(event, MessageEvent):
         return _on_message(state, event, policy, too_late, model or SHIPPED_MODEL)
     if isinstance(event, SentimentEvent):
@@ -179,7 +185,7 @@ def step(
     if isinstance(event, ContactEvent):
         return _on_contact(state, event, policy, too_late)
     if isinstance(event, AccountEvent):
-        _on_account(state, event)
+        _on_account(state, event, policy)
     elif isinstance(event, OutcomeEvent):
         _close(state, event.conversation_id, at, policy)
     return StepResult(state, [], [])
@@ -198,21 +204,21 @@ def _on_message(
     for known in conv.turns:
         if known.message_id == ev.message_id:
             result = _redelivered(state, conv, ev, known, policy)
-            if known.role != ev.role or known.text != ev.text[: policy.state.max_text_chars]:
+            if known.role != ev.role or known.text != clip(ev.text, policy.state.max_text_chars):
                 # Same message id, other content: a producer bug, or a forged message. The first
                 # version decided and stays; the second is not folded, and is reported.
                 why = f"message {ev.message_id!r} ({ev.event_id!r}) differs from the one folded"
                 return result._replace(conflict=why)
             return result
     if ev.category:
-        conv.category = ev.category
+        conv.category = clip(ev.category, policy.state.max_label_chars)
     conv.channel = ev.channel
     at = ev.occurred_at
     if at > conv.last_at:
         conv.last_at = at
     role = ev.role
     limits = policy.state
-    text = ev.text if len(ev.text) <= limits.max_text_chars else ev.text[: limits.max_text_chars]
+    text = clip(ev.text, limits.max_text_chars)
 
     # Text analysis that failed: the turn is kept without markers or score, and the decision on
     # it fails safe like one whose trigger failed.
@@ -315,8 +321,10 @@ def _resume(
 ) -> ConversationState | StepResult:
     """The conversation an event belongs to (opened if new), or what to return at once: nothing
     for a straggler after the close, the same decision again for a redelivered event."""
-    if state.closed and _after_close(state, conv_id, at, policy):
-        return StepResult(state, [], [])
+    if state.closed:
+        _begin_afresh(state, conv_id, at, policy)
+        if _after_close(state, conv_id, at, policy):
+            return StepResult(state, [], [])
     conv = state.conversations.get(conv_id)
     if conv is None:
         return _open(state, conv_id, at, policy)
@@ -358,14 +366,17 @@ def _on_contact(
     if ev.action == "closed":
         _close(state, conv_id, ev.occurred_at, policy)
         return StepResult(state, [], [])
-    if ev.action == "reopened" and conv_id in state.closed:
-        del state.closed[conv_id]
+    if state.closed:
+        _begin_afresh(state, conv_id, ev.occurred_at, policy)
+        if ev.action == "reopened" and conv_id in state.closed:
+            del state.closed[conv_id]
+    limits = policy.state
     record = ContactRecord(
         ev.contact_id,
         conv_id,
-        ev.issue_key,
+        clip_key(ev.issue_key, limits.max_key_chars),
         ev.occurred_at,
-        ev.category,
+        clip_optional(ev.category, limits.max_label_chars),
         ev.channel,
         ev.action,
     )
@@ -388,7 +399,7 @@ def _on_contact(
             return StepResult(state, [], [])
         conv = _open(state, conv_id, ev.occurred_at, policy)
     if ev.category:
-        conv.category = ev.category
+        conv.category = record.category
     conv.channel = ev.channel
     if ev.occurred_at > conv.last_at:
         conv.last_at = ev.occurred_at
@@ -435,23 +446,40 @@ def _on_hits(
     return _record(state, conv, ev.event_id, decision, combined, policy, errors)
 
 
-def _on_account(state: CustomerState, ev: AccountEvent) -> None:
+def _on_account(state: CustomerState, ev: AccountEvent, policy: Policy) -> None:
     # The topic is a compacted snapshot: an older snapshot arriving late never replaces a newer one.
     if ev.occurred_at < state.account_at:
         return
     state.account_at = ev.occurred_at
+    limits = policy.state
+    label = limits.max_label_chars
     state.account = AccountSnapshot(
-        tier=ev.tier,
-        plan=ev.plan,
+        tier=clip(ev.tier, label),
+        plan=clip_optional(ev.plan, label),
         enterprise_contract=ev.enterprise_contract,
-        contract_id=ev.contract_id,
-        primary_email=ev.primary_email,
+        contract_id=clip_optional(ev.contract_id, limits.max_key_chars),
+        primary_email=clip_optional(ev.primary_email, limits.max_email_chars),
         balance=ev.balance,
-        currency=ev.currency,
-        flags=tuple(ev.flags),
+        currency=clip(ev.currency, label),
+        flags=_bounded_flags(tuple(ev.flags), policy),
         open_cases=ev.open_cases,
         known=True,
     )
+
+
+def _bounded_flags(flags: tuple[str, ...], policy: Policy) -> tuple[str, ...]:
+    """At most `state.max_flags` flags, each bounded; the flags the policy reads are kept first."""
+    limits = policy.state
+    if len(flags) > limits.max_flags:
+        compiled = policy.compiled
+        wanted = compiled.relevant_flags | compiled.raise_flags
+        keep = [f for f in flags if f in wanted][: limits.max_flags - 1]
+        room = limits.max_flags - 1 - len(keep)
+        others = [f for f in flags if f not in wanted][:room]
+        chosen = set(keep) | set(others)
+        cut = tuple(f for f in flags if f in chosen)
+        return (*clip_all(cut, limits.max_label_chars, len(cut)), f"…{len(flags) - len(cut)} more")
+    return clip_all(flags, limits.max_label_chars, limits.max_flags)
 
 
 # --- folding helpers ---------------------------------------------------------------------------
@@ -491,7 +519,8 @@ def _note_ai_turn(
 ) -> TriggerResult | None:
     """Fold an AI turn; the failed text analysis (the clarifying-question pattern), if any."""
     conv.ai_turns += 1
-    intent = ev.intent
+    label = policy.state.max_label_chars
+    intent = clip_optional(ev.intent, label)
     analysis: TriggerResult | None = None
     if intent and intent not in conv.intents and len(conv.intents) < _MAX_INTENTS:
         conv.intents.append(intent)
@@ -509,11 +538,11 @@ def _note_ai_turn(
                 message_id=ev.message_id,
                 intent=intent,
                 confidence=ev.intent_confidence,
-                type=action.type,
-                consequence_class=action.consequence_class,
+                type=clip(action.type, label),
+                consequence_class=clip(action.consequence_class, label),
                 amount=action.amount,
-                currency=action.currency,
-                target=action.target,
+                currency=clip_optional(action.currency, label),
+                target=clip_optional(action.target, policy.state.max_key_chars),
                 attempted=ev.action_attempted,
                 failed=ev.action_failed,
             )
@@ -543,15 +572,21 @@ def _open(state: CustomerState, conv_id: str, at: int, policy: Policy) -> Conver
 
 
 def _forget(state: CustomerState, conv: ConversationState, policy: Policy) -> None:
-    """Drop an idle or evicted conversation; one already escalated must never escalate again."""
-    del state.conversations[conv.conversation_id]
-    if conv.escalation is not None:
-        _remember_closed(state, conv.conversation_id, _CLOSED_TO_ALL, policy)
+    """Drop an idle or evicted conversation; one already escalated must never escalate again.
+
+    An escalated one that is closed keeps its close time, so that it ends at the judging horizon
+    whether it was forgotten here or expired (stream/core/expiry.py); an open one is closed to
+    every later event."""
+    conv_id = conv.conversation_id
+    del state.conversations[conv_id]
+    if conv.escalation is not None and state.closed.get(conv_id, _CLOSED_TO_ALL) < 0:
+        _remember_closed(state, conv_id, _CLOSED_TO_ALL, policy)
 
 
 def _close(state: CustomerState, conv_id: str, at: int, policy: Policy) -> None:
     """Mark closed at `at`; the turns stay until the message watermark passes `at` plus the
-    lateness."""
+    lateness. A close after the judging horizon of an earlier close is a new conversation's."""
+    _begin_afresh(state, conv_id, at, policy)
     _remember_closed(state, conv_id, at, policy)
     if at < state.marks.get("message", -1) - policy.compiled.lateness_ms:
         state.conversations.pop(conv_id, None)
@@ -560,6 +595,16 @@ def _close(state: CustomerState, conv_id: str, at: int, policy: Policy) -> None:
 # Close time recorded for an escalated conversation evicted from the state: no later event of it
 # may open it again, whatever its time, or it could escalate twice.
 _CLOSED_TO_ALL = -1
+
+
+def _begin_afresh(state: CustomerState, conv_id: str, at: int, policy: Policy) -> None:
+    """Forget a closed conversation whose close is more than the judging horizon before `at`: its
+    id now names a new conversation (a reopen after the horizon starts over). This is the rule
+    that lets idle expiry drop such a close without changing a decision (stream/core/expiry.py)."""
+    closed_at = state.closed.get(conv_id)
+    if closed_at is not None and past_horizon(closed_at, at, policy):
+        del state.closed[conv_id]
+        state.conversations.pop(conv_id, None)
 
 
 def _after_close(state: CustomerState, conv_id: str, at: int, policy: Policy) -> bool:
@@ -671,7 +716,10 @@ def _record(
             policy_version=decision.policy_version,
             reasons=combined.hits,
             prior_contacts=handoff.prior_contacts_for(
-                state, conv.conversation_id, decision.occurred_at
+                state,
+                conv.conversation_id,
+                decision.occurred_at,
+                policy.compiled.repeat_window_ms,
             ),
             priority=decision.priority,
             customer_message=customer_message,
