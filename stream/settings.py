@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     batch_wait_seconds: float = Field(default=0.01, gt=0.0)
     # Decoded customer states kept in front of the table (least recently used dropped first).
     state_cache_size: int = Field(default=20_000, ge=1)
+    # A folded state is written to the table (and its changelog) at most this long after its
+    # batch, or sooner when this many states wait (the cache size): one changelog record per
+    # customer per flush. Decisions do not wait for it; offsets are acked after it.
+    state_flush_seconds: float = Field(default=1.0, ge=0.0)
     # Event-time order across the input topics: how long an input with records not yet read may
     # hold the others back (Kafka Streams' max.task.idle.ms), and how many records may be held.
     order_idle_ms: float = Field(default=1000.0, ge=0.0)

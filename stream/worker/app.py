@@ -133,86 +133,114 @@ def build_app(settings: Settings) -> faust.App:
         input_types, idle_ms=settings.order_idle_ms, max_held=settings.order_max_held
     )
     caught_up = CaughtUp(app)
+    unacked: list[Any] = []  # events folded, outputs handed over, states not yet written
 
     @app.agent(inputs, name="customer-decisions")
     async def decide(stream: faust.StreamT[bytes]) -> None:
-        """Thin glue: merge each batch into event-time order, fold it, hand it over, then ack."""
+        """Thin glue: merge each batch into event-time order, fold it, send its outputs; every
+        `state_flush_seconds` write the touched states, then ack the records folded since."""
         # The idle wait of the merge counts only time spent waiting for input: while a batch is
         # folded nothing can arrive, and a slow fold must not make the merge give up on order.
         await table.verify_at_start(input_types)
         waited = 0.0
         mark = time.monotonic()
-        async for batch in batches(
-            stream, settings.batch_size, settings.batch_wait_seconds, lambda: merge.held > 0
-        ):
-            waited += time.monotonic() - mark
-            for event in batch:
-                message = event.message
-                raw_record = RawRecord(
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    message.value,
-                    message.headers or (),
-                    int(message.timestamp * 1000) if message.timestamp else None,
-                )
-                parsed = handler.parse(raw_record)
-                at = None if isinstance(parsed, Handled) else parsed.occurred_at
-                merge.add(
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    at,
-                    (raw_record, parsed, event),
-                )
-            ready = merge.release(waited, caught_up)
-            if not ready:
-                mark = time.monotonic()
-                continue
-            for _, _, event in ready:
-                table.remember(event)
-            if journal is not None:
-                journal.writelines(f"{r.topic}\t{r.partition}\t{r.offset}\n" for r, _, _ in ready)
-            out = folder.fold((r, p) for r, p, _ in ready)
-            # Everything is handed to the producer without waiting for delivery; Faust's commit
-            # flushes the producer before it commits, so an acked offset never runs ahead of
-            # the outputs and state writes of its record (at least once). States go first, as
-            # one write per event did: a decision is never out before the state behind it, and
-            # a record folded again after a crash re-sends its decision (same id) from that state.
-            for customer_id, (partition, state) in out.states.items():
+        flushed_at = time.monotonic()
+
+        async def flush() -> None:
+            """Hand the dirty states and the counts to the producer, then ack what they cover.
+
+            Faust's commit flushes the producer before it commits, so an acked offset never runs
+            ahead of the outputs and state writes of its record (at least once). A record folded
+            again after a crash re-sends its decisions (same ids) from the state written before.
+            """
+            nonlocal flushed_at
+            written = folder.flush()
+            for customer_id, (partition, state) in written.states.items():
                 table.set(customer_id, partition, state)
-            for raw_record, dead in out.deadletters:
-                where = {
-                    "topic": raw_record.topic,
-                    "partition": raw_record.partition,
-                    "offset": raw_record.offset,
-                }
-                log.warning("dead_letter", **where, reason=dead.reason)
-                assert dead.deadletter is not None
-                # Waits for the broker's acknowledgement: the record is acked (and its offset
-                # committed) only once its dead letter is written, however long that takes.
-                await deliver_until_written(
-                    partial(
-                        _send_and_wait,
-                        deadletters,
-                        deadletter_key(raw_record.key),
-                        dead.deadletter,
-                    ),
-                    where=where,
-                )
-            for key, value in out.decisions:
-                decisions.send_soon(key=key, value=value)
-            for key, value in out.handoffs:
-                handoffs.send_soon(key=key, value=value)
-            for dimension, increment in out.counts.items():
+            for dimension, increment in written.counts.items():
                 stat_keys.send_soon(key=dimension, value=increment)
-            for decided, append_ms in out.sent:
-                metrics.record_decisions(decided, append_ms=append_ms)
-            metrics.record_handoffs(len(out.handoffs))
-            for _, _, event in ready:
+            for event in unacked:
                 await stream.ack(event)
-            mark = time.monotonic()
+            unacked.clear()
+            flushed_at = time.monotonic()
+
+        try:
+            async for batch in batches(
+                stream,
+                settings.batch_size,
+                settings.batch_wait_seconds,
+                lambda: merge.held > 0 or bool(unacked),
+            ):
+                waited += time.monotonic() - mark
+                for event in batch:
+                    message = event.message
+                    raw_record = RawRecord(
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        message.key,
+                        message.value,
+                        message.headers or (),
+                        int(message.timestamp * 1000) if message.timestamp else None,
+                    )
+                    parsed = handler.parse(raw_record)
+                    at = None if isinstance(parsed, Handled) else parsed.occurred_at
+                    merge.add(
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        at,
+                        (raw_record, parsed, event),
+                    )
+                ready = merge.release(waited, caught_up)
+                if ready:
+                    await hand_over(ready)
+                    unacked.extend(event for _, _, event in ready)
+                if unacked and (
+                    folder.dirty >= settings.state_cache_size
+                    or time.monotonic() - flushed_at >= settings.state_flush_seconds
+                ):
+                    await flush()
+                mark = time.monotonic()
+        finally:
+            # Stopping (or crashing): what is folded is written and acked, so a clean restart
+            # does not fold it again. Nothing here waits, so it completes even when cancelled.
+            if unacked:
+                await flush()
+
+    async def hand_over(ready: list[tuple[RawRecord, Any, Any]]) -> None:
+        """Fold released records and hand their outputs to the producer without waiting."""
+        for _, _, event in ready:
+            table.remember(event)
+        if journal is not None:
+            journal.writelines(f"{r.topic}\t{r.partition}\t{r.offset}\n" for r, _, _ in ready)
+        out = folder.fold((r, p) for r, p, _ in ready)
+        for raw_record, dead in out.deadletters:
+            where = {
+                "topic": raw_record.topic,
+                "partition": raw_record.partition,
+                "offset": raw_record.offset,
+            }
+            log.warning("dead_letter", **where, reason=dead.reason)
+            assert dead.deadletter is not None
+            # Waits for the broker's acknowledgement: the record is acked (and its offset
+            # committed) only once its dead letter is written, however long that takes.
+            await deliver_until_written(
+                partial(
+                    _send_and_wait,
+                    deadletters,
+                    deadletter_key(raw_record.key),
+                    dead.deadletter,
+                ),
+                where=where,
+            )
+        for key, value in out.decisions:
+            decisions.send_soon(key=key, value=value)
+        for key, value in out.handoffs:
+            handoffs.send_soon(key=key, value=value)
+        for decided, append_ms in out.sent:
+            metrics.record_decisions(decided, append_ms=append_ms)
+        metrics.record_handoffs(len(out.handoffs))
 
     @app.on_partitions_revoked.connect
     def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -221,7 +249,9 @@ def build_app(settings: Settings) -> faust.App:
         partitions = {tp.partition for tp in revoked if tp.topic in input_types}
         merge.drop(partitions)
         table.forget(partitions)
-        folder.cache.clear()
+        folder.forget(partitions)
+        # Not acked, so folded again by the next owner from the state the table has.
+        unacked[:] = [e for e in unacked if e.message.partition not in partitions]
 
     @app.agent(stat_keys, name="decision-stats")
     async def count(stream: faust.StreamT[int]) -> None:

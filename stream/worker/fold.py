@@ -1,11 +1,13 @@
-"""A batch of input records folded at once: decoded states cached, each touched state written once.
+"""Records folded in batches over cached decoded states; each touched state written once per flush.
 
 Per event the worker used to load the customer's state from the table, decode it, fold one event,
-encode it and write it back (one changelog record per event). Here a batch is folded over states
-kept decoded in a bounded cache in front of the table, and each customer touched by the batch is
-written once at its end, so the changelog gets one record per customer per batch. The cache holds
-exactly what the table holds after each batch (it is filled from the table on a miss and written
-through at the end of every batch), so dropping it at any time loses nothing.
+encode it and write it back (one changelog record per event). Here batches are folded over states
+kept decoded in a bounded cache in front of the table. A state a batch changes is dirty until the
+agent flushes: then each dirty customer is written once, so the changelog gets one record per
+customer per flush, however many batches (and events) the flush covers. Decisions go out with
+their batch, so latency does not wait for the flush; the agent acks a batch's records only after
+the flush that writes their states. A dirty state is never dropped from the cache, and a clean one
+holds exactly what the table holds, so dropping clean ones at any time loses nothing.
 
 No Faust import: the agent hands in records in the order to fold them and writes what comes out.
 """
@@ -60,12 +62,17 @@ class StateCache:
         self._states.pop(customer_id, None)
 
     def trim(self) -> None:
-        """Drop the least recently used beyond `size`; called between batches, never inside one."""
+        """Drop the least recently used beyond `size`; called right after a flush, when no state
+        in the cache differs from the table's."""
         while len(self._states) > self.size:
             self._states.popitem(last=False)
 
     def clear(self) -> None:
         self._states.clear()
+
+    def keep_only(self, customer_ids: Iterable[str]) -> None:
+        kept = {c: s for c in customer_ids if (s := self._states.get(c)) is not None}
+        self._states = OrderedDict(kept)
 
     def __len__(self) -> int:
         return len(self._states)
@@ -73,17 +80,24 @@ class StateCache:
 
 @dataclass(slots=True)
 class Output:
-    """What one batch must send and write; the agent hands it to the producer, then acks."""
+    """What one batch must send; the agent hands it to the producer at once."""
 
     decisions: list[tuple[bytes, bytes]] = field(default_factory=list)
     handoffs: list[tuple[bytes, bytes]] = field(default_factory=list)
     deadletters: list[tuple[RawRecord, Handled]] = field(default_factory=list)
-    # customer id -> (partition, stored state): one table write per touched customer.
-    states: dict[str, tuple[int, bytes]] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
     # The decisions of each record with its broker append time (ms), for the worker's metrics.
     sent: list[tuple[list[Decision], int | None]] = field(default_factory=list)
     events: int = 0
+
+
+@dataclass(slots=True)
+class Flush:
+    """What the batches since the last flush must write; the agent writes it, then acks them."""
+
+    # customer id -> (partition, stored state): one table write per customer touched.
+    states: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # Decision counts by dimension key, summed over the batches.
+    counts: Counter[str] = field(default_factory=Counter)
 
 
 class BatchFold:
@@ -93,6 +107,14 @@ class BatchFold:
         self.handler = handler
         self.load_state = load_state
         self.cache = StateCache(cache_size)
+        # customer id -> (partition, events folded since its last write): the dirty states.
+        self._dirty: dict[str, tuple[int, list[Event]]] = {}
+        self._counts: Counter[str] = Counter()
+
+    @property
+    def dirty(self) -> int:
+        """Customers whose cached state is not written yet."""
+        return len(self._dirty)
 
     def _load(self, customer_id: str, partition: int) -> CustomerState | None:
         state = self.cache.get(customer_id)
@@ -107,7 +129,8 @@ class BatchFold:
         """Fold `records` in the order given (the event-time order of the merge)."""
         out = Output()
         policy = self.handler.policy  # one policy for the whole batch, as one event sees one
-        touched: dict[str, tuple[int, list[Event]]] = {}
+        touched = self._dirty
+        counts = self._counts
         encode = self.handler.encode
         for raw, parsed in records:
             out.events += 1
@@ -137,23 +160,39 @@ class BatchFold:
             if result.decisions:
                 out.sent.append((result.decisions, raw.timestamp_ms))
             for decision in result.decisions:
-                out.counts.update(dimension_keys(decision))
-        for customer_id, (partition, _) in touched.items():
+                counts.update(dimension_keys(decision))
+        return out
+
+    def flush(self) -> Flush:
+        """The stored bytes of every dirty state and the counts since the last flush; all clean."""
+        policy = self.handler.policy
+        out = Flush(counts=self._counts)
+        for customer_id, (partition, _) in self._dirty.items():
             state = self.cache.get(customer_id)
             if state is not None:
                 # Trimmed in place to the policy's byte budget, so the cache holds what is stored.
                 out.states[customer_id] = (partition, self.handler.store(state, policy))
+        self._dirty = {}
+        self._counts = Counter()
         self.cache.trim()
         return out
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """After a rebalance: forget the unwritten states of revoked partitions (their records
+        are not acked, so the next owner folds them again from the table) and every clean state
+        (the table may have changed under it while another worker owned its partition)."""
+        gone = set(partitions)
+        self._dirty = {c: d for c, d in self._dirty.items() if d[0] not in gone}
+        self.cache.keep_only(self._dirty)
 
     def _restore(
         self, customer_id: str, folded: tuple[int, list[Event]] | None, policy: Policy
     ) -> bool:
-        """Undo a fold that raised half-way: the stored state plus this batch's earlier events.
+        """Undo a fold that raised half-way: the stored state plus the events folded since.
 
         `step` changes the state in place, so the cached value may be half-updated; the table
-        still holds the state before this batch, and `step` is deterministic. False when even
-        that fails: the customer then keeps the stored state, and nothing of this batch is written.
+        still holds the state of the last flush, and `step` is deterministic. False when even
+        that fails: the customer then keeps the stored state, and nothing since it is written.
         """
         self.cache.discard(customer_id)
         if folded is None:

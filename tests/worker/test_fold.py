@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -72,21 +73,63 @@ def test_a_batch_gives_the_decisions_of_one_event_at_a_time_and_one_write_per_cu
         one_by_one.data[handled.customer_id] = handled.state
         expected.extend(handled.decisions)
 
-    # When they are folded as two batches
+    # When they are folded as two batches, each flushed
     store = Store()
     fold = BatchFold(handler, store.load, cache_size=100)
     first = fold.fold(records[:6])
-    store.write_back(first.states)
+    assert fold.dirty == 3
+    first_written = fold.flush().states
+    store.write_back(first_written)
     second = fold.fold(records[6:])
-    store.write_back(second.states)
+    second_written = fold.flush().states
+    store.write_back(second_written)
 
-    # Then the decisions are the same, in the same order, and each batch writes each customer once
+    # Then the decisions are the same, in the same order, and each flush writes each customer once
     assert [v for _, v in first.decisions + second.decisions] == expected
-    assert sorted(first.states) == sorted(second.states) == ["c-0", "c-1", "c-2"]
+    assert sorted(first_written) == sorted(second_written) == ["c-0", "c-1", "c-2"]
+    assert fold.dirty == 0
     assert store.data == one_by_one.data
     # And the table is read only for customers the cache has not seen
     assert store.reads == 3
     assert first.events == second.events == 6
+
+
+def test_batches_between_flushes_write_each_customer_once_and_nothing_before(
+    handler: RecordHandler,
+) -> None:
+    records = [record(n, customer=f"c-{n % 2}") for n in range(8)]
+    store = Store()
+    fold = BatchFold(handler, store.load, cache_size=1)
+    decided = [fold.fold(records[n : n + 2]).decisions for n in range(0, 8, 2)]
+    # Nothing is written until the flush, and the cache keeps dirty states beyond its size
+    assert store.data == {}
+    assert len(fold.cache) == fold.dirty == 2
+    written = fold.flush()
+    assert sorted(written.states) == ["c-0", "c-1"]
+    assert sum(written.counts[f"action:{a}"] for a in ("continue", "escalate")) == 8
+    assert all(len(d) == 2 for d in decided)
+    store.write_back(written.states)
+    # After the flush the cache is trimmed to its size and the states are the table's
+    assert len(fold.cache) == 1 and fold.dirty == 0
+    assert fold.flush().states == {}
+    state = statecodec.decode(store.data["c-0"])
+    assert [t.message_id for c in state.conversations.values() for t in c.turns] == [
+        f"m-c-0-{n}" for n in range(0, 8, 2)
+    ]
+
+
+def test_a_rebalance_forgets_unwritten_states_of_revoked_partitions_only(
+    handler: RecordHandler,
+) -> None:
+    store = Store()
+    fold = BatchFold(handler, store.load, cache_size=10)
+    kept = record(0, customer="c-kept")
+    raw, event = record(0, customer="c-gone")
+    moved = (dataclasses.replace(raw, partition=1), event)
+    fold.fold([kept, moved])
+    fold.forget({1})
+    assert sorted(fold.flush().states) == ["c-kept"]
+    assert len(fold.cache) == 1
 
 
 def test_the_cache_is_bounded_and_a_dropped_state_comes_back_from_the_table(
@@ -95,9 +138,11 @@ def test_the_cache_is_bounded_and_a_dropped_state_comes_back_from_the_table(
     store = Store()
     fold = BatchFold(handler, store.load, cache_size=2)
     for n in range(5):
-        store.write_back(fold.fold([record(n, customer=f"c-{n}")]).states)
+        fold.fold([record(n, customer=f"c-{n}")])
+        store.write_back(fold.flush().states)
     assert len(fold.cache) == 2
-    store.write_back(fold.fold([record(9, customer="c-0")]).states)
+    fold.fold([record(9, customer="c-0")])
+    store.write_back(fold.flush().states)
     state = statecodec.decode(store.data["c-0"])
     assert [t.message_id for c in state.conversations.values() for t in c.turns] == [
         "m-c-0-0",
@@ -110,7 +155,7 @@ def test_a_fold_that_raises_is_a_dead_letter_and_the_state_is_as_before_it(
 ) -> None:
     store = Store()
     fold = BatchFold(handler, store.load, cache_size=10)
-    store.write_back(fold.fold([record(0)]).states)
+    fold.fold([record(0)])
     real_step = fold_module.step
 
     def failing_step(state: Any, event: Event, policy: Any) -> Any:
@@ -121,13 +166,13 @@ def test_a_fold_that_raises_is_a_dead_letter_and_the_state_is_as_before_it(
 
     monkeypatch.setattr(fold_module, "step", failing_step)
     out = fold.fold([record(1), record(2), record(3)])
-    store.write_back(out.states)
+    store.write_back(fold.flush().states)
 
     # Then the failing record is a dead letter with the reason, the others are decided
     ((raw, dead),) = out.deadletters
     assert raw.offset == 2 and dead.reason == "RuntimeError: boom"
     assert len(out.decisions) == 2
-    # And the written state holds every turn but the failing one
+    # And the written state holds every turn but the failing one, also of the unflushed batch
     state = statecodec.decode(store.data["c-1"])
     assert [t.message_id for c in state.conversations.values() for t in c.turns] == [
         "m-c-1-0",
@@ -136,15 +181,18 @@ def test_a_fold_that_raises_is_a_dead_letter_and_the_state_is_as_before_it(
     ]
 
 
-def test_decision_counts_are_aggregated_per_batch(handler: RecordHandler) -> None:
+def test_decision_counts_are_aggregated_per_flush(handler: RecordHandler) -> None:
     store = Store()
-    out = BatchFold(handler, store.load, cache_size=10).fold(
-        [record(n, customer=f"c-{n}") for n in range(4)]
-    )
-    decisions = [serde_for_topic("escalation.decisions").decode(v) for _, v in out.decisions]
+    fold = BatchFold(handler, store.load, cache_size=10)
+    out = fold.fold([record(n, customer=f"c-{n}") for n in range(2)])
+    more = fold.fold([record(n, customer=f"c-{n}") for n in range(2, 4)])
+    counts = fold.flush().counts
+    decisions = [
+        serde_for_topic("escalation.decisions").decode(v) for _, v in out.decisions + more.decisions
+    ]
     assert len(decisions) == 4
-    assert out.counts["action:escalate"] == sum(d["action"] == "escalate" for d in decisions)
-    assert sum(out.counts.values()) == sum(2 + len(d["triggers"]) for d in decisions)
+    assert counts["action:escalate"] == sum(d["action"] == "escalate" for d in decisions)
+    assert sum(counts.values()) == sum(2 + len(d["triggers"]) for d in decisions)
 
 
 def test_dimension_keys_name_action_category_and_each_trigger(handler: RecordHandler) -> None:
