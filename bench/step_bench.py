@@ -7,13 +7,14 @@ sentiment scores for customer turns, contacts opening and closing conversations,
 account snapshots and ticketing outcomes. States live in a dict, as in the backtest; no
 serialisation is measured. `--stages` adds the worker's other per-event costs on the same events,
 each the best of several repeats (robust to a loaded machine): Avro decode, `event_from_dict`,
-decision and handoff encoding (`to_record` and Avro), and the state's `to_dict` plus JSON that a
-table write costs.
+decision and handoff encoding (`to_record` and Avro), and the state's stored encoding
+(`statecodec.encode`) and decoding that a table write and a cache miss cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -24,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stream.core import statecodec  # noqa: E402
 from stream.core.events import Event, event_from_dict, event_to_dict  # noqa: E402
 from stream.core.policy import default_policy  # noqa: E402
 from stream.core.state import CustomerState  # noqa: E402
@@ -49,7 +51,10 @@ def stages(events: Sequence[Event], results: Sequence[StepResult]) -> dict[str, 
     handoff_serde = serde_for_topic("escalation.handoffs")
     decision_records = [d.to_record() for d in decisions]
     handoff_records = [h.to_record() for h in handoffs]
-    states = {r.state.customer_id: r.state for r in results}
+    # Copies: encoding trims a state to the byte budget in place.
+    states = {r.state.customer_id: copy.deepcopy(r.state) for r in results}
+    budget = default_policy().state.max_state_bytes
+    stored = [statecodec.encode(s, budget)[0] for s in states.values()]
     return {
         "avro_decode_us_per_event": per_call_us(
             lambda: [serdes[k].decode(v) for k, v in encoded], len(encoded)
@@ -69,9 +74,13 @@ def stages(events: Sequence[Event], results: Sequence[StepResult]) -> dict[str, 
         "handoff_avro_encode_us": per_call_us(
             lambda: [handoff_serde.encode(r) for r in handoff_records], len(handoffs)
         ),
-        "state_to_dict_json_us_per_write": per_call_us(
-            lambda: [json.dumps(s.to_dict()) for s in states.values()], len(states)
+        "state_encode_us_per_write": per_call_us(
+            lambda: [statecodec.encode(s, budget) for s in states.values()], len(states)
         ),
+        "state_decode_us_per_read": per_call_us(
+            lambda: [statecodec.decode(b) for b in stored], len(stored)
+        ),
+        "state_stored_bytes_mean": round(sum(map(len, stored)) / max(len(stored), 1)),
         "decisions_per_event": round(len(decisions) / len(events), 3),
         "handoffs_per_event": round(len(handoffs) / len(events), 3),
     }

@@ -308,6 +308,10 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
                         latencies.append(msg.timestamp()[1] / 1000 - sent[d["event_id"]])
 
         interval = 1.0 / rate
+        # The worker's CPU while it is fed at the rate: at a rate it cannot sustain on its share
+        # of a loaded machine the latency is queueing, which this (CPU per event at this rate,
+        # beside the backlog's) tells apart from waits in the worker.
+        cpu_start, paced_start = cpu_seconds(process.pid), time.perf_counter()
         next_at = time.perf_counter()
         for kind, record in measured:
             now = time.perf_counter()
@@ -322,6 +326,8 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
             )
             producer.poll(0)
             collect(consumer.consume(100, timeout=0))
+        paced_cpu = cpu_seconds(process.pid) - cpu_start
+        paced_seconds = time.perf_counter() - paced_start
         producer.flush(30)
         expected = sum(
             1 for k, r in measured if k == "message" and r["role"] in ("customer", "ai_agent")
@@ -341,6 +347,9 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
             "p50_ms": round(statistics.median(ms), 1) if ms else None,
             "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 1) if ms else None,
             "max_ms": round(ms[-1], 1) if ms else None,
+            "worker_cpu_us_per_event": round(paced_cpu / len(measured) * 1e6, 1),
+            "worker_cpu_share_of_a_core": round(paced_cpu / paced_seconds, 3),
+            "load_average": round(os.getloadavg()[0], 2),
         }
     finally:
         stop(process)

@@ -87,12 +87,12 @@ def _servers(transport: Any) -> str:
     return base.server_list(transport.url, transport.default_port)
 
 
-def _create_topic(
+def _create_topic_now(
     servers: str,
     topic: str,
     partitions: int,
     replication: int,
-    config: Mapping[str, Any] | None,
+    config: Mapping[str, Any],
     timeout_s: float,
 ) -> None:
     admin = AdminClient({"bootstrap.servers": servers})
@@ -100,7 +100,7 @@ def _create_topic(
         topic,
         num_partitions=partitions,
         replication_factor=max(replication, 1),
-        config={k: str(v) for k, v in (config or {}).items()},
+        config={k: str(v) for k, v in config.items()},
     )
     for future in admin.create_topics([new], operation_timeout=timeout_s).values():
         try:
@@ -108,6 +108,33 @@ def _create_topic(
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+
+
+async def create_topic(
+    transport: Any,
+    topic: str,
+    partitions: int,
+    replication: int,
+    *,
+    config: Mapping[str, Any] | None,
+    timeout: Seconds,
+    retention: Seconds | None,
+    compacting: bool | None,
+    deleting: bool | None,
+) -> None:
+    """Faust's `create_topic` of both the consumer and the producer: through the admin client,
+    in a worker thread (it blocks), an existing topic being no error."""
+    settings = {**_topic_config(retention, compacting, deleting), **(config or {})}
+    await asyncio.get_running_loop().run_in_executor(
+        None,
+        _create_topic_now,
+        _servers(transport),
+        topic,
+        partitions,
+        replication,
+        settings,
+        float(want_seconds(timeout)),
+    )
 
 
 def _topic_config(
@@ -202,9 +229,17 @@ class ConsumerThread(base.ConfluentConsumerThread):
         assignment = [TopicPartition(tp.topic, tp.partition) for tp in self.assignment()]
         committed = await self._run(raw.committed, assignment, timeout=30)
         out: dict[TP, int] = {}
+        # Faust seeks back here after dropping records it fetched while its flow was stopped
+        # (during a rebalance): a partition without a committed offset goes back to where the
+        # reset policy starts it, as the aiokafka driver does, or those records are skipped.
+        reset = (
+            confluent_kafka.OFFSET_BEGINNING
+            if self.app.conf.consumer_auto_offset_reset == "earliest"
+            else confluent_kafka.OFFSET_END
+        )
         for tp in committed:
-            if tp.offset >= 0:
-                self._seek_now(raw, TopicPartition(tp.topic, tp.partition, tp.offset))
+            start = tp.offset if tp.offset >= 0 else reset
+            self._seek_now(raw, TopicPartition(tp.topic, tp.partition, start))
             out[TP(tp.topic, tp.partition)] = tp.offset
         return out
 
@@ -316,15 +351,16 @@ class ConsumerThread(base.ConfluentConsumerThread):
         deleting: bool | None = None,
         ensure_created: bool = False,
     ) -> None:
-        settings = {**_topic_config(retention, compacting, deleting), **(config or {})}
-        await self._run(
-            _create_topic,
-            _servers(self.transport),
+        await create_topic(
+            self.transport,
             topic,
             partitions,
             replication,
-            settings,
-            float(want_seconds(timeout)),
+            config=config,
+            timeout=timeout,
+            retention=retention,
+            compacting=compacting,
+            deleting=deleting,
         )
 
     def key_partition(
@@ -465,22 +501,22 @@ class Producer(base.Producer):
         replication: int,
         *,
         config: Mapping[str, Any] | None = None,
-        timeout: Seconds = 20.0,
+        timeout: Seconds = 30.0,
         retention: Seconds | None = None,
         compacting: bool | None = None,
         deleting: bool | None = None,
         ensure_created: bool = False,
     ) -> None:
-        settings = {**_topic_config(retention, compacting, deleting), **(config or {})}
-        await asyncio.get_running_loop().run_in_executor(
-            None,
-            _create_topic,
-            _servers(self.transport),
+        await create_topic(
+            self.transport,
             topic,
             partitions,
             replication,
-            settings,
-            float(want_seconds(timeout)),
+            config=config,
+            timeout=timeout,
+            retention=retention,
+            compacting=compacting,
+            deleting=deleting,
         )
 
     def key_partition(self, topic: str, key: bytes) -> TP:
