@@ -21,8 +21,8 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
-from stream.replay.kafka import produce
-from stream.serde import serde_for_topic
+from stream.replay.kafka import default_encoder, produce
+from stream.serde import RegistryConfig, serde_for_topic
 from stream.settings import REPO_ROOT, Settings
 from stream.topics import (
     EVENT_TOPICS,
@@ -61,8 +61,10 @@ def _committed(config: dict[str, Any], group: str, partitions: list[tuple[str, i
         consumer.close()
 
 
-def _read_all(config: dict[str, Any], topic: str, schema_topic: str) -> list[dict[str, Any]]:
-    serde = serde_for_topic(schema_topic)
+def _read_all(
+    config: dict[str, Any], topic: str, schema_topic: str, registry: RegistryConfig | None = None
+) -> list[dict[str, Any]]:
+    serde = serde_for_topic(schema_topic, registry)
     consumer = Consumer(
         {
             **config,
@@ -123,6 +125,8 @@ def run(conversations: int, keep: bool, rate: float) -> int:
     # Every client logs through the project's logging, so a broker stopping before a client
     # closes does not print librdkafka's connection errors at the end of the demo.
     config = settings.confluent_config()
+    # The worker decides in the registry's wire format when one is set; so do the demo's clients.
+    registry = settings.registry()
     started_broker = False
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and _sh(str(KAFKA), "status") != 0:
         if _sh(str(KAFKA), "up") != 0:
@@ -163,7 +167,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
         web = f"http://127.0.0.1:{settings.web_port}"
         print(f"   metrics {web}/metrics, readiness {web}/health/ready")
         print(f"   lag: ESCALATION_TOPIC_PREFIX={prefix} escalation lag --group {app_id} --watch")
-        wait_until_consuming(config, app_id, topic("support.accounts"))
+        wait_until_consuming(config, app_id, topic("support.accounts"), registry=registry)
 
         print(f"== replaying {conversations} real airline conversations")
         source = settings.datasets_dir / CORPUS_PATH
@@ -175,6 +179,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             bootstrap,
             rate=rate,
             topic_for={kind: topic(name) for kind, name in EVENT_TOPICS.items()},
+            encode=default_encoder(registry=registry),
             producer_config={k: v for k, v in config.items() if k != "bootstrap.servers"},
             total=len(events),
         )
@@ -200,8 +205,11 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             print(f"worker did not catch up within 240 s; see {log_path}", file=sys.stderr)
             return 1
 
-        decisions = _read_all(config, topic("escalation.decisions"), "escalation.decisions")
-        handoffs = _read_all(config, topic("escalation.handoffs"), "escalation.handoffs")
+        decisions = _read_all(
+            config, topic("escalation.decisions"), "escalation.decisions", registry
+        )
+        handoffs = _read_all(config, topic("escalation.handoffs"), "escalation.handoffs", registry)
+        # Dead letters are single-object Avro always: they must be readable with no registry.
         dead = _read_all(config, topic("support.deadletter"), "support.deadletter")
         by_action = Counter(d["action"] for d in decisions)
         by_trigger = Counter(h["trigger"] for d in decisions for h in d["triggers"])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stream.errors import UsageError
+from stream.serde import RegistryConfig
 from stream.settings import Settings
 
 if TYPE_CHECKING:
@@ -95,16 +96,19 @@ class ClientSecurity:
             return faust.SSLCredentials(context)
         return None
 
-    def registry(self, url: str) -> dict[str, Any]:
-        """Schema-registry client settings: the same CA and client certificate over https."""
-        config: dict[str, Any] = {"url": url}
-        if url.startswith("https://"):
-            if self.cafile:
-                config["ssl.ca.location"] = str(self.cafile)
-            if self.certfile and self.keyfile:
-                config["ssl.certificate.location"] = str(self.certfile)
-                config["ssl.key.location"] = str(self.keyfile)
-        return config
+    def registry(self, url: str) -> RegistryConfig:
+        """Schema-registry client settings: over https, the same CA and client certificate (with
+        its key password) as the Kafka clients; plain http gets the URL alone."""
+        if not url.startswith("https://"):
+            return RegistryConfig(url)
+        client_cert = self.certfile is not None and self.keyfile is not None
+        return RegistryConfig(
+            url,
+            ca_location=str(self.cafile) if self.cafile else None,
+            certificate_location=str(self.certfile) if client_cert else None,
+            key_location=str(self.keyfile) if client_cert else None,
+            key_password=self.key_password if client_cert else None,
+        )
 
 
 def _readable(name: str, path: Path | None, problems: list[str]) -> None:

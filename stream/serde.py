@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -215,28 +216,46 @@ class AvroSerde:
         return record
 
 
-# TLS settings of the schema-registry client, beside its URL; set once at start from the one
-# security builder (stream.security), since serdes are cached per schema and topic.
-_REGISTRY_TLS: dict[str, Any] = {}
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    """Where the schema registry is and how to reach it: its URL and, over https, the CA and the
+    client certificate. Built from the settings by `stream.security` (`Settings.registry()`) for
+    every client, and hashable, so the serdes cached per schema and topic are cached per registry
+    too: no client can end up with a registry client that lacks the TLS settings."""
 
+    url: str
+    ca_location: str | None = None
+    certificate_location: str | None = None
+    key_location: str | None = None
+    key_password: str | None = field(default=None, repr=False)
 
-def configure_registry_tls(config: dict[str, Any]) -> None:
-    """Registry client settings other than the URL (CA, client certificate) for every serde."""
-    _REGISTRY_TLS.clear()
-    _REGISTRY_TLS.update({k: v for k, v in config.items() if k != "url"})
+    def client_config(self) -> dict[str, Any]:
+        """The settings of confluent-kafka's `SchemaRegistryClient`."""
+        config: dict[str, Any] = {"url": self.url}
+        for name, value in (
+            ("ssl.ca.location", self.ca_location),
+            ("ssl.certificate.location", self.certificate_location),
+            ("ssl.key.location", self.key_location),
+            ("ssl.key.password", self.key_password),
+        ):
+            if value:
+                config[name] = value
+        return config
 
 
 class ConfluentSerde:
     """Confluent wire format (magic 0, 4-byte schema id) via confluent-kafka's registry client."""
 
-    def __init__(self, fullname: str, topic: str, registry_url: str, directory: Path = SCHEMA_DIR):
+    def __init__(
+        self, fullname: str, topic: str, registry: RegistryConfig, directory: Path = SCHEMA_DIR
+    ):
         from confluent_kafka.schema_registry import SchemaRegistryClient
         from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
         from confluent_kafka.serialization import MessageField, SerializationContext
 
         self.fullname = fullname
         schema_str = json.dumps(expanded_schema(fullname, directory))
-        client = SchemaRegistryClient.new_client({**_REGISTRY_TLS, "url": registry_url})
+        client = SchemaRegistryClient.new_client(registry.client_config())
         self._ctx = SerializationContext(topic, MessageField.VALUE)
         self._serializer = AvroSerializer(client, schema_str)
         self._deserializer = AvroDeserializer(client, schema_str)
@@ -296,15 +315,20 @@ def schema_for_topic(topic: str) -> str:
 
 
 @cache
-def serde_for_schema(fullname: str, registry_url: str | None = None, topic: str = "") -> Serde:
-    if registry_url:
-        return ConfluentSerde(fullname, topic, registry_url)
+def serde_for_schema(
+    fullname: str, registry: RegistryConfig | None = None, topic: str = ""
+) -> Serde:
+    if registry is not None:
+        return ConfluentSerde(fullname, topic, registry)
     return AvroSerde(fullname)
 
 
-def serde_for_topic(topic: str, registry_url: str | None = None) -> Serde:
-    """The serde for a topic's value; cached, so callers may ask per message."""
-    return serde_for_schema(schema_for_topic(topic), registry_url, topic if registry_url else "")
+def serde_for_topic(topic: str, registry: RegistryConfig | None = None) -> Serde:
+    """The serde for a topic's value; cached, so callers may ask per message.
+
+    With a registry (`Settings.registry()`) the Confluent wire format, else single-object Avro.
+    """
+    return serde_for_schema(schema_for_topic(topic), registry, topic if registry else "")
 
 
 def iter_top_level_schemas(directory: Path = SCHEMA_DIR) -> Iterator[str]:

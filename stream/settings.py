@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.core.eventtime import TimeBounds
 from stream.logs import librdkafka_log
+
+if TYPE_CHECKING:
+    from stream.serde import RegistryConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,6 +110,15 @@ class Settings(BaseSettings):
         # librdkafka's own log lines go through the project's logging, not straight to stderr.
         config["logger"] = librdkafka_log()
         return config
+
+    def registry(self) -> RegistryConfig | None:
+        """The schema-registry client settings of every client (worker, CLI commands, demo,
+        export), TLS included, from the one security builder; None without a registry URL."""
+        if not self.schema_registry_url:
+            return None
+        from stream.security import client_security
+
+        return client_security(self).registry(self.schema_registry_url)
 
 
 def settings_problem(exc: ValidationError) -> str:

@@ -13,6 +13,7 @@ from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibi
 from stream.serde import (
     SCHEMA_DIR,
     AvroSerde,
+    RegistryConfig,
     SerdeError,
     expanded_schema,
     iter_top_level_schemas,
@@ -160,7 +161,7 @@ def test_bad_bytes_are_refused_with_a_clear_error(mangle: Any, message: str) -> 
 
 def test_confluent_wire_format_through_the_registry_client() -> None:
     """`mock://` is confluent-kafka's in-process registry: the same client code, no server."""
-    serde = serde_for_topic("support.contacts", registry_url="mock://escalation-tests")
+    serde = serde_for_topic("support.contacts", RegistryConfig("mock://escalation-tests"))
     record = examples("escalation.Contact")[0][1]
     data = serde.encode(record)
     assert data[0] == 0

@@ -52,7 +52,7 @@ def test_ssl_gives_faust_a_context_with_the_client_certificate(pem: dict[str, Pa
     config = security.librdkafka()
     assert config["ssl.certificate.location"] == str(pem["cert"])
     assert config["ssl.key.location"] == str(pem["key"])
-    assert security.registry("https://registry:8081")["ssl.ca.location"] == str(pem["ca"])
+    assert security.registry("https://registry:8081").ca_location == str(pem["ca"])
 
 
 def test_sasl_ssl_gives_faust_scram_with_tls(pem: dict[str, Path]) -> None:

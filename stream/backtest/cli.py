@@ -94,7 +94,7 @@ def _kafka_source(
         end,
         topics=topics or topics_with_prefix(settings.topic_prefix),
         on_error=mode,
-        registry_url=settings.schema_registry_url,
+        registry=settings.registry(),
         warn=warn,
         bounds=settings.time_bounds(),
     )

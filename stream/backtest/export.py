@@ -22,6 +22,7 @@ from stream.backtest.sources import (
     KafkaSource,
     OnError,
 )
+from stream.serde import RegistryConfig
 
 
 def write_source(source: KafkaSource, out: Path, *, progress: bool = False) -> int:
@@ -62,7 +63,7 @@ def export(
     *,
     client_config: Mapping[str, Any] | None = None,
     on_error: OnError = "stop",
-    registry_url: str | None = None,
+    registry: RegistryConfig | None = None,
     progress: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     warn: TextIO | None = sys.stderr,
@@ -79,7 +80,7 @@ def export(
         end_ms,
         topics=topics,
         on_error=on_error,
-        registry_url=registry_url,
+        registry=registry,
         timeout_s=timeout_s,
         warn=warn,
     )

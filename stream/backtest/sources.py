@@ -43,7 +43,7 @@ from confluent_kafka import (
 from stream.core.events import EVENT_TYPES, Event, EventError, event_from_dict
 from stream.core.eventtime import DEFAULT_BOUNDS, EventClock, TimeBounds
 from stream.errors import EXIT_FAILED, BadInputError, RunError, UsageError
-from stream.serde import Serde, SerdeError, serde_for_topic
+from stream.serde import RegistryConfig, Serde, SerdeError, serde_for_topic
 from stream.topics import EVENT_TOPICS
 
 OnError: TypeAlias = Literal["stop", "skip"]
@@ -369,7 +369,7 @@ class KafkaSource(EventSource):
         *,
         topics: Mapping[str, str] | None = None,
         on_error: OnError = "stop",
-        registry_url: str | None = None,
+        registry: RegistryConfig | None = None,
         reorder_ms: int = DEFAULT_REORDER_MS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
@@ -400,7 +400,7 @@ class KafkaSource(EventSource):
         self.start_ms = start_ms
         self.end_ms = end_ms
         self.topics = topics
-        self.registry_url = registry_url
+        self.registry = registry
         self.reorder_ms = reorder_ms
         self.timeout_s = timeout_s
         self.idle_timeout_s = idle_timeout_s
@@ -479,7 +479,7 @@ class KafkaSource(EventSource):
         empty record whose `Skipped` carries the reason; the others carry an empty reason.
         """
         serdes: dict[str, Serde] = {
-            kind: serde_for_topic(EVENT_TOPICS[kind], self.registry_url) for kind in self.topics
+            kind: serde_for_topic(EVENT_TOPICS[kind], self.registry) for kind in self.topics
         }
         consumer = self._consumer()
         try:

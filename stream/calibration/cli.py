@@ -107,7 +107,7 @@ def calibrate_command(
                 end,
                 topics=topics_with_prefix(settings.topic_prefix),
                 on_error=mode,
-                registry_url=settings.schema_registry_url,
+                registry=settings.registry(),
                 warn=stderr,
             )
         show = stderr.isatty() if progress is None else progress

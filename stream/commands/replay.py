@@ -83,7 +83,7 @@ def replay(
         typer.echo(f"wrote {count} events to {jsonl}")
         return
     from stream.broker import require_broker
-    from stream.replay.kafka import produce
+    from stream.replay.kafka import default_encoder, produce
     from stream.topics import EVENT_TOPICS
 
     config = settings.confluent_config()
@@ -93,6 +93,7 @@ def replay(
         settings.bootstrap_servers,
         rate=rate,
         topic_for={kind: settings.topic(name) for kind, name in EVENT_TOPICS.items()},
+        encode=default_encoder(registry=settings.registry()),
         producer_config={k: v for k, v in config.items() if k != "bootstrap.servers"},
     )
     typer.echo(f"delivered {sum(delivered.values())} events: {delivered}")

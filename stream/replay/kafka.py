@@ -12,7 +12,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
 from stream.errors import RunError, UsageError
-from stream.serde import serde_for_topic
+from stream.serde import RegistryConfig, serde_for_topic
 from stream.topics import EVENT_TOPICS
 
 # Small lingering batches keep a rate-limited replay smooth and a flat-out one fast; idempotence
@@ -44,14 +44,18 @@ class ProduceError(RunError):
 
 
 def default_encoder(
-    topic_for_type: Mapping[str, str] = EVENT_TOPICS,
+    topic_for_type: Mapping[str, str] = EVENT_TOPICS, registry: RegistryConfig | None = None
 ) -> Callable[[str, dict[str, Any]], bytes]:
-    """Avro single-object encoding with the schema of each event type's standard topic.
+    """Avro with the schema of each event type's standard topic: single-object encoding, or the
+    Confluent wire format when the settings name a registry (`Settings.registry()`), as the worker
+    then expects.
 
     The schema follows the event type, not the destination name, so a replay into renamed or
     prefixed topics still writes the records every consumer of the standard topics can decode.
     """
-    serdes = {event_type: serde_for_topic(topic) for event_type, topic in topic_for_type.items()}
+    serdes = {
+        event_type: serde_for_topic(topic, registry) for event_type, topic in topic_for_type.items()
+    }
 
     def encode(event_type: str, record: dict[str, Any]) -> bytes:
         return serdes[event_type].encode(record)

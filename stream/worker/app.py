@@ -13,7 +13,6 @@ from confluent_kafka import Producer
 
 from stream.core.policy import load_policy, policy_warnings
 from stream.security import client_security
-from stream.serde import configure_registry_tls
 from stream.settings import Settings
 from stream.topics import EVENT_TOPICS, INPUT_TOPICS
 from stream.worker import health, judging, log_limits, metrics
@@ -46,8 +45,6 @@ def build_app(settings: Settings) -> faust.App:
         log.warning("policy_warning", version=policy.version, warning=warning)
     in_force = PolicyInForce(policy)
     security = client_security(settings)
-    if settings.schema_registry_url:
-        configure_registry_tls(security.registry(settings.schema_registry_url))
 
     app = faust.App(
         settings.app_id,
@@ -111,7 +108,7 @@ def build_app(settings: Settings) -> faust.App:
         in_force.get,
         topic_prefix=settings.topic_prefix,
         consumer=settings.app_id,
-        registry_url=settings.schema_registry_url,
+        registry=settings.registry(),
         deadletter_max_bytes=settings.deadletter_max_bytes,
         time_bounds=settings.time_bounds(),
     )

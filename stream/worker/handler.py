@@ -22,7 +22,7 @@ from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import StepResult, step
 from stream.core.triggers import TriggerError
-from stream.serde import Serde, SerdeError, serde_for_schema, serde_for_topic
+from stream.serde import RegistryConfig, Serde, SerdeError, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
 from stream.worker import metrics
 from stream.worker.deadletters import fit_deadletter
@@ -75,7 +75,7 @@ class RecordHandler:
         *,
         topic_prefix: str = "",
         consumer: str = "escalation-stream",
-        registry_url: str | None = None,
+        registry: RegistryConfig | None = None,
         deadletter_max_bytes: int = DEADLETTER_MAX_BYTES,
         time_bounds: TimeBounds = DEFAULT_BOUNDS,
     ) -> None:
@@ -87,11 +87,11 @@ class RecordHandler:
         self._consumer = consumer
         self._types = {f"{topic_prefix}{name}": kind for kind, name in EVENT_TOPICS.items()}
         self._serdes: dict[str, Serde] = {
-            f"{topic_prefix}{name}": serde_for_topic(name, registry_url)
+            f"{topic_prefix}{name}": serde_for_topic(name, registry)
             for name in EVENT_TOPICS.values()
         }
-        self._decision_serde = serde_for_topic("escalation.decisions", registry_url)
-        self._handoff_serde = serde_for_topic("escalation.handoffs", registry_url)
+        self._decision_serde = serde_for_topic("escalation.decisions", registry)
+        self._handoff_serde = serde_for_topic("escalation.handoffs", registry)
         self._deadletter_serde: Serde = serde_for_schema("escalation.DeadLetter")
 
     def handle(

@@ -63,10 +63,9 @@ class Judging:
         self._settings = settings
         self._kinds = {settings.topic(name): kind for name, kind in _SOURCES.items()}
         self._serdes = {
-            settings.topic(name): serde_for_topic(name, settings.schema_registry_url)
-            for name in _SOURCES
+            settings.topic(name): serde_for_topic(name, settings.registry()) for name in _SOURCES
         }
-        self.output = serde_for_topic(OUTPUT_TOPIC, settings.schema_registry_url)
+        self.output = serde_for_topic(OUTPUT_TOPIC, settings.registry())
         self.skipped = 0
 
     @property

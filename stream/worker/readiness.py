@@ -8,11 +8,16 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from stream.serde import serde_for_topic
+from stream.serde import RegistryConfig, serde_for_topic
 
 
 def wait_until_consuming(
-    client_config: dict[str, Any], group_id: str, accounts_topic: str, timeout: float = 90.0
+    client_config: dict[str, Any],
+    group_id: str,
+    accounts_topic: str,
+    timeout: float = 90.0,
+    *,
+    registry: RegistryConfig | None = None,
 ) -> None:
     """Produce a warm-up account snapshot and block until the worker's group has committed it.
 
@@ -36,7 +41,9 @@ def wait_until_consuming(
     }
     producer = Producer({**client_config, "partitioner": "murmur2_random"})
     producer.produce(
-        accounts_topic, key=b"warmup", value=serde_for_topic("support.accounts").encode(record)
+        accounts_topic,
+        key=b"warmup",
+        value=serde_for_topic("support.accounts", registry).encode(record),
     )
     if producer.flush(30):
         raise TimeoutError(f"warm-up record not delivered to {accounts_topic}")
