@@ -283,7 +283,7 @@ def build_app(settings: Settings) -> faust.App:
         log_limits.install()
         feed.start()
 
-    judging.install(app, settings, in_force.get)
+    judging.install(app, settings, in_force.get, handler.deadletter)
 
     inputs_named = [settings.topic(name) for name in INPUT_TOPICS]
     version = lambda: in_force.get().version  # noqa: E731

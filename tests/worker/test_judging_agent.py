@@ -7,11 +7,23 @@ from typing import Any
 from stream.core.events import event_to_dict
 from stream.core.judge import JudgeFacts
 from stream.core.policy import default_policy
-from stream.serde import serde_for_topic
+from stream.serde import serde_for_schema, serde_for_topic
 from stream.settings import Settings
 from stream.testing import EventFactory
 from stream.worker import metrics
+from stream.worker.handler import RawRecord, RecordHandler
 from stream.worker.judging import Judging, limits_for
+
+DEADLETTER = serde_for_schema("escalation.DeadLetter")
+
+
+def judging_of(settings: Settings) -> Judging:
+    handler = RecordHandler(default_policy, consumer=settings.app_id)
+    return Judging(settings, default_policy, handler.deadletter)
+
+
+def raw(topic: str, value: bytes | None, key: bytes | None = b"c1", offset: int = 7) -> RawRecord:
+    return RawRecord(topic, 2, offset, key, value, (), 1_700_000_000_000)
 
 
 def judged_count(verdict: str) -> float:
@@ -20,7 +32,7 @@ def judged_count(verdict: str) -> float:
 
 def test_records_fold_into_the_table_and_judgements_are_encoded() -> None:
     settings = Settings(topic_prefix="t.")
-    judging = Judging(settings, default_policy)
+    judging = judging_of(settings)
     table: dict[str, Any] = {}
     before = judged_count("unknown")
     f = EventFactory("c1")
@@ -28,11 +40,11 @@ def test_records_fold_into_the_table_and_judgements_are_encoded() -> None:
     out = f.outcome("conv-1", ticket_id="t1", resolved_by="ai")
     for topic, event in (("support.contacts", close), ("ticketing.outcomes", out)):
         value = serde_for_topic(topic).encode(event_to_dict(event))
-        customer, memory, publish = judging.handle(f"t.{topic}", value, table.get)
-        assert customer == "c1"
-        table[customer] = memory
-    assert len(publish) == 1
-    key, value = publish[0]
+        judged = judging.handle(raw(f"t.{topic}", value), table.get)
+        assert judged.customer_id == "c1" and judged.deadletter is None
+        table["c1"] = judged.memory
+    assert len(judged.publish) == 1
+    key, value = judged.publish[0]
     record = judging.output.decode(value)
     assert key == b"conv-1" and record["verdict"] == "unknown"
     # Each published judgement is counted by its verdict on the worker's metrics
@@ -42,10 +54,61 @@ def test_records_fold_into_the_table_and_judgements_are_encoded() -> None:
     assert JudgeFacts.from_record(facts).closed_at == close.occurred_at
 
 
-def test_an_undecodable_record_is_counted_and_skipped() -> None:
-    judging = Judging(Settings(), default_policy)
-    assert judging.handle("ticketing.outcomes", b"\x00garbage", dict().get) == (None, None, [])
+def test_an_undecodable_decision_is_dead_lettered_with_the_reason() -> None:
+    settings = Settings(topic_prefix="t.")
+    judging = judging_of(settings)
+    bad = raw("t.escalation.decisions", b"\x00garbage", offset=41)
+    judged = judging.handle(bad, dict().get)
+    assert judged.customer_id is None and judged.publish == []
+    assert judged.deadletter is not None
+    letter = DEADLETTER.decode(judged.deadletter)
+    assert letter["source_topic"] == "t.escalation.decisions"
+    assert (letter["partition"], letter["offset"]) == (2, 41)
+    assert letter["value"] == b"\x00garbage" and letter["key"] == b"c1"
+    assert letter["error_type"] == "decode"
+    assert letter["reason"] == judged.reason and "escalation.Decision" in letter["reason"]
+    assert letter["consumer"] == settings.app_id
     assert judging.skipped == 1
+
+
+def test_a_decision_missing_fields_is_dead_lettered_as_invalid() -> None:
+    judging = judging_of(Settings())
+    # A valid record of another schema on the decisions topic: it decodes as nothing usable.
+    f = EventFactory("c1")
+    value = serde_for_topic("support.contacts").encode(event_to_dict(f.contact("conv-1")))
+    judged = judging.handle(raw("escalation.decisions", value), dict().get)
+    assert judged.deadletter is not None
+    letter = DEADLETTER.decode(judged.deadletter)
+    assert letter["error_type"] == "decode"
+    assert len(letter["reason"]) > 10
+
+
+def test_an_undecodable_contact_or_outcome_is_left_to_the_customer_agents_dead_letter() -> None:
+    """Both agents read these topics with the same decoder: the customer agent letters the record
+    (tests/integration/test_poison_matrix.py), so it is not lettered twice."""
+    judging = judging_of(Settings())
+    for topic in ("support.contacts", "ticketing.outcomes"):
+        judged = judging.handle(raw(topic, b"\x00garbage"), dict().get)
+        assert judged.deadletter is None and judged.customer_id is None
+        assert judged.reason is not None
+    assert judging.skipped == 2
+
+
+def test_a_fold_that_raises_is_dead_lettered_as_processing(monkeypatch: Any) -> None:
+    import stream.worker.judging as module
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("judge broke")
+
+    monkeypatch.setattr(module, "remember", broken)
+    judging = judging_of(Settings())
+    f = EventFactory("c1")
+    value = serde_for_topic("ticketing.outcomes").encode(event_to_dict(f.outcome("conv-1")))
+    judged = judging.handle(raw("ticketing.outcomes", value), dict().get)
+    assert judged.customer_id is None and judged.deadletter is not None
+    letter = DEADLETTER.decode(judged.deadletter)
+    assert letter["error_type"] == "processing"
+    assert letter["reason"] == "RuntimeError: judge broke"
 
 
 def test_the_horizon_is_the_reopen_window_plus_lateness_unless_set() -> None:
