@@ -46,6 +46,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def visible(bootstrap: str, partitions: dict[str, int], timeout: float = 60.0) -> None:
+    """Block until the broker's metadata lists every topic with its partitions (bounded).
+
+    A topic created a moment ago is "unknown" to metadata requests for a while (a fraction of a
+    second, longer on a loaded broker, and while other topics are being deleted): a collector
+    that asked then was assigned no partition and read nothing for good, and a worker started
+    then refused to start over topics it found missing. Both looked like a worker that decided
+    nothing ("0 dead letters").
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"meta-{uuid.uuid4().hex}"})
+    try:
+        deadline = time.monotonic() + timeout
+        missing = dict(partitions)
+        while missing:
+            listed = consumer.list_topics(timeout=10).topics
+            missing = {
+                name: n
+                for name, n in missing.items()
+                if name not in listed or len(listed[name].partitions) != n
+            }
+            if missing:
+                assert time.monotonic() < deadline, f"not in the broker's metadata: {missing}"
+                time.sleep(0.2)
+    finally:
+        consumer.close()
+
+
 @dataclass
 class Isolated:
     """A unique topic prefix and app id, with every defined topic created under the prefix."""
@@ -62,6 +89,7 @@ class Isolated:
         reports = ensure_topics({"bootstrap.servers": self.bootstrap}, definitions)
         bad = [r for r in reports if r.status not in ("created", "ok")]
         assert not bad, bad
+        visible(self.bootstrap, {name: d.partitions for name, d in definitions.items()})
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -151,9 +179,18 @@ class Collector:
                 "enable.auto.commit": False,
             }
         )
-        metadata = self._consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+        # Never assigned to nothing: a topic the metadata does not list yet is asked again.
+        deadline = time.monotonic() + 60
+        partitions: dict[int, Any] = {}
+        while not partitions:
+            partitions = (
+                self._consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+            )
+            if not partitions:
+                assert time.monotonic() < deadline, f"{self.topic} has no partitions in metadata"
+                time.sleep(0.2)
         self._consumer.assign(
-            [TopicPartition(self.topic, p, 0) for p in metadata.partitions]  # from the start
+            [TopicPartition(self.topic, p, 0) for p in partitions]  # from the start
         )
 
     def wait_for(
@@ -407,7 +444,7 @@ def committed_total(
     isolated: Isolated, topics: list[str], total: int, timeout: float = 300.0
 ) -> int:
     """Block until the worker's group has committed `total` records over `topics` (bounded)."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": isolated.app_id})
+    consumer = Consumer({"bootstrap.servers": isolated.bootstrap, "group.id": isolated.app_id})
     try:
         parts = [
             TopicPartition(topic, p)
