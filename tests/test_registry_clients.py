@@ -109,8 +109,8 @@ def test_the_worker_agents_build_registry_clients_with_tls(
     from stream.worker.handler import RecordHandler
     from stream.worker.judging import Judging
 
-    RecordHandler(default_policy, registry=tls.registry())
-    Judging(tls, default_policy)
+    handler = RecordHandler(default_policy, registry=tls.registry())
+    Judging(tls, default_policy, handler.deadletter)
     assert len(built) >= 2
     assert all(conf == expect_tls(tls, pem) for conf in built), built
 
