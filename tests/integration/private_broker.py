@@ -7,6 +7,7 @@ its storage is formatted (`kafka-storage format --add-scram`).
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
@@ -32,8 +33,13 @@ _HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:
-    """A free loopback port in 29100-29199 (kept for private brokers), else any free port."""
-    for port in range(29100, 29200):
+    """A free loopback port in 29100-29199 (kept for private brokers), else any free port.
+
+    Tried in random order: test runs of other checkouts on the same machine pick from the same
+    range, and a port found free here is bound by the broker only seconds later, so two runs
+    going through it in order both took the first free port and one broker failed to bind.
+    """
+    for port in random.sample(range(29100, 29200), 100):
         if port in _HANDED_OUT:
             continue
         with socket.socket() as sock:
@@ -183,6 +189,20 @@ class PrivateBroker:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def start(self, timeout: float = 120.0) -> None:
+        """Starts the broker; when a port was taken meanwhile (by another checkout's tests),
+        once more on fresh ports."""
+        try:
+            self._start(timeout)
+        except RuntimeError:
+            log = (self.data_dir / "kafka.log").read_text(errors="replace")
+            if "Address already in use" not in log:
+                raise
+            self.listeners = {name: free_port() for name in self.listeners}
+            self.controller_port = free_port()
+            self.config.write_text(self._properties())
+            self._start(timeout)
+
+    def _start(self, timeout: float) -> None:
         log = (self.data_dir / "kafka.log").open("ab")
         self.process = subprocess.Popen(
             self._java("-Xms128m", "-Xmx384m", "kafka.Kafka", str(self.config)),
