@@ -92,7 +92,11 @@ def test_sigkill_loses_no_decision_and_no_state(isolated: Isolated, tmp_path: Pa
         feeding.start()
         decisions.wait_for(lambda rs: len(rs) >= len(messages) // 4)
         stop(worker, signal.SIGKILL)  # mid-stream: records keep arriving, some are in flight
-        feeding.join(timeout=60)
+        # The stream before the restart must be all out before the rest is produced: under load
+        # it used to still be going, and a customer's third contact then overtook its second
+        # (no escalation, which looked like state lost in the kill).
+        feeding.join(timeout=300)
+        assert not feeding.is_alive(), "the events before the restart were not all produced"
 
     # When it is restarted and the stream goes on
     with running_worker(isolated, state, tmp_path / "b.log", fast):

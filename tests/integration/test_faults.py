@@ -186,7 +186,9 @@ def test_two_workers_one_killed_the_survivor_carries_on_with_the_state(
         # When one of them is killed with SIGKILL mid-stream
         decisions.wait_for(lambda rs: len(rs) >= len(messages) // 3, timeout=180)
         stop(a, signal.SIGKILL)
-        feeding.join(timeout=120)
+        feeding.join(timeout=300)
+        # All of it out before the third contacts, so none overtakes a customer's second
+        assert not feeding.is_alive(), "the events before the kill were not all produced"
         owned_by_a = {(t, p) for t, p, _ in journal(journals["a"]) if t.endswith("messages")}
         # And the stream goes on, with each customer's third contact
         produce(isolated, after, pace=0.005)
