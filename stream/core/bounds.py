@@ -17,6 +17,18 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
+# Identifiers are refused rather than cut when longer (stream/core/events.py): a decision names
+# its customer, conversation and event by them, so a cut one would name something else.
+MAX_ID_CHARS: Final[int] = 256
+ID_FIELDS: Final[tuple[str, ...]] = (
+    "event_id",
+    "customer_id",
+    "conversation_id",
+    "message_id",
+    "contact_id",
+    "ticket_id",
+    "decision_id",
+)
 # One character, so a bound in characters is still met with the marker in it.
 TRIM_MARKER: Final[str] = "…"
 # Hex digits of the whole value kept after the marker of a trimmed key.

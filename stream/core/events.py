@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
+from stream.core.bounds import ID_FIELDS, MAX_ID_CHARS
 from stream.errors import BadInputError
 
 EventType: TypeAlias = Literal["message", "sentiment", "contact", "account", "outcome"]
@@ -200,6 +201,13 @@ def event_from_dict(kind: str, record: dict[str, Any]) -> Event:
     values = {k: v for k, v in record.items() if k in _FIELDS[kind]}
     for name in ("event_id", "customer_id"):
         _str(values, name, kind)
+    for name in ID_FIELDS:
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+            raise EventError(
+                f"{kind}.{name}: {len(value)} characters, more than the {MAX_ID_CHARS} "
+                "an identifier may have"
+            )
     values["occurred_at"] = _millis(values["occurred_at"], "occurred_at", kind)
     if kind == "message":
         if values["role"] not in ROLES:

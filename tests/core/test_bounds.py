@@ -8,11 +8,14 @@ the trim marker, and (for issue keys) still telling distinct keys apart.
 
 from __future__ import annotations
 
+import pytest
+
 from stream.core import statecodec
-from stream.core.bounds import TRIM_MARKER, clip, clip_all, clip_key
+from stream.core.bounds import MAX_ID_CHARS, TRIM_MARKER, clip, clip_all, clip_key
+from stream.core.events import EventError, event_from_dict
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
-from stream.testing import EventFactory, Run
+from stream.testing import EventFactory, Run, message_record
 
 EMOJI = "😡"
 
@@ -125,3 +128,18 @@ def test_the_account_is_stored_without_its_defaults_and_reads_back_equal(
     # A value equal to a default in another type is kept: 0 is not 0.0 once decoded
     state.account = state.account.__class__(balance=1.5, open_cases=0, known=True)
     assert statecodec.decode(statecodec.encode(state, 300_000)[0]).account == state.account
+
+
+def test_an_identifier_over_its_bound_is_refused_naming_the_field() -> None:
+    """Identifiers are not cut (a decision names things by them): a 360 KB conversation id is
+    refused with the field, its length and the bound, and the worker dead-letters it."""
+    record = message_record(conversation_id="c" * 360_000)
+    with pytest.raises(EventError) as refused:
+        event_from_dict("message", record)
+    assert str(refused.value) == (
+        f"message.conversation_id: 360000 characters, more than the {MAX_ID_CHARS} "
+        "an identifier may have"
+    )
+    # At the bound it is accepted
+    event = event_from_dict("message", message_record(conversation_id="c" * MAX_ID_CHARS))
+    assert event.conversation_id == "c" * MAX_ID_CHARS

@@ -50,3 +50,18 @@ def test_a_broken_text_analysis_escalates_logs_and_counts(monkeypatch: pytest.Mo
     assert (line["trigger"], line["detail"]) == ("text_analysis", "RuntimeError: injected")
     assert (line["topic"], line["partition"], line["offset"]) == ("support.messages", 1, 7)
     assert counter._value.get() == before + 1
+
+
+def test_an_identifier_over_its_bound_is_dead_lettered_with_the_reason() -> None:
+    handler = RecordHandler(default_policy, consumer="tests")
+    value = serde_for_topic("support.messages").encode(
+        message_record(occurred_at=T0, message_id="m" * 100_000)
+    )
+    record = RawRecord("support.messages", 1, 8, b"c-1", value, [], T0 + 5)
+    handled = handler.handle(record, lambda _: None)
+    assert handled.deadletter is not None and handled.state is None
+    dead = serde_for_topic("support.deadletter").decode(handled.deadletter)
+    assert dead["error_type"] == "validation"
+    assert dead["reason"] == (
+        "message.message_id: 100000 characters, more than the 256 an identifier may have"
+    )
