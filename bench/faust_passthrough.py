@@ -44,7 +44,8 @@ app = faust.App(
     web_port=_free_port(),
     producer_acks=-1,
     producer_linger=0.01,
-    broker_commit_every=1000,
+    # As the worker: commits by time only (see stream/worker/app.py).
+    broker_commit_every=1_000_000_000,
     broker_commit_interval=1.0,
     datadir=f"/tmp/{os.environ['BENCH_APP_ID']}",
 )

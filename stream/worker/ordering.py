@@ -111,8 +111,11 @@ class EventTimeMerge(Generic[T]):
     ) -> None:
         # Whether an empty input is caught up cannot change during one release: nothing new is
         # read meanwhile, so ask once per topic.
-        known: dict[str, bool] = {}
         queues = group.queues
+        if not any(queues.values()):
+            group.blocked_since = None
+            return
+        known: dict[str, bool] = {}
         idle_s = self.idle_ms / 1000.0
         while True:
             head: deque[_Held[T]] | None = None
