@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from functools import partial
@@ -201,11 +202,13 @@ def build_app(settings: Settings) -> faust.App:
                 ):
                     await flush()
                 mark = time.monotonic()
-        finally:
-            # Stopping (or crashing): what is folded is written and acked, so a clean restart
-            # does not fold it again. Nothing here waits, so it completes even when cancelled.
+        except asyncio.CancelledError:
+            # Stopping: what is folded is written and acked, so a clean restart does not fold it
+            # again. Nothing here waits, so it completes although the task is cancelled. Not on
+            # a crash: a write that raised half-way must leave its records unacked.
             if unacked:
                 await flush()
+            raise
 
     async def hand_over(ready: list[tuple[RawRecord, Any, Any]]) -> None:
         """Fold released records and hand their outputs to the producer without waiting."""
