@@ -32,6 +32,8 @@ __all__ = [
     "TextSignal",
     "analyze",
     "analyze_turn",
+    "asks_yes_no",
+    "is_short_no",
 ]
 
 # Internal rule kind for problem reports; never emitted as a marker.
@@ -450,6 +452,68 @@ _BEWILDERED = re.compile(r"^(?:huh|what|sorry,? what|excuse me|come again)\s*\?+
 # A human request preceded by a refusal ("I don't want to talk to a person") is not one.
 _REFUSAL_BEFORE = re.compile(r"(?:\bdon'?t|\bdo not|\bnever|\bno need to|\bnot)(?: \w+){0,3} $")
 
+# --- reported speech ---------------------------------------------------------------------------
+#
+# A request for a person is a speech act: it counts only when the customer makes it. Words inside
+# quotation marks, or after a third party's reporting verb ("my colleague said ...", "he told me
+# ..."), are someone else's. Frustration words keep counting there: the turn signal is trained on
+# them, and a customer relaying someone's anger is still telling us about the conversation.
+#
+# Quotation marks: straight and typographic double quotes, guillemets, low-high German quotes,
+# and single quotes that open before a word and close after one (so "don't" is no quote). The
+# lowered text has "’" already turned into "'", so a typographic single quote closes with "'".
+# Only a closed quotation counts: a stray mark (an inch sign) must not swallow a real request.
+_QUOTED = re.compile(
+    r'"[^"]*"'
+    r"|“[^”\"]*[”\"]"
+    r"|„[^“”\"]*[“”\"]"
+    r"|«[^»]*»"
+    r"|‘[^'‘]*'"
+    r"|(?<!\w)'(?=\w)[^'\n]*?(?<=[\w.!?,])'(?!\w)"
+)
+# A third party, then a verb that reports what they said or asked. "I said" and "you said" are not
+# here: the customer repeating their own ask is still asking.
+_REPORTED = re.compile(
+    r"\b(?:he|she|they|someone|somebody|everyone|everybody|people"
+    r"|(?:my|our|his|her|their|the|a) (?:\w+ )?\w+)"
+    r"(?: (?:just|also|even|always|keeps?|kept|was|is|were|are|had|has|have))?"
+    r" (?:said|says|saying|told|tells|telling|asked|asks|asking|wrote|writes|yelled|shouted"
+    r"|screamed|insisted|suggested|thinks|thought)\b"
+    r"(?: (?:me|us|him|her|them))?(?: that| to)?"
+)
+# Where reported speech without quotation marks ends: the end of the sentence, or a contrast or a
+# first-person restart ("..., but I want a person", "and I want a person").
+_REPORTED_END = re.compile(
+    r"[.!?;:\n]|,? (?:but|however|though|although|anyway|yet)\b|,? (?:and|so) (?:i|we)\b"
+)
+
+
+def _reported_spans(lower: str) -> list[tuple[int, int]]:
+    """Character spans of `lower` that report someone else's words.
+
+    A quotation that is the whole turn is the customer's own message in quotation marks, not a
+    report. Reported speech starts after the reporting verb; a comma right after it ("as my
+    colleague said, ...") closes the report, and the customer's own words follow.
+    """
+    spans: list[tuple[int, int]] = []
+    if '"' in lower or "“" in lower or "„" in lower or "«" in lower or "'" in lower:
+        for found in _QUOTED.finditer(lower):
+            start, end = found.span()
+            if lower[:start].strip(_PUNCT + " ") or lower[end:].strip(_PUNCT + " "):
+                spans.append((start, end))
+    for found in _REPORTED.finditer(lower):
+        start = found.end()
+        if lower.startswith(",", start):
+            continue
+        stop = _REPORTED_END.search(lower, start)
+        spans.append((start, stop.start() if stop is not None else len(lower)))
+    return spans
+
+
+def _reported(spans: Sequence[tuple[int, int]], at: int) -> bool:
+    return any(start <= at < end for start, end in spans)
+
+
 _DISMISSIVE_SHORT = re.compile(
     r"^(?:no+|nope|nah|whatever|forget it|forget about it|never ?mind|nvm|useless|pointless"
     r"|seriously|are you serious|really|ugh+|unbelievable|stop|enough|you'?re useless"
@@ -457,6 +521,34 @@ _DISMISSIVE_SHORT = re.compile(
 )
 
 _EMPTY: tuple[Marker, ...] = ()
+
+# --- answers to yes/no questions ---------------------------------------------------------------
+#
+# "No." after "Would you like to add insurance?" answers the question. Read alone it looks like a
+# curt, dismissive turn, and the turn signal scores it so; the sentiment rule asks these two
+# functions whether the turn is such an answer (it knows the AI turn before it).
+
+# A question that asks for yes or no opens its last sentence with an auxiliary verb, or with
+# "any"/"anything" ("Anything else?"); "Which seat...?" and "What time...?" ask for more.
+_YES_NO_QUESTION = re.compile(
+    r"(?:^|[.!?]\s+)(?:would|do|does|did|is|are|was|were|can|could|shall|should|will|may|have"
+    r"|has|had|want|need|any|anything)\b[^.!?]*\?\s*$"
+)
+# A short "no": one plain decline, no emphasis, no complaint.
+_SHORT_NO = re.compile(
+    r"^(?:(?:no|nope|nah)(?:,? (?:thanks|thank you|thx|need|i'?m (?:good|fine|ok|okay)"
+    r"|(?:that'?s|that is) (?:all|it|everything)))?|not (?:now|today|really|yet))[.!]?$"
+)
+
+
+def asks_yes_no(text: str) -> bool:
+    """Whether an AI turn ends with a question that yes or no answers."""
+    return _YES_NO_QUESTION.search(text.lower().strip()) is not None
+
+
+def is_short_no(text: str) -> bool:
+    """Whether a customer turn is a bare decline ("No.", "no thanks", "nope"), and nothing else."""
+    return _SHORT_NO.match(" ".join(text.lower().replace("’", "'").split())) is not None
 
 
 # --- analysis ----------------------------------------------------------------------------------
@@ -549,6 +641,7 @@ def _analyze(text: str, previous: Sequence[str] | None) -> TextSignal:
     blunt = bool(markers)
 
     human = False
+    reported: list[tuple[int, int]] | None = None
     for number in sorted(rules):
         kind, pattern = _COMPILED_RULES[number]
         for match in pattern.finditer(lower):
@@ -559,6 +652,10 @@ def _analyze(text: str, previous: Sequence[str] | None) -> TextSignal:
             if kind == HUMAN_REQUEST:
                 start = match.start()
                 if _REFUSAL_BEFORE.search(lower, max(0, start - 40), start):
+                    continue
+                if reported is None:
+                    reported = _reported_spans(lower)
+                if _reported(reported, start):
                     continue
                 human = True
             markers.append(Marker(kind, match.group()))

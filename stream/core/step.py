@@ -269,7 +269,7 @@ def _on_message(
             )
         )
         if not too_late:
-            turns = _customer_turns_until(conv, turn)
+            turns = _turns_until(conv, turn)
             results.append(_run(SENTIMENT, sentiment.check, turns, policy, conv.channel))
     else:
         results.append(_run(CONFIDENCE, confidence.check, ev, policy))
@@ -352,7 +352,7 @@ def _on_sentiment(
     turn.sentiment = ev.score
     if turn.role != "customer" or conv.human or too_late:
         return StepResult(state, [], [])
-    turns = _customer_turns_until(conv, turn)
+    turns = _turns_until(conv, turn)
     hits, errors = _gather(
         [_run(SENTIMENT, sentiment.check, turns, policy, conv.channel)], ev.message_id
     )
@@ -503,11 +503,11 @@ def _add_turn(conv: ConversationState, turn: Turn, cap: int) -> None:
         del turns[: len(turns) - cap]
 
 
-def _customer_turns_until(conv: ConversationState, turn: Turn) -> list[Turn]:
-    """Customer turns up to and including `turn` in event time: windows end at the event."""
+def _turns_until(conv: ConversationState, turn: Turn) -> list[Turn]:
+    """Turns up to and including `turn` in event time: windows end at the event."""
     out: list[Turn] = []
     for t in conv.turns:
-        if t.role == "customer" and t.at <= turn.at:
+        if t.at <= turn.at:
             out.append(t)
         if t is turn:
             break

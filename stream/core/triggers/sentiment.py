@@ -5,6 +5,10 @@ A turn shows dissatisfaction when the learned turn signal scores it at or above 
 rule counts such turns, not markers: one hostile turn with three markers is still one turn, and
 the rule is meant for a signal repeated across turns (DESIGN.md section 4). The markers found in
 a turn are quoted in its evidence, for the person who reads the decision.
+
+A bare "no" that answers the AI's yes/no question ("Would you like to add insurance?" - "No.") is
+an answer, not dissatisfaction, whatever the turn signal or an upstream score make of it: read
+alone, such a turn looks curt, and two of them would offer a transfer nobody needed.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from stream.core.decision import Evidence, TriggerHit
+from stream.core.markers import asks_yes_no, is_short_no
 from stream.core.policy import Policy
 from stream.core.state import Turn
 from stream.core.triggers import NO_HITS, TriggerResult
@@ -36,11 +41,30 @@ def _why(turn: Turn, threshold: float, floor: float) -> str:
     return "; ".join(parts)
 
 
-def check(customer_turns: Sequence[Turn], policy: Policy, channel: str = "") -> TriggerResult:
-    """Judge the latest customer turns (oldest first, ending with the turn being decided on).
+def _answers(turns: Sequence[Turn]) -> list[tuple[Turn, bool]]:
+    """The customer turns, each with whether it is a bare "no" to the AI turn right before it."""
+    out: list[tuple[Turn, bool]] = []
+    before: Turn | None = None
+    for turn in turns:
+        if turn.role == "customer":
+            answer = (
+                before is not None
+                and before.role == "ai_agent"
+                and is_short_no(turn.text)
+                and asks_yes_no(before.text)
+            )
+            out.append((turn, answer))
+        before = turn
+    return out
+
+
+def check(turns: Sequence[Turn], policy: Policy, channel: str = "") -> TriggerResult:
+    """Judge the latest customer turns of a conversation's turns (any role, oldest first, ending
+    with the turn being decided on); the AI turns tell an answer from a complaint.
 
     `channel` is the conversation's; it picks the operating point on the turn signal.
     """
+    customer_turns = _answers(turns)
     if not customer_turns:
         return NO_HITS
     rules = policy.sentiment
@@ -51,9 +75,12 @@ def check(customer_turns: Sequence[Turn], policy: Policy, channel: str = "") -> 
     window = customer_turns[-rules.window_turns :]
     dissatisfied = [
         turn
-        for turn in window
-        if (turn.signal is not None and turn.signal >= threshold)
-        or (turn.sentiment is not None and turn.sentiment <= floor)
+        for turn, answer in window
+        if not answer
+        and (
+            (turn.signal is not None and turn.signal >= threshold)
+            or (turn.sentiment is not None and turn.sentiment <= floor)
+        )
     ]
     if len(dissatisfied) >= rules.min_turns:
         hits.append(
@@ -81,7 +108,7 @@ def check(customer_turns: Sequence[Turn], policy: Policy, channel: str = "") -> 
         )
 
     needed = rules.consecutive_low_scores
-    last = customer_turns[-needed:]
+    last = [turn for turn, answer in customer_turns[-needed:] if not answer]
     if len(last) == needed and all(
         turn.sentiment is not None and turn.sentiment <= floor for turn in last
     ):
