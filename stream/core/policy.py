@@ -489,13 +489,13 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, _FieldProblem):
             sub = cause.sub
-            if "." in sub and not sub.startswith("["):
-                # Model-level checks name the full path themselves.
-                path = sub if not path else f"{path}.{sub}"
-            elif sub.startswith("["):
+            if sub.startswith("["):
                 path = f"{path}{sub}"
+            elif path:
+                path = f"{path}.{sub}"
             else:
-                path = f"{path}.{sub}" if path else sub
+                # Model-level checks name the full path themselves.
+                path = sub
             problems.append((path, cause.problem))
             continue
         message = error["msg"]
