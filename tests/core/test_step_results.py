@@ -39,9 +39,12 @@ class Steps:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.state: Any = None
+        # The state the latest step was given: `step` folds into it and must hand it back.
+        self.given: Any = None
         self.results: list[StepResult] = []
 
     def __call__(self, event: Event) -> StepResult:
+        self.given = self.state
         result = step(self.state, event, self.policy, MODEL)
         self.state = result.state
         self.results.append(result)
@@ -53,7 +56,7 @@ class Steps:
 
 def nothing(result: StepResult, steps: Steps) -> None:
     """The event decided nothing and reported nothing; the state carries on."""
-    assert result.state is steps.state
+    assert result.state is steps.given is not None
     assert (result.decisions, result.handoffs, result.errors) == ([], [], ())
 
 
@@ -93,7 +96,7 @@ def test_a_score_that_offers_for_an_enterprise_account_raises_the_priority(
     result = steps(events.sentiment(second.message_id, -0.9))
     (decision,) = result.decisions
     assert (decision.action, decision.priority) == ("offer_transfer", "high")
-    assert result.state is steps.state
+    assert result.state is steps.given is not None
     assert (result.handoffs, result.errors) == ([], ())
 
 
@@ -125,7 +128,7 @@ def test_a_broken_check_on_a_score_of_an_escalated_conversation_is_reported(
     monkeypatch.setattr(sentiment, "check", broken)
     score = events.sentiment(first.message_id, -0.9)
     result = steps(score)
-    assert result.state is steps.state
+    assert result.state is steps.given is not None
     assert result.decisions == []
     (package,) = result.handoffs
     assert package.reasons[-1].rule == "trigger_error.sentiment"
@@ -166,7 +169,7 @@ def test_an_offer_reports_no_error(events: EventFactory) -> None:
     steps(events.customer("bad"))
     result = steps(events.customer("bad again"))
     assert [d.action for d in result.decisions] == ["offer_transfer"]
-    assert result.state is steps.state
+    assert result.state is steps.given is not None
     assert (result.handoffs, result.errors) == ([], ())
 
 
@@ -270,7 +273,7 @@ def test_a_redelivered_customer_turn_reports_no_error(events: EventFactory) -> N
     turn = events.customer("hello")
     (first,) = steps(turn).decisions
     again = steps(turn)
-    assert again.state is steps.state
+    assert again.state is steps.given is not None
     assert (again.decisions, again.handoffs, again.errors) == ([first], [], ())
 
 
@@ -299,7 +302,7 @@ def test_a_check_that_breaks_on_a_redelivered_ai_turn_is_reported(
     (first,) = steps(turn).decisions
     monkeypatch.setattr(getattr(triggers, module), "check", broken)
     again = steps(turn)
-    assert again.state is steps.state
+    assert again.state is steps.given is not None
     assert [(d.decision_id, d.action) for d in again.decisions] == [(first.decision_id, "continue")]
     assert again.handoffs == []
     assert again.errors == (TriggerError(trigger, "internal", "RuntimeError: boom"),)
@@ -341,7 +344,7 @@ def test_a_broken_repeat_check_on_a_conversation_a_person_has_is_reported(
     steps(events.human("Hi, Sam here.", at=T0 + 1))
     monkeypatch.setattr(repeat_contact, "check", broken)
     result = steps(events.contact("conv-1", at=T0 + HOUR))
-    assert result.state is steps.state
+    assert result.state is steps.given is not None
     assert (result.decisions, result.handoffs) == ([], [])
     assert result.errors == (TriggerError("repeat_contact", "internal", "RuntimeError: boom"),)
 

@@ -105,6 +105,7 @@ def test_at_most_four_markers_are_quoted_and_the_rest_counted(
     first, _ = details([dissatisfied(1, markers), dissatisfied(2)])
     quoted = [f"word{i}" for i in range(markers) if f"'word{i}'" in first]
     assert quoted == [f"word{i}" for i in range(min(markers, 4))]
+    assert "XX" not in first and "None" not in first
     if more is None:
         assert "more)" not in first
     else:
