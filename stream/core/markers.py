@@ -456,8 +456,10 @@ _REFUSAL_BEFORE = re.compile(r"(?:\bdon'?t|\bdo not|\bnever|\bno need to|\bnot)(
 #
 # A request for a person is a speech act: it counts only when the customer makes it. Words inside
 # quotation marks, or after a third party's reporting verb ("my colleague said ...", "he told me
-# ..."), are someone else's. Frustration words keep counting there: the turn signal is trained on
-# them, and a customer relaying someone's anger is still telling us about the conversation.
+# ..."), are someone else's: such a match is still listed as a human_request marker (the turn
+# signal's features are the marker kinds it was trained on), but it does not make the turn a
+# request. Frustration words keep counting there: a customer relaying someone's anger still tells
+# us about the conversation.
 #
 # Quotation marks: straight and typographic double quotes, guillemets, low-high German quotes,
 # and single quotes that open before a word and close after one (so "don't" is no quote). The
@@ -655,9 +657,11 @@ def _analyze(text: str, previous: Sequence[str] | None) -> TextSignal:
                     continue
                 if reported is None:
                     reported = _reported_spans(lower)
-                if _reported(reported, start):
-                    continue
-                human = True
+                # Someone else's ask stays a marker: it is what the turn says, and the turn
+                # signal was trained on the marker kinds as they are. It is not the customer's
+                # request, so the turn does not ask for a person.
+                if not _reported(reported, start):
+                    human = True
             markers.append(Marker(kind, match.group()))
 
     if "*" in lower or "$" in lower or "%" in lower or "#" in lower:

@@ -25,7 +25,8 @@ ASKS = [
 
 def asks(text: str) -> bool:
     signal = analyze(text)
-    assert signal.human_request == any(m.kind == HUMAN_REQUEST for m in signal.markers)
+    if signal.human_request:
+        assert any(m.kind == HUMAN_REQUEST for m in signal.markers)
     return signal.human_request
 
 
@@ -105,6 +106,21 @@ def test_frustration_in_a_quote_is_kept() -> None:
     # Only the ask is a speech act that must be the customer's; relayed anger stays evidence.
     signal = analyze('My husband said "this is ridiculous" and he is right.')
     assert FRUSTRATION in {m.kind for m in signal.markers}
+
+
+def test_the_explicit_request_trigger_ignores_a_reported_ask() -> None:
+    from stream.core.triggers import explicit_request
+    from stream.testing import make_policy
+
+    policy = make_policy()
+    for text, fires in (
+        ('My colleague said "I want to talk to a real person" but I need the invoice.', False),
+        ('My colleague said "fine". I want to talk to a real person.', True),
+    ):
+        markers = [(m.kind, m.text) for m in analyze(text).markers]
+        assert ("human_request", "talk to a real person") in markers
+        hits = explicit_request.check("m-1", text, markers, policy).hits
+        assert [h.rule for h in hits] == (["explicit_request.human"] if fires else [])
 
 
 def test_a_reported_ask_in_a_repeat_is_not_an_ask() -> None:

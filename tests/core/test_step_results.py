@@ -184,10 +184,14 @@ def test_the_channel_picks_the_operating_point(events: EventFactory) -> None:
 
 def test_a_score_judges_on_the_channel_of_the_conversation(events: EventFactory) -> None:
     steps = Steps(make_policy())
-    first = events.customer("meh", channel="social")
-    steps.feed(first, events.customer("meh", channel="social"))
-    # A mildly low score keeps both turns below the social bar: still nothing to offer.
-    nothing(steps(events.sentiment(first.message_id, -0.3)), steps)
+    first, second = (
+        events.customer("meh", channel="social"),
+        events.customer("meh", channel="social"),
+    )
+    steps.feed(first, second)
+    # A mildly low score for the second turn re-judges both, still below the social bar: nothing
+    # to offer (at the chat bar both would count).
+    nothing(steps(events.sentiment(second.message_id, -0.3)), steps)
 
 
 def test_a_turn_exactly_at_the_lateness_bound_still_fires_the_window_rules(
@@ -557,3 +561,19 @@ def test_a_score_judges_the_turns_up_to_the_scored_one_only(events: EventFactory
     first, second = events.customer("hello", at=T0), events.customer("bad", at=T0)
     steps.feed(first, second)
     nothing(steps(events.sentiment(first.message_id, -0.9, at=T0 + 1)), steps)
+
+
+def test_a_lower_contact_cap_after_a_policy_change_keeps_the_newest(events: EventFactory) -> None:
+    # Four contacts under a cap of 10; then a policy with a cap of 2 is in force when a fifth
+    # contact comes, late enough that the two oldest fall out of the window: the rest is cut to 2.
+    steps = Steps(make_policy())
+    window = steps.policy.compiled.repeat_window_ms + steps.policy.compiled.lateness_ms
+    first = [events.contact(f"conv-{k}", f"other:{k}", at=T0 + k * HOUR) for k in range(4)]
+    steps.feed(*first)
+    steps.policy = make_policy({"state": {"max_contacts": 2}, "repeat_contact": {"contacts": 2}})
+    last = events.contact("conv-9", "other:9", at=T0 + window + 150 * 60 * 1000)
+    steps(last)
+    assert [c.contact_id for c in steps.state.contacts] == [
+        first[3].contact_id,  # type: ignore[attr-defined]
+        last.contact_id,  # type: ignore[attr-defined]
+    ]

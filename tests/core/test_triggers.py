@@ -326,7 +326,7 @@ def test_sentiment_threshold_per_channel(policy: Policy) -> None:
 def test_explicit_request(
     policy: Policy, markers: tuple[tuple[str, str], ...], fires: bool
 ) -> None:
-    result = explicit_request.check("m1", "text", markers, policy)
+    result = explicit_request.check("m1", "I want to speak to a real person", markers, policy)
     assert bool(result.hits) is fires
     if fires:
         assert result.hits[0].action == "escalate"

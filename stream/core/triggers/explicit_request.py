@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from stream.core.decision import Evidence, TriggerHit
+from stream.core.markers import analyze
 from stream.core.policy import Policy
 from stream.core.triggers import NO_HITS, TriggerResult
 from stream.core.vocabulary import EXPLICIT_REQUEST as TRIGGER
@@ -19,7 +20,9 @@ def check(
     if not policy.explicit_request.enabled:
         return NO_HITS
     asked = [matched for kind, matched in markers if kind == "human_request"]
-    if not asked:
+    # A human_request marker may be someone else's words ("my colleague said 'talk to a real
+    # person'"); only the customer's own ask counts, which the text analysis tells apart.
+    if not asked or not analyze(text).human_request:
         return NO_HITS
     hit = TriggerHit(
         trigger=TRIGGER,
