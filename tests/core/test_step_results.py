@@ -518,7 +518,9 @@ def test_prior_contacts_keep_their_channel(events: EventFactory) -> None:
     steps = Steps(make_policy())
     steps(ContactEvent("e1", "cust-1", T0, "ct-1", "conv-1", "opened", "bill:1", None, "email"))
     steps(ContactEvent("e2", "cust-1", T0 + 9, "ct-2", "conv-2", "opened", "bill:1", None, "chat"))
-    (prior,) = prior_contacts_for(steps.state, "conv-2", T0 + 10)
+    (prior,) = prior_contacts_for(
+        steps.state, "conv-2", T0 + 10, steps.policy.compiled.repeat_window_ms
+    )
     assert (prior.contact_id, prior.channel) == ("ct-1", "email")
 
 
