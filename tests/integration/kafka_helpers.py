@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
+from stream.core.events import Event, event_to_dict
 from stream.replay import CORPUS_PATH
 from stream.serde import serde_for_topic
 from stream.settings import Settings
@@ -125,9 +126,17 @@ def cli_env(isolated: Isolated, **extra: str) -> dict[str, str]:
 
 
 def produce(
-    isolated: Isolated, events: Iterable[tuple[str, dict[str, Any]]], pace: float = 0.0
+    isolated: Isolated,
+    events: Iterable[tuple[str, dict[str, Any]]],
+    pace: float = 0.0,
+    *,
+    at_event_time: bool = False,
 ) -> int:
-    """Produce events keyed by customer; with `pace`, one at a time, delivered, `pace` s apart."""
+    """Produce events keyed by customer; with `pace`, one at a time, delivered, `pace` s apart.
+
+    With `at_event_time`, each record's timestamp is its event time, as the support platform
+    stamps them, so a time range of the topics selects the events of that range.
+    """
     producer = Producer(
         {
             "bootstrap.servers": isolated.bootstrap,
@@ -142,6 +151,7 @@ def produce(
             isolated.topic(topic),
             key=record["customer_id"].encode(),
             value=serde_for_topic(topic).encode(record),
+            timestamp=record["occurred_at"] if at_event_time else 0,
         )
         count += 1
         if pace:
@@ -149,6 +159,11 @@ def produce(
             time.sleep(pace)
     assert producer.flush(30) == 0
     return count
+
+
+def produce_events(isolated: Isolated, events: Iterable[Event]) -> int:
+    """Produce typed events as the support platform would: by customer, stamped at event time."""
+    return produce(isolated, ((e.type, event_to_dict(e)) for e in events), at_event_time=True)
 
 
 def produce_raw(

@@ -8,7 +8,6 @@ history, so a restart, a replay or a busy hour decides as the backtest says.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from stream.topics import INPUT_TOPICS
 from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
-    broker_available,
     committed_total,
     produce,
     running_worker,
@@ -38,15 +36,6 @@ SOURCE = (
     / "airlines_raw.csv.bz2"
 )
 CONVERSATIONS = 3000  # the demo's
-
-
-@pytest.fixture
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
 
 
 def test_a_backlog_gives_exactly_the_backtest_decisions(isolated: Isolated, tmp_path: Path) -> None:

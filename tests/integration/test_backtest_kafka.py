@@ -14,11 +14,15 @@ from confluent_kafka import Producer
 from stream.backtest.cli import backtest_command, export_command
 from stream.backtest.sources import topics_with_prefix
 from stream.core.events import Event, event_to_dict
-from stream.serde import serde_for_topic
 from stream.testing import HOUR, EventFactory, write_events
-from stream.topics import EVENT_TOPICS
 from tests.backtest.backtest_history import CANDIDATE_YAML, scripted_history
-from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, broker_available, isolated_topics
+from tests.integration.kafka_helpers import (
+    BOOTSTRAP,
+    Isolated,
+    broker_available,
+    isolated_topics,
+    produce_events,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,20 +33,6 @@ START = (int(time.time() * 1000) // HOUR - 6) * HOUR
 
 # Each test gets topics of its own.
 isolated = pytest.fixture(isolated_topics)
-
-
-def _produce(isolated: Isolated, events: list[Event]) -> None:
-    """As the support platform would: keyed by customer, record timestamp = event time."""
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True})
-    for event in events:
-        topic = EVENT_TOPICS[event.type]
-        producer.produce(
-            isolated.topic(topic),
-            key=event.customer_id.encode(),
-            value=serde_for_topic(topic).encode(event_to_dict(event)),
-            timestamp=event.occurred_at,
-        )
-    assert producer.flush(30) == 0
 
 
 def _histories() -> tuple[list[Event], list[Event], list[Event], int, int]:
@@ -95,7 +85,7 @@ def test_a_time_range_of_topics_gives_the_decisions_of_the_same_events_from_a_fi
 ) -> None:
     # Given the scripted history on the topics, between two other copies of it
     before, inside, after, start, end = _histories()
-    _produce(isolated, before + inside + after)
+    produce_events(isolated, before + inside + after)
     # When the range of the middle copy is backtested from the topics, and the copy from a file
     code, stderr, from_topics = _run(tmp_path, "topics", range_=(start, end), isolated=isolated)
     assert code == 0, stderr
@@ -121,7 +111,7 @@ def test_export_writes_the_range_as_a_file_that_backtests_the_same(
     tmp_path: Path, isolated: Isolated
 ) -> None:
     before, inside, after, start, end = _histories()
-    _produce(isolated, before + inside + after)
+    produce_events(isolated, before + inside + after)
     exported = tmp_path / "frozen" / "edge-cases.jsonl"
     stdout, stderr = io.StringIO(), io.StringIO()
     code = export_command(
@@ -152,7 +142,7 @@ def test_an_undecodable_record_stops_the_run_or_is_skipped_and_listed(
     tmp_path: Path, isolated: Isolated
 ) -> None:
     _, inside, _, start, end = _histories()
-    _produce(isolated, inside)
+    produce_events(isolated, inside)
     producer = Producer({"bootstrap.servers": BOOTSTRAP})
     topic = isolated.topic("support.messages")
     producer.produce(topic, key=b"cust-x", value=b"not avro", timestamp=start + 1, partition=0)

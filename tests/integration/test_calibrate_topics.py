@@ -7,31 +7,17 @@ import datetime as dt
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
 from stream.calibration.cli import calibrate_command
-from stream.core.events import event_to_dict
-from stream.serde import serde_for_topic
 from stream.settings import Settings
 from stream.testing import HOUR, write_events
-from stream.topics import EVENT_TOPICS
 from tests.calibration.test_cli import POLICY, easy_refunds
-from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, broker_available
+from tests.integration.kafka_helpers import BOOTSTRAP, Isolated, produce_events
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip(f"no Kafka at {BOOTSTRAP}; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
 
 
 def test_the_month_from_the_topics_is_reviewed_as_the_same_file(
@@ -43,16 +29,7 @@ def test_the_month_from_the_topics_is_reviewed_as_the_same_file(
     month = dt.datetime.fromtimestamp(start / 1000, dt.UTC).strftime("%Y-%m")
     events = easy_refunds(30, start=start)
     assert max(e.occurred_at for e in events) < now
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True})
-    for event in events:
-        topic = EVENT_TOPICS[event.type]
-        producer.produce(
-            isolated.topic(topic),
-            key=event.customer_id.encode(),
-            value=serde_for_topic(topic).encode(event_to_dict(event)),
-            timestamp=event.occurred_at,
-        )
-    assert producer.flush(30) == 0
+    produce_events(isolated, events)
     settings = Settings(bootstrap_servers=BOOTSTRAP, topic_prefix=isolated.prefix)
 
     # When the month is reviewed from the topics, and from a file of the same events

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,25 +17,9 @@ from stream.core.judge import JudgeSettings
 from stream.core.policy import default_policy
 from stream.testing import HOUR
 from tests.calibration.history import month_history
-from tests.integration.kafka_helpers import (
-    Collector,
-    Isolated,
-    broker_available,
-    produce,
-    running_worker,
-    wait_until_consuming,
-)
+from tests.integration.kafka_helpers import Collector, Isolated, produce
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated() -> Iterator[Isolated]:
-    if not broker_available():
-        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
-    topics = Isolated()
-    yield topics
-    topics.delete()
 
 
 def history() -> list[Event]:
@@ -79,7 +61,8 @@ def batch_judgements(events: list[Event], decisions: list[Decision] | None = Non
     return {c: j.to_record() for c, j in batch.items() if j.resolved_by is not None}
 
 
-def test_live_judgements_equal_the_batch_judgements(isolated: Isolated, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("consuming_worker")
+def test_live_judgements_equal_the_batch_judgements(isolated: Isolated) -> None:
     events = history()
     in_file_order = batch_judgements(events)
     assert in_file_order["conv-ok2"]["verdict"] == "missed_escalation"  # after the late reopen
@@ -87,27 +70,25 @@ def test_live_judgements_equal_the_batch_judgements(isolated: Isolated, tmp_path
     assert in_file_order["conv-ghost"]["verdict"] == "unknown"
     assert len(in_file_order) == 9  # every conversation with an outcome; conv-noout has none
 
-    # When the live worker consumes the events
+    # When the module's live worker consumes the events
     judgements = Collector(isolated, "escalation.calibration")
     decisions = Collector(isolated, "escalation.decisions")
-    with running_worker(isolated, tmp_path / "state", tmp_path / "worker.log"):
-        wait_until_consuming(isolated)
-        # The reopen of conv-ok2 is reported only once its first outcome has been judged
-        *first, reopen = events
-        produce(isolated, ((e.type, event_to_dict(e)) for e in first))
-        judgements.wait_for(
-            lambda records: latest(records).get("conv-ok2", {}).get("verdict") == "ok_without",
-            timeout=180.0,
-        )
-        produce(isolated, [(reopen.type, event_to_dict(reopen))])
-        decisions.drain(quiet=3.0)
-        # Given the batch judge over the same history: these events and the decisions the
-        # worker made on them (that they are `step`'s decisions is the parity test's promise)
-        expected = batch_judgements(events, [Decision.from_record(r) for r in decisions.records])
-        # Then, once every conversation is judged as the batch judges it, nothing differs
-        with contextlib.suppress(AssertionError):  # the comparison below says what differs
-            judgements.wait_for(lambda records: latest(records) == expected, timeout=180.0)
-        judgements.drain(quiet=3.0)
+    # The reopen of conv-ok2 is reported only once its first outcome has been judged
+    *first, reopen = events
+    produce(isolated, ((e.type, event_to_dict(e)) for e in first))
+    judgements.wait_for(
+        lambda records: latest(records).get("conv-ok2", {}).get("verdict") == "ok_without",
+        timeout=180.0,
+    )
+    produce(isolated, [(reopen.type, event_to_dict(reopen))])
+    decisions.drain(quiet=3.0)
+    # Given the batch judge over the same history: these events and the decisions the
+    # worker made on them (that they are `step`'s decisions is the parity test's promise)
+    expected = batch_judgements(events, [Decision.from_record(r) for r in decisions.records])
+    # Then, once every conversation is judged as the batch judges it, nothing differs
+    with contextlib.suppress(AssertionError):  # the comparison below says what differs
+        judgements.wait_for(lambda records: latest(records) == expected, timeout=180.0)
+    judgements.drain(quiet=3.0)
     live = latest(judgements.records)
     differ = {
         c: {
