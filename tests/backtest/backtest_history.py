@@ -31,61 +31,69 @@ NOT_MISSED_LATE_REOPEN = "conv-lookup-late"  # routine, reopened after 72 h
 ROUTINE_OK = "conv-routine"  # routine, never reopened
 
 
+# The AI turns of the script: a refund above the shipped limit, and a lookup whose confidence
+# each conversation sets.
+REFUND_240: dict[str, Any] = {
+    "text": "I can refund 240 USD for the cancelled booking.",
+    "action": "refund",
+    "klass": "financial",
+    "confidence": 0.95,
+    "intent": "refund_cancelled_booking",
+    "amount": 240.0,
+    "currency": "USD",
+}
+LOOKUP: dict[str, Any] = {
+    "text": "Your next invoice is due on the 5th.",
+    "action": "lookup",
+    "klass": "informational",
+    "intent": "invoice_due_date",
+}
+REFUND_ASK = "My booking was cancelled, please refund it."
+HUMAN_ASK = "Let me speak to a human agent please."
+LOOKUP_ASK = "When is my next invoice due?"
+
+
 def scripted_history(factory: EventFactory | None = None) -> list[Event]:
     """Seven conversations of seven customers, each ending with its ticket's outcome."""
     f = factory or EventFactory()
     events: list[Event] = []
 
-    def open_(customer: str, conv: str) -> None:
-        events.append(
-            f.of(customer).account(tier="standard", primary_email=f"{customer}@example.com")
-        )
-        events.append(f.of(customer).contact(conv, f"billing:{conv}", category="billing"))
-
-    def close(customer: str, conv: str, reopen_after: int | None = None, **outcome: Any) -> None:
+    def conversation(
+        customer: str,
+        conv: str,
+        says: str,
+        ai: dict[str, Any] | None = None,
+        reopen_after: int | None = None,
+        **outcome: Any,
+    ) -> None:
+        """Account, contact, the customer's turn, the AI's answer if any, then the outcome."""
+        c = f.of(customer)
+        events.append(c.account(tier="standard", primary_email=f"{customer}@example.com"))
+        events.append(c.contact(conv, f"billing:{conv}", category="billing"))
+        events.append(c.customer(says, conv, category="billing"))
+        if ai is not None:
+            turn = dict(ai)
+            events.append(c.ai(turn.pop("text"), conv, category="billing", **turn))
         last = f.clock
         if reopen_after is not None:
             outcome["reopened_at"] = last + reopen_after
-        events.append(
-            f.of(customer).outcome(
-                conv, at=last + 10 * MINUTE, ticket_id=f"ticket-{conv}", **outcome
-            )
-        )
+        events.append(c.outcome(conv, at=last + 10 * MINUTE, ticket_id=f"ticket-{conv}", **outcome))
         f.clock = last + 20 * MINUTE
 
     for index, conv in enumerate(FALSE_UNDER_BASELINE, 1):
-        customer = f"cust-refund-{index}"
-        open_(customer, conv)
-        events.append(
-            f.of(customer).customer(
-                "My booking was cancelled, please refund it.", conv, category="billing"
-            )
-        )
-        events.append(
-            f.of(customer).ai(
-                "I can refund 240 USD for the cancelled booking.",
-                conv,
-                action="refund",
-                klass="financial",
-                confidence=0.95,
-                intent="refund_cancelled_booking",
-                amount=240.0,
-                currency="USD",
-                category="billing",
-            )
-        )
-        close(customer, conv, resolved_by="human", handle_time_seconds=60.0)
-    for conv, seconds, expertise in ((CORRECT_SLOW, 600.0, False), (CORRECT_EXPERT, 60.0, True)):
-        customer = f"cust-{conv}"
-        open_(customer, conv)
-        events.append(
-            f.of(customer).customer(
-                "Let me speak to a human agent please.", conv, category="billing"
-            )
-        )
-        close(
-            customer,
+        conversation(
+            f"cust-refund-{index}",
             conv,
+            REFUND_ASK,
+            REFUND_240,
+            resolved_by="human",
+            handle_time_seconds=60.0,
+        )
+    for conv, seconds, expertise in ((CORRECT_SLOW, 600.0, False), (CORRECT_EXPERT, 60.0, True)):
+        conversation(
+            f"cust-{conv}",
+            conv,
+            HUMAN_ASK,
             resolved_by="human",
             handle_time_seconds=seconds,
             special_expertise=expertise,
@@ -95,21 +103,6 @@ def scripted_history(factory: EventFactory | None = None) -> list[Event]:
         (NOT_MISSED_LATE_REOPEN, 0.95, 72 * HOUR),
         (ROUTINE_OK, 0.95, None),
     ):
-        customer = f"cust-{conv}"
-        open_(customer, conv)
-        events.append(
-            f.of(customer).customer("When is my next invoice due?", conv, category="billing")
-        )
-        events.append(
-            f.of(customer).ai(
-                "Your next invoice is due on the 5th.",
-                conv,
-                action="lookup",
-                klass="informational",
-                confidence=confidence,
-                intent="invoice_due_date",
-                category="billing",
-            )
-        )
-        close(customer, conv, reopen_after, resolved_by="ai")
+        lookup = {**LOOKUP, "confidence": confidence}
+        conversation(f"cust-{conv}", conv, LOOKUP_ASK, lookup, reopen_after, resolved_by="ai")
     return events
