@@ -71,6 +71,28 @@ class PanelSpec:
     width: int = 12
 
 
+def latency_panel(since: str, start: str, description: str) -> PanelSpec:
+    """p50 and p99 of the decision latency histogram, measured from `since` (a label value)."""
+    return PanelSpec(
+        f"Decision latency, {start} → decision sent",
+        "s",
+        tuple(
+            Query(
+                f"histogram_quantile({q}, sum by (le) "
+                f'(rate(escalation_decision_latency_seconds_bucket{{since="{since}"}}[{RATE}])))',
+                f"p{round(q * 100)}",
+            )
+            for q in (0.5, 0.99)
+        ),
+        description,
+    )
+
+
+def stat_panel(title: str, query: Query, description: str, unit: str = "short") -> PanelSpec:
+    """A quarter-width panel showing the latest value of one query."""
+    return PanelSpec(title, unit, (query,), description, kind="stat", width=6)
+
+
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec(
         "Consumer lag per partition",
@@ -127,30 +149,14 @@ PANELS: tuple[PanelSpec, ...] = (
         ),
         "Why decisions escalate; a decision with two hits counts twice.",
     ),
-    PanelSpec(
-        "Decision latency, record append → decision sent",
-        "s",
-        tuple(
-            Query(
-                f"histogram_quantile({q}, sum by (le) "
-                f'(rate(escalation_decision_latency_seconds_bucket{{since="append"}}[{RATE}])))',
-                f"p{round(q * 100)}",
-            )
-            for q in (0.5, 0.99)
-        ),
+    latency_panel(
+        "append",
+        "record append",
         f"p50 and p99; the alert budget for p99 is {LATENCY_P99_BUDGET_SECONDS:g} s.",
     ),
-    PanelSpec(
-        "Decision latency, event time → decision sent",
-        "s",
-        tuple(
-            Query(
-                f"histogram_quantile({q}, sum by (le) "
-                f'(rate(escalation_decision_latency_seconds_bucket{{since="event_time"}}[{RATE}])))',
-                f"p{round(q * 100)}",
-            )
-            for q in (0.5, 0.99)
-        ),
+    latency_panel(
+        "event_time",
+        "event time",
         "Includes how late events arrive; a replay of old history shows as +Inf.",
     ),
     PanelSpec(
@@ -172,21 +178,16 @@ PANELS: tuple[PanelSpec, ...] = (
         ),
         "Share of decisions that escalate, per ticket category.",
     ),
-    PanelSpec(
+    stat_panel(
         "Policy in force",
-        "none",
-        (Query("count by (version) (escalation_policy_info)", "{{version}}"),),
+        Query("count by (version) (escalation_policy_info)", "{{version}}"),
         "Workers per policy version; more than one version means a rollout is under way.",
-        kind="stat",
-        width=6,
+        unit="none",
     ),
-    PanelSpec(
+    stat_panel(
         "Assigned partitions",
-        "short",
-        (Query("sum by (instance) (escalation_assigned_partitions)", "{{instance}}"),),
+        Query("sum by (instance) (escalation_assigned_partitions)", "{{instance}}"),
         "Input partitions per worker.",
-        kind="stat",
-        width=6,
     ),
     PanelSpec(
         "Rebalances and recoveries",
