@@ -19,6 +19,7 @@ from stream.core.policy import default_policy
 from stream.replay import ReplayConfig, iter_events
 from stream.topics import INPUT_TOPICS
 from tests.integration.kafka_helpers import (
+    CORPUS,
     Collector,
     Isolated,
     committed_total,
@@ -28,20 +29,13 @@ from tests.integration.kafka_helpers import (
 
 pytestmark = pytest.mark.integration
 
-SOURCE = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "twcs-airlines"
-    / "airlines_raw.csv.bz2"
-)
 CONVERSATIONS = 3000  # the demo's
 
 
 def test_a_backlog_gives_exactly_the_backtest_decisions(isolated: Isolated, tmp_path: Path) -> None:
     # Given the demo's history, all of it on the input topics before the worker starts
     events: list[tuple[str, dict[str, Any]]] = list(
-        iter_events(SOURCE, ReplayConfig(conversations=CONVERSATIONS))
+        iter_events(CORPUS, ReplayConfig(conversations=CONVERSATIONS))
     )
     total = produce(isolated, events)
 
