@@ -175,7 +175,7 @@ class EventFactory:
     def account(self, at: int | None = None, **kw: Any) -> AccountEvent:
         event_id, at = self._next(at)
         kw.setdefault("primary_email", "pat@example.com")
-        return AccountEvent(event_id, self.customer_id, at, **kw)
+        return AccountEvent(event_id=event_id, customer_id=self.customer_id, occurred_at=at, **kw)
 
     def outcome(
         self, conversation_id: str = "conv-1", at: int | None = None, **kw: Any
@@ -385,9 +385,9 @@ def synthetic_events(count: int, customers: int, seed: int) -> list[Event]:
             )
             events.append(
                 AccountEvent(
-                    eid,
-                    cid,
-                    at,
+                    event_id=eid,
+                    customer_id=cid,
+                    occurred_at=at,
                     tier=rng.choice(("standard", "pro", "enterprise")),
                     primary_email=f"{cid}@example.com",
                     flags=flags,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from stream.core.events import AccountFacts
 from stream.core.records import NOT_IN_RECORD, Record, fallback
 from stream.core.vocabulary import Action, Priority
 
@@ -68,16 +69,9 @@ class Decision(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class AccountSnapshot(Record):
-    tier: str = "standard"
-    plan: str | None = None
-    enterprise_contract: bool = False
-    contract_id: str | None = None
-    primary_email: str | None = None
-    balance: float = 0.0
-    currency: str = "USD"
-    flags: tuple[str, ...] = ()
-    open_cases: int = 0
+class AccountSnapshot(AccountFacts, Record):
+    """The customer's latest account facts; `known` once an account event has been folded."""
+
     known: bool = False
 
 

@@ -8,7 +8,7 @@ backtest cannot disagree on what an event means.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Literal, TypeAlias
 
 from stream.core.bounds import ID_FIELDS, MAX_ID_CHARS
@@ -41,10 +41,48 @@ class ProposedAction:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageEvent:
+class EventHead:
+    """The fields every event starts with, in this order, as every schema under `schemas/` does."""
+
     event_id: str
     customer_id: str
     occurred_at: int
+    # Last in every schema; keyword-only, so that each event's own fields follow the head.
+    schema_version: int = field(default=1, kw_only=True)
+
+
+_HEAD: Final[tuple[str, ...]] = tuple(f.name for f in fields(EventHead) if not f.kw_only)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """What an account snapshot says of a customer.
+
+    Stated once: the account event carries these fields and the customer's state keeps them
+    (`decision.AccountSnapshot`), so the two cannot drift apart.
+    """
+
+    tier: str = "standard"
+    plan: str | None = None
+    enterprise_contract: bool = False
+    contract_id: str | None = None
+    primary_email: str | None = None
+    balance: float = 0.0
+    currency: str = "USD"
+    flags: tuple[str, ...] = ()
+    open_cases: int = 0
+
+
+ACCOUNT_FACTS: Final[tuple[str, ...]] = tuple(f.name for f in fields(AccountFacts))
+
+
+def account_facts(account: AccountFacts) -> dict[str, Any]:
+    """The account fields of an account event, snapshot or case, by name."""
+    return {name: getattr(account, name) for name in ACCOUNT_FACTS}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent(EventHead):
     conversation_id: str
     message_id: str
     role: str
@@ -56,62 +94,43 @@ class MessageEvent:
     proposed_action: ProposedAction | None = None
     action_attempted: bool = False
     action_failed: bool = False
-    schema_version: int = 1
     type: Literal["message"] = field(default="message", init=False)
 
 
 @dataclass(frozen=True, slots=True)
-class SentimentEvent:
-    event_id: str
-    customer_id: str
-    occurred_at: int
+class SentimentEvent(EventHead):
     conversation_id: str
     message_id: str
     score: float
     labels: tuple[str, ...] = ()
     model: str = "unknown"
-    schema_version: int = 1
     type: Literal["sentiment"] = field(default="sentiment", init=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ContactEvent:
-    event_id: str
-    customer_id: str
-    occurred_at: int
+class ContactEvent(EventHead):
     contact_id: str
     conversation_id: str
     action: str
     issue_key: str
     category: str | None = None
     channel: str = "chat"
-    schema_version: int = 1
     type: Literal["contact"] = field(default="contact", init=False)
 
 
-@dataclass(frozen=True, slots=True)
-class AccountEvent:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountEvent(AccountFacts):
+    # Keyword-only: the facts' defaults come first in the dataclass. `event_to_dict` puts the
+    # head first again, in the schema's order.
     event_id: str
     customer_id: str
     occurred_at: int
-    tier: str = "standard"
-    plan: str | None = None
-    enterprise_contract: bool = False
-    contract_id: str | None = None
-    primary_email: str | None = None
-    balance: float = 0.0
-    currency: str = "USD"
-    flags: tuple[str, ...] = ()
-    open_cases: int = 0
     schema_version: int = 1
     type: Literal["account"] = field(default="account", init=False)
 
 
 @dataclass(frozen=True, slots=True)
-class OutcomeEvent:
-    event_id: str
-    customer_id: str
-    occurred_at: int
+class OutcomeEvent(EventHead):
     ticket_id: str
     conversation_id: str
     decision_id: str | None = None
@@ -120,7 +139,6 @@ class OutcomeEvent:
     special_expertise: bool = False
     reopened_at: int | None = None
     csat: int | None = None
-    schema_version: int = 1
     type: Literal["outcome"] = field(default="outcome", init=False)
 
 
@@ -251,9 +269,10 @@ def event_from_dict(kind: str, record: dict[str, Any]) -> Event:
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The Avro-shaped record of an event (tuples become lists), without the `type` tag."""
-    record = asdict(event)
-    record.pop("type")
-    for key, value in record.items():
-        if isinstance(value, tuple):
-            record[key] = list(value)
+    values = asdict(event)
+    values.pop("type")
+    record = {name: values.pop(name) for name in _HEAD}
+    for key, value in values.items():
+        record[key] = list(value) if isinstance(value, tuple) else value
+    record["schema_version"] = record.pop("schema_version")  # last, as in the schemas
     return record
