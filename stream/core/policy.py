@@ -450,8 +450,18 @@ def _compile(policy: Policy) -> CompiledPolicy:
     )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A repeated key in a YAML mapping is almost always an editing mistake; refuse it."""
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one YAML mapping; names the key and where the second one is."""
+
+    def __init__(self, key: Any, mark: yaml.Mark) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", mark)
+        self.key = key
+        self.line = mark.line + 1
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A repeated key in a YAML mapping is almost always an editing mistake that hides one of
+    the two values: refuse it. Policy files and policy test cases are read with it."""
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -459,17 +469,13 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
         if key in seen:
-            line = key_node.start_mark.line + 1
-            raise PolicyError([(str(key), f"duplicate key (line {line})")])
+            raise DuplicateKeyError(key, key_node.start_mark)
         seen.add(key)
     loader.flatten_mapping(node)
     return dict(loader.construct_pairs(node))
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -519,9 +525,9 @@ def parse_policy(text: str, source: str | None = None) -> Policy:
         stream = io.StringIO(text)
         stream.name = source  # PyYAML reads the name it reports from the stream
     try:
-        raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except PolicyError:
-        raise
+        raw = yaml.load(stream, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise PolicyError([(str(exc.key), f"duplicate key (line {exc.line})")]) from exc
     except yaml.YAMLError as exc:
         raise PolicyError([("", f"not valid YAML: {exc}")]) from exc
     if not isinstance(raw, dict):

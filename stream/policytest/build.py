@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stream.core.events import Event, event_from_dict
+from stream.core.events import Event, account_facts, event_from_dict
 from stream.policytest.model import Case, CaseTurn
 
 # Every case starts at the same fixed instant (2026-01-05 09:00 UTC): no clock is read, so a case
@@ -94,15 +94,7 @@ def case_events(case: Case) -> list[CaseEvent]:
                 "account",
                 at,
                 None,
-                tier=account.tier,
-                plan=account.plan,
-                enterprise_contract=account.enterprise_contract,
-                contract_id=account.contract_id,
-                primary_email=account.primary_email,
-                balance=account.balance,
-                currency=account.currency,
-                flags=list(account.flags),
-                open_cases=account.open_cases,
+                **account_facts(account),
             )
         )
     for at, index, contact in prior:
@@ -169,11 +161,5 @@ def _message_fields(case: Case, turn: CaseTurn, number: int) -> dict[str, Any]:
         fields["action_attempted"] = turn.attempted
         fields["action_failed"] = turn.failed
         if action is not None:
-            fields["proposed_action"] = {
-                "type": action.type,
-                "consequence_class": action.consequence_class,
-                "amount": action.amount,
-                "currency": action.currency,
-                "target": action.target,
-            }
+            fields["proposed_action"] = action.model_dump()  # the record's own field names
     return fields

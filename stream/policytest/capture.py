@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +24,7 @@ from stream.core.events import (
     Event,
     MessageEvent,
     SentimentEvent,
+    account_facts,
 )
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
@@ -189,15 +190,9 @@ def _case_dict(
     account = history.account
     if account is not None:
         case["account"] = {
-            "tier": account.tier,
-            "plan": account.plan,
-            "enterprise_contract": account.enterprise_contract,
-            "contract_id": account.contract_id,
+            **account_facts(account),
             "primary_email": email(account.primary_email),
-            "balance": account.balance,
-            "currency": account.currency,
             "flags": list(account.flags),
-            "open_cases": account.open_cases,
             "at": format_ago(max(0, start - account.occurred_at)),
         }
     prior = [c for c in history.contacts if start - HISTORY_MS <= c.occurred_at <= start]
@@ -241,15 +236,16 @@ def _case_dict(
                 turn["confidence"] = message.intent_confidence
             action = message.proposed_action
             if action is not None:
+                # The case's field names: `class` stands for `consequence_class`.
                 turn["action"] = {
-                    "type": action.type,
-                    "class": action.consequence_class,
-                    "amount": action.amount,
-                    "currency": action.currency,
-                    "target": email(action.target)
-                    if _looks_like_email(action.target)
-                    else (text(action.target) if action.target is not None else None),
+                    ("class" if name == "consequence_class" else name): value
+                    for name, value in asdict(action).items()
                 }
+                turn["action"]["target"] = (
+                    email(action.target)
+                    if _looks_like_email(action.target)
+                    else (text(action.target) if action.target is not None else None)
+                )
             if message.action_attempted:
                 turn["attempted"] = True
             if message.action_failed:

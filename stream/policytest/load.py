@@ -15,6 +15,7 @@ from typing import Any, Final
 import yaml
 from pydantic import ValidationError
 
+from stream.core.policy import UniqueKeyLoader
 from stream.errors import BadInputError
 from stream.policytest.model import Case, CaseFile, FieldProblem, field_names
 
@@ -72,26 +73,6 @@ class LoadedCase:
         return f"{self.file}::{self.case.name}"
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A repeated key in a case is an editing mistake that would hide one of the two values."""
-
-
-def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    loader.flatten_mapping(node)
-    return dict(loader.construct_pairs(node))
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
 def case_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     """The case files named or found (recursively, sorted) under folders."""
     files: list[Path] = []
@@ -134,8 +115,8 @@ def load_file(path: Path) -> tuple[list[LoadedCase], list[Problem]]:
 def parse_cases(text: str, name: str) -> tuple[list[LoadedCase], list[Problem]]:
     """Cases from YAML text; `name` is how problems refer to the file."""
     try:
-        root = yaml.compose(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        root = yaml.compose(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -229,7 +210,7 @@ def _problems(exc: ValidationError, raw: Any, root: yaml.Node | None, name: str)
         if isinstance(cause, FieldProblem):
             loc.extend(cause.field.split("."))
             message = cause.problem
-        elif error["type"] == "extra_forbidden":
+        elif error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             key = str(loc[-1])
             close = difflib.get_close_matches(key, sorted(_KNOWN), n=1)
             message = "unknown field" + (f" (typo? did you mean {close[0]!r})" if close else "")
