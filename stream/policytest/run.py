@@ -6,7 +6,7 @@ triggers, reasons and evidence that led to them, so the reader sees why without 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -184,13 +184,7 @@ def _judge_case(expect: Expect, result: CaseResult, policy: Policy) -> list[str]
     every = [hit for item in result.decided for hit in item.decision.triggers]
     if result.handoff is not None:
         every.extend(result.handoff.reasons)
-    triggers, rules = _names(every)
-    for name in expect.not_triggers:
-        if name in triggers:
-            failures.append(f"trigger {name} must not fire, but it did ({_fired_at(result, name)})")
-    for name in expect.not_rules:
-        if name in rules:
-            failures.append(f"rule {name} must not fire, but it did")
+    failures.extend(_unwanted(expect, every, where=lambda name: f" ({_fired_at(result, name)})"))
     counts = {"escalate": 0, "offer_transfer": 0}
     for item in result.decided:
         if item.decision.action in counts:
@@ -218,6 +212,20 @@ def _fired_at(result: CaseResult, trigger: str) -> str:
     if turns:
         return "turn " + ", ".join(str(turn) for turn in turns)
     return "in a handoff revision"
+
+
+def _unwanted(
+    expect: Expect | TurnExpect,
+    hits: Iterable[TriggerHit],
+    where: Callable[[str], str] = lambda name: "",
+) -> list[str]:
+    """A failure for each trigger in `not_triggers` and rule in `not_rules` that fired."""
+    triggers, rules = _names(hits)
+    return [
+        f"trigger {name} must not fire, but it did{where(name)}"
+        for name in expect.not_triggers
+        if name in triggers
+    ] + [f"rule {name} must not fire, but it did" for name in expect.not_rules if name in rules]
 
 
 def _check_hits(expect: Expect | TurnExpect, decision: Decision, what: str) -> list[str]:
@@ -292,13 +300,9 @@ def _judge_turn(number: int, expect: TurnExpect, result: CaseResult) -> list[str
             f"turn {number}: {problem}"
             for problem in _check_hits(expect, decision, f"the {actual}")
         )
-        triggers, rules = _names(decision.triggers)
-        for name in expect.not_triggers:
-            if name in triggers:
-                failures.append(f"turn {number}: trigger {name} must not fire, but it did")
-        for name in expect.not_rules:
-            if name in rules:
-                failures.append(f"turn {number}: rule {name} must not fire, but it did")
+        failures.extend(
+            f"turn {number}: {problem}" for problem in _unwanted(expect, decision.triggers)
+        )
     return failures
 
 

@@ -173,14 +173,13 @@ class RecordHandler:
 
     def report(self, result: StepResult, event: Event, raw: RawRecord, policy: Policy) -> None:
         """Log and count what went wrong in one step: a conflicting duplicate, trigger errors."""
+        where = {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset}
         if result.conflict is not None:
             log.warning(
                 "conflicting_duplicate",
                 customer_id=event.customer_id,
                 detail=result.conflict,
-                topic=raw.topic,
-                partition=raw.partition,
-                offset=raw.offset,
+                **where,
             )
         for error in result.errors:
             # Loud on purpose: a trigger error is a bug, and the escalation it caused is the
@@ -192,9 +191,7 @@ class RecordHandler:
                 detail=error.detail,
                 customer_id=event.customer_id,
                 event_id=event.event_id,
-                topic=raw.topic,
-                partition=raw.partition,
-                offset=raw.offset,
+                **where,
                 policy_version=policy.version,
             )
             metrics.record_trigger_error(error.trigger)
