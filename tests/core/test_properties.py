@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -78,11 +78,18 @@ def event_ids() -> st.SearchStrategy[str]:
     return st.sampled_from([f"e{n}" for n in range(40)])
 
 
-messages = st.builds(
+E = TypeVar("E")
+
+
+def event_of(cls: type[E], **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[E]:
+    """Events of one customer, with ids and times drawn from small pools so that they collide."""
+    return st.builds(
+        cls, event_id=event_ids(), customer_id=st.just(CUSTOMER), occurred_at=times, **fields
+    )
+
+
+messages = event_of(
     MessageEvent,
-    event_id=event_ids(),
-    customer_id=st.just(CUSTOMER),
-    occurred_at=times,
     conversation_id=conversations,
     message_id=message_ids,
     role=st.sampled_from(sorted(ROLES)),
@@ -95,32 +102,23 @@ messages = st.builds(
     action_attempted=st.booleans(),
     action_failed=st.booleans(),
 )
-sentiments = st.builds(
+sentiments = event_of(
     SentimentEvent,
-    event_id=event_ids(),
-    customer_id=st.just(CUSTOMER),
-    occurred_at=times,
     conversation_id=conversations,
     message_id=message_ids,
     score=st.floats(min_value=-1.0, max_value=1.0),
     labels=st.lists(st.sampled_from(["frustration", "hostility"]), max_size=2).map(tuple),
 )
-contacts = st.builds(
+contacts = event_of(
     ContactEvent,
-    event_id=event_ids(),
-    customer_id=st.just(CUSTOMER),
-    occurred_at=times,
     contact_id=st.sampled_from(["k1", "k2", "k3", "k4", "k5", "k6"]),
     conversation_id=conversations,
     action=st.sampled_from(["opened", "opened", "reopened", "closed"]),
     issue_key=st.sampled_from(["billing:1", "billing:2"]),
     category=st.one_of(st.none(), st.sampled_from(["billing", "shipping"])),
 )
-accounts = st.builds(
+accounts = event_of(
     AccountEvent,
-    event_id=event_ids(),
-    customer_id=st.just(CUSTOMER),
-    occurred_at=times,
     tier=st.sampled_from(["standard", "enterprise", "premium"]),
     enterprise_contract=st.booleans(),
     primary_email=st.one_of(st.none(), st.just("pat@example.com")),
@@ -130,11 +128,8 @@ accounts = st.builds(
         st.sampled_from(["disputed_charge", "recent_negative_review", "vip"]), max_size=3
     ).map(tuple),
 )
-outcomes = st.builds(
+outcomes = event_of(
     OutcomeEvent,
-    event_id=event_ids(),
-    customer_id=st.just(CUSTOMER),
-    occurred_at=times,
     ticket_id=st.just("t1"),
     conversation_id=conversations,
     resolved_by=st.sampled_from(["human", "ai", "unresolved"]),

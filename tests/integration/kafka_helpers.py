@@ -266,6 +266,21 @@ def running_worker(
             stop(process)
 
 
+@contextmanager
+def journalled_worker(
+    isolated: Isolated, tmp_path: Path, journal: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker that journals each record it folds, in order; yielded once it consumes."""
+    with running_worker(
+        isolated,
+        tmp_path / "state",
+        tmp_path / "worker.log",
+        {"ESCALATION_JOURNAL_PATH": str(journal)},
+    ) as process:
+        wait_until_consuming(isolated)
+        yield process
+
+
 def wait_until_consuming(isolated: Isolated, timeout: float = 90.0) -> None:
     readiness.wait_until_consuming(
         {"bootstrap.servers": isolated.bootstrap},

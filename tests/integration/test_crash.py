@@ -29,6 +29,20 @@ CUSTOMERS = 24
 TURNS = 6  # per conversation, customer and AI agent alternating; none of them fires a trigger
 
 
+# What every AI turn of the script says beside its text: a confident, harmless lookup.
+AI_LOOKUP: dict[str, Any] = {
+    "intent": "booking_lookup",
+    "intent_confidence": 0.97,
+    "proposed_action": {
+        "type": "lookup",
+        "consequence_class": "informational",
+        "amount": None,
+        "currency": None,
+        "target": None,
+    },
+}
+
+
 # Each test gets topics of its own.
 isolated = pytest.fixture(isolated_topics)
 
@@ -37,39 +51,14 @@ def conversation(n: int, day: int) -> list[tuple[str, dict[str, Any]]]:
     cid, conv, t = f"c-crash-{n}", f"v-crash-{n}-{day}", T0 + day * DAY + n * 1000
     events = [contact(cid, day, t, f"baggage:L{n}", conv)]
     for turn in range(TURNS):
-        if turn % 2 == 0:
-            events.append(
-                message(
-                    cid,
-                    conv,
-                    turn,
-                    t + turn * 10_000 + 1,
-                    "customer",
-                    f"Hello, about my booking number {n}-{turn}",
-                    category="baggage",
-                )
-            )
-        else:
-            events.append(
-                message(
-                    cid,
-                    conv,
-                    turn,
-                    t + turn * 10_000 + 1,
-                    "ai_agent",
-                    "Let me look that up.",
-                    category="baggage",
-                    intent="booking_lookup",
-                    intent_confidence=0.97,
-                    proposed_action={
-                        "type": "lookup",
-                        "consequence_class": "informational",
-                        "amount": None,
-                        "currency": None,
-                        "target": None,
-                    },
-                )
-            )
+        role, text, extra = (
+            ("customer", f"Hello, about my booking number {n}-{turn}", {})
+            if turn % 2 == 0
+            else ("ai_agent", "Let me look that up.", AI_LOOKUP)
+        )
+        events.append(
+            message(cid, conv, turn, t + turn * 10_000 + 1, role, text, category="baggage", **extra)
+        )
     return events
 
 

@@ -16,11 +16,10 @@ from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
     isolated_topics,
+    journalled_worker,
     produce,
     read_back,
-    running_worker,
     wait_for_journal,
-    wait_until_consuming,
 )
 
 pytestmark = pytest.mark.integration
@@ -47,13 +46,7 @@ def test_backtest_of_the_consumed_events_equals_the_live_decisions(
     decisions = Collector(isolated, "escalation.decisions")
     handoffs = Collector(isolated, "escalation.handoffs")
     journal = tmp_path / "consumed.tsv"
-    with running_worker(
-        isolated,
-        tmp_path / "state",
-        tmp_path / "worker.log",
-        {"ESCALATION_JOURNAL_PATH": str(journal)},
-    ):
-        wait_until_consuming(isolated)
+    with journalled_worker(isolated, tmp_path, journal):
         produce(isolated, events, pace=PACE_S)
         consumed = wait_for_journal(journal, len(events) + 1)
 

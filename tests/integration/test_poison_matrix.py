@@ -20,9 +20,8 @@ from tests.integration.kafka_helpers import (
     Isolated,
     assert_backtest_parity,
     committed_offset,
-    running_worker,
+    journalled_worker,
     wait_for_journal,
-    wait_until_consuming,
 )
 from tests.integration.private_broker import PrivateBroker
 from tests.integration.test_worker import T0
@@ -96,13 +95,7 @@ def test_every_bad_record_on_every_input_topic_is_dead_lettered_and_the_partitio
 
         return delivered
 
-    with running_worker(
-        isolated,
-        tmp_path / "state",
-        tmp_path / "worker.log",
-        {"ESCALATION_JOURNAL_PATH": str(journal)},
-    ):
-        wait_until_consuming(isolated)
+    with journalled_worker(isolated, tmp_path, journal):
         # Given every kind of bad record on every input topic, each followed by valid events
         for kind in EVENT_TOPICS:
             customer = f"c-poison-{kind}"

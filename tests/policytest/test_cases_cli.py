@@ -18,30 +18,25 @@ from stream.policytest.timing import format_duration, parse_relative
 
 runner = CliRunner()
 
-GOOD = """\
+# One conversation: a refund of 250 above the shipped limit of 100.
+REFUND_250 = """\
+    category: billing
+    account: {primary_email: kim@example.com}
+    turns:
+      - customer: Refund my 250 dollars please.
+      - ai: I'll refund 250.00 USD.
+        confidence: 0.97
+        action: {type: refund, class: financial, amount: 250, currency: USD}
+"""
+GOOD = f"""\
 cases:
   - name: refund above the limit
-    category: billing
-    account: {primary_email: kim@example.com}
-    turns:
-      - customer: Refund my 250 dollars please.
-      - ai: I'll refund 250.00 USD.
-        confidence: 0.97
-        action: {type: refund, class: financial, amount: 250, currency: USD}
-    expect: {action: escalate, by_turn: 2, rules: [boundary.refund_limit]}
+{REFUND_250}    expect: {{action: escalate, by_turn: 2, rules: [boundary.refund_limit]}}
 """
-
-WRONG = """\
+WRONG = f"""\
 cases:
   - name: a refund that is fine
-    category: billing
-    account: {primary_email: kim@example.com}
-    turns:
-      - customer: Refund my 250 dollars please.
-      - ai: I'll refund 250.00 USD.
-        confidence: 0.97
-        action: {type: refund, class: financial, amount: 250, currency: USD}
-    expect: {action: continue}
+{REFUND_250}    expect: {{action: continue}}
 """
 
 
