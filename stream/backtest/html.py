@@ -465,24 +465,27 @@ def render(report: dict[str, Any]) -> str:
     thresholds = co["thresholds"]
     judged = co["joined"] or bo["joined"]
 
+    def outcome_card(label: str, kind: str, rule: str) -> str:
+        """Candidate vs baseline count of one outcome class (none before outcomes are joined)."""
+        return _metric(
+            label,
+            co[kind] if judged else None,
+            bo[kind] if judged else None,
+            _count,
+            note=f"{rule}; rate {_interval(co.get(f'{kind[:-1]}_interval'))} vs "
+            f"{_interval(bo.get(f'{kind[:-1]}_interval'))}",
+        )
+
     cards = [
-        _metric(
+        outcome_card(
             "Missed escalations",
-            co["missed_escalations"] if judged else None,
-            bo["missed_escalations"] if judged else None,
-            _count,
-            note=f"not escalated, reopened within {thresholds['missed_reopen_hours']:g} h; rate "
-            f"{_interval(co.get('missed_escalation_interval'))} vs "
-            f"{_interval(bo.get('missed_escalation_interval'))}",
+            "missed_escalations",
+            f"not escalated, reopened within {thresholds['missed_reopen_hours']:g} h",
         ),
-        _metric(
+        outcome_card(
             "False escalations",
-            co["false_escalations"] if judged else None,
-            bo["false_escalations"] if judged else None,
-            _count,
-            note=f"human, < {thresholds['false_escalation_max_seconds']:g} s, no expertise; rate "
-            f"{_interval(co.get('false_escalation_interval'))} vs "
-            f"{_interval(bo.get('false_escalation_interval'))}",
+            "false_escalations",
+            f"human, < {thresholds['false_escalation_max_seconds']:g} s, no expertise",
         ),
         _metric(
             "Escalation rate",
