@@ -133,28 +133,17 @@ def client_security(settings: Settings, bootstrap_servers: str | None = None) ->
     uses_ssl = protocol in ("SSL", "SASL_SSL")
     problems: list[str] = []
     password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    sasl = {
+        "ESCALATION_SASL_MECHANISM": settings.sasl_mechanism,
+        "ESCALATION_SASL_USERNAME": settings.sasl_username,
+        "ESCALATION_SASL_PASSWORD": password,
+    }
     if uses_sasl:
-        missing = [
-            f"ESCALATION_{name}"
-            for name, value in (
-                ("SASL_MECHANISM", settings.sasl_mechanism),
-                ("SASL_USERNAME", settings.sasl_username),
-                ("SASL_PASSWORD", password),
-            )
-            if not value
-        ]
+        missing = [name for name, value in sasl.items() if not value]
         if missing:
             problems.append(f"security protocol {protocol} needs {', '.join(missing)}")
     else:
-        given = [
-            f"ESCALATION_{name}"
-            for name, value in (
-                ("SASL_MECHANISM", settings.sasl_mechanism),
-                ("SASL_USERNAME", settings.sasl_username),
-                ("SASL_PASSWORD", password),
-            )
-            if value
-        ]
+        given = [name for name, value in sasl.items() if value]
         if given:
             problems.append(
                 f"{', '.join(given)} set but security protocol {protocol} does not use SASL "
