@@ -96,65 +96,53 @@ def for_conversation(records: list[dict[str, Any]], conv: str) -> list[dict[str,
     return [r for r in records if r["conversation_id"] == conv]
 
 
+def script(
+    cid: str, conv: str, issue: str, *turns: tuple[str, str] | tuple[str, str, dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """A customer's account, the contact opening `conv`, then its turns a second apart, each
+    `(role, text)` or `(role, text, extra fields)`, in the issue's category."""
+    events = [account(cid, T0), contact(cid, 1, T0, issue, conv)]
+    for n, (role, text, *extra) in enumerate(turns, 1):
+        fields = {"category": issue.split(":")[0], **(extra[0] if extra else {})}
+        events.append(message(cid, conv, n, T0 + n * 1000, role, text, **fields))
+    return events
+
+
 def test_scripted_conversations_give_the_expected_decisions_and_handoffs(
     isolated: Isolated, worker: Path
 ) -> None:
     # Given one scripted conversation per trigger, and one where two triggers fire together
     scripts = [
-        account("c-conf", T0),
-        contact("c-conf", 1, T0, "billing:B1", "v-conf"),
-        message("c-conf", "v-conf", 1, T0 + 1000, "customer", "I'd like a refund for my flight"),
-        message(
-            "c-conf", "v-conf", 2, T0 + 2000, "ai_agent", "I can refund 50 USD.", **refund(50, 0.80)
+        *script(
+            "c-conf",
+            "v-conf",
+            "billing:B1",
+            ("customer", "I'd like a refund for my flight"),
+            ("ai_agent", "I can refund 50 USD.", refund(50, 0.80)),
         ),
-        account("c-sent", T0),
-        contact("c-sent", 1, T0, "delay:F9", "v-sent"),
-        message(
+        *script(
             "c-sent",
             "v-sent",
-            1,
-            T0 + 1000,
-            "customer",
-            "My flight is delayed again",
-            category="delay",
+            "delay:F9",
+            ("customer", "My flight is delayed again"),
+            ("customer", "This is ridiculous!!! I already told you my booking number"),
         ),
-        message(
-            "c-sent",
-            "v-sent",
-            2,
-            T0 + 2000,
-            "customer",
-            "This is ridiculous!!! I already told you my booking number",
-            category="delay",
+        *script(
+            "c-ask", "v-ask", "baggage:L1", ("customer", "Can I please speak to a real person?")
         ),
-        account("c-ask", T0),
-        contact("c-ask", 1, T0, "baggage:L1", "v-ask"),
-        message(
-            "c-ask",
-            "v-ask",
-            1,
-            T0 + 1000,
-            "customer",
-            "Can I please speak to a real person?",
-            category="baggage",
-        ),
-        account("c-limit", T0),
-        contact("c-limit", 1, T0, "billing:B2", "v-limit"),
-        message("c-limit", "v-limit", 1, T0 + 1000, "customer", "Refund my cancelled trip"),
-        message(
+        *script(
             "c-limit",
             "v-limit",
-            2,
-            T0 + 2000,
-            "ai_agent",
-            "I can refund 250 USD.",
-            **refund(250, 0.97),
+            "billing:B2",
+            ("customer", "Refund my cancelled trip"),
+            ("ai_agent", "I can refund 250 USD.", refund(250, 0.97)),
         ),
-        account("c-both", T0),
-        contact("c-both", 1, T0, "billing:B3", "v-both"),
-        message("c-both", "v-both", 1, T0 + 1000, "customer", "Refund please"),
-        message(
-            "c-both", "v-both", 2, T0 + 2000, "ai_agent", "Refunding 400 USD.", **refund(400, 0.40)
+        *script(
+            "c-both",
+            "v-both",
+            "billing:B3",
+            ("customer", "Refund please"),
+            ("ai_agent", "Refunding 400 USD.", refund(400, 0.40)),
         ),
         account("c-rep", T0),
         contact("c-rep", 1, T0, "baggage:L7", "v-rep-1"),
