@@ -19,7 +19,7 @@ import yaml
 from fastavro.schema import load_schema
 from fastavro.validation import validate
 
-from stream.core.decision import Decision, HandoffPackage
+from stream.core.decision import Decision, HandoffPackage, TriggerHit
 from stream.core.events import (
     AccountEvent,
     ContactEvent,
@@ -247,6 +247,35 @@ class Run:
         if len(decisions) > 1:
             raise AssertionError(f"expected at most one decision, got {len(decisions)}")
         return decisions[0] if decisions else None
+
+
+def decision_of(
+    action: str,
+    occurred_at: int,
+    *,
+    conversation_id: str = "conv",
+    decision_id: str = "d-1",
+    event_id: str = "e1",
+    triggers: tuple[TriggerHit, ...] = (),
+    priority: str = "normal",
+    policy_version: str = "p1",
+) -> Decision:
+    """A decision as the judge reads it, for tests of judging that need no `step` to make one."""
+    return Decision(
+        decision_id=decision_id,
+        customer_id="c1",
+        conversation_id=conversation_id,
+        event_id=event_id,
+        event_type="message",
+        occurred_at=occurred_at,
+        action=action,  # type: ignore[arg-type]
+        priority=priority,  # type: ignore[arg-type]
+        hold_action=False,
+        triggers=triggers,
+        category="billing",
+        customer_message=None,
+        policy_version=policy_version,
+    )
 
 
 # --- records and event files -------------------------------------------------------------------

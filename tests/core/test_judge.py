@@ -18,6 +18,7 @@ from stream.core.judge import (
     note_outcome,
     rejudge,
 )
+from stream.testing import decision_of
 
 HOUR = 3_600_000
 T0 = 1_767_225_600_000
@@ -28,21 +29,7 @@ def decision(action: str, at: int = T0, trigger: str = "confidence", n: int = 1)
     hits = (
         () if action == "continue" else (TriggerHit(trigger, f"{trigger}.rule", "escalate", "x"),)
     )
-    return Decision(
-        decision_id=f"d-{action}-{n}",
-        customer_id="c1",
-        conversation_id="conv",
-        event_id=f"e{n}",
-        event_type="message",
-        occurred_at=at,
-        action=action,  # type: ignore[arg-type]
-        priority="normal",
-        hold_action=False,
-        triggers=hits,
-        category="billing",
-        customer_message=None,
-        policy_version="p1",
-    )
+    return decision_of(action, at, decision_id=f"d-{action}-{n}", event_id=f"e{n}", triggers=hits)
 
 
 def outcome(at: int = T0 + HOUR, **fields: Any) -> OutcomeEvent:

@@ -6,6 +6,7 @@ from stream.core.decision import Decision
 from stream.core.events import ContactEvent, OutcomeEvent
 from stream.core.judge import JudgeSettings
 from stream.core.judging import JudgingMemory, MemoryLimits, remember
+from stream.testing import decision_of
 
 HOUR = 3_600_000
 T0 = 1_767_225_600_000
@@ -14,19 +15,13 @@ LIMITS = MemoryLimits(horizon_ms=49 * HOUR, idle_ms=72 * HOUR, max_conversations
 
 
 def decision(conv: str, at: int, action: str = "continue") -> Decision:
-    return Decision(
-        decision_id=f"d-{conv}-{action}",
-        customer_id="c1",
+    return decision_of(
+        action,
+        at,
         conversation_id=conv,
+        decision_id=f"d-{conv}-{action}",
         event_id=f"e-{conv}",
-        event_type="message",
-        occurred_at=at,
-        action=action,  # type: ignore[arg-type]
         priority="low",
-        hold_action=False,
-        triggers=(),
-        category="billing",
-        customer_message=None,
         policy_version="p",
     )
 
