@@ -298,31 +298,34 @@ def test_a_published_policy_changes_the_next_decisions_and_an_invalid_one_change
     _publish_policy(isolated, "tests-2", lowered)
 
     # Then a later refund of 60 USD escalates, under the new version (bounded wait for adoption)
+    d = _refund_decided_under(isolated, decisions, "c-pol-2", "tests-2")
+    assert d["action"] == "escalate"
+    assert d["triggers"][0]["rule"].startswith("boundary.refund")
+    assert d["thresholds"]["boundary.refund_limit"] == pytest.approx(20)
+    decisions.close()
+    dead.close()
+
+
+def _refund_decided_under(
+    isolated: Isolated, decisions: Collector, customer: str, version: str
+) -> dict[str, Any]:
+    """The decision on a 60 USD refund once the worker decides under `version`: a new
+    conversation a second apart until it does, for at most 60 s (adoption is asynchronous)."""
     deadline = time.monotonic() + 60
     n = 0
     while time.monotonic() < deadline:
         n += 1
-        conv = f"v-pol-2-{n}"
+        conv = f"v-{customer}-{n}"
         produce(
             isolated,
-            [
-                message(
-                    "c-pol-2", conv, 1, T0 + n, "ai_agent", "Refunding 60 USD", **refund(60, 0.97)
-                )
-            ],
+            [message(customer, conv, 1, T0 + n, "ai_agent", "Refunding 60", **refund(60, 0.97))],
         )
         rs = decisions.wait_for(lambda rs, conv=conv: any(r["conversation_id"] == conv for r in rs))
         d = next(r for r in rs if r["conversation_id"] == conv)
-        if d["policy_version"] == "tests-2":
-            assert d["action"] == "escalate"
-            assert d["triggers"][0]["rule"].startswith("boundary.refund")
-            assert d["thresholds"]["boundary.refund_limit"] == pytest.approx(20)
-            break
+        if d["policy_version"] == version:
+            return d
         time.sleep(1)
-    else:
-        pytest.fail("the published policy was not adopted within 60 s")
-    decisions.close()
-    dead.close()
+    pytest.fail(f"policy {version} was not adopted within 60 s")
 
 
 def test_the_policy_feed_survives_a_deeply_nested_document(
@@ -347,24 +350,9 @@ def test_the_policy_feed_survives_a_deeply_nested_document(
     _publish_policy(isolated, version, lowered)
 
     # Then the feed is still alive and adopts it: a 60 USD refund escalates under it
-    deadline = time.monotonic() + 60
-    n = 0
-    while time.monotonic() < deadline:
-        n += 1
-        conv = f"v-deep-{n}"
-        produce(
-            isolated,
-            [message("c-deep", conv, 1, T0 + n, "ai_agent", "Refunding 60", **refund(60, 0.97))],
-        )
-        rs = decisions.wait_for(lambda rs, conv=conv: any(r["conversation_id"] == conv for r in rs))
-        d = next(r for r in rs if r["conversation_id"] == conv)
-        if d["policy_version"] == version:
-            assert d["action"] == "escalate"
-            assert d["thresholds"]["boundary.refund_limit"] == pytest.approx(30)
-            break
-        time.sleep(1)
-    else:
-        pytest.fail("the valid policy after the deep one was not adopted within 60 s")
+    d = _refund_decided_under(isolated, decisions, "c-deep", version)
+    assert d["action"] == "escalate"
+    assert d["thresholds"]["boundary.refund_limit"] == pytest.approx(30)
     dead.close()
     decisions.close()
 
