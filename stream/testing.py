@@ -22,6 +22,7 @@ from fastavro.validation import validate
 from stream.core.decision import Decision, HandoffPackage, TriggerHit
 from stream.core.events import (
     AccountEvent,
+    AccountFacts,
     ContactEvent,
     Event,
     MessageEvent,
@@ -247,6 +248,20 @@ class Run:
         if len(decisions) > 1:
             raise AssertionError(f"expected at most one decision, got {len(decisions)}")
         return decisions[0] if decisions else None
+
+
+# An account whose every field differs from its default: a field dropped on the way shows.
+FULL_ACCOUNT: Final[AccountFacts] = AccountFacts(
+    tier="gold",
+    plan="pro",
+    enterprise_contract=True,
+    contract_id="ent-1",
+    primary_email="pat@example.com",
+    balance=42.5,
+    currency="EUR",
+    flags=("vip",),
+    open_cases=2,
+)
 
 
 def decision_of(

@@ -6,23 +6,12 @@ import pytest
 
 from stream.core.conditions import FIELDS
 from stream.core.decision import AccountSnapshot
-from stream.core.events import MessageEvent, ProposedAction
+from stream.core.events import MessageEvent, ProposedAction, account_facts
 from stream.core.state import ConversationState
 from stream.core.triggers.boundary import Facts, facts
-from stream.testing import T0
+from stream.testing import FULL_ACCOUNT, T0
 
-ACCOUNT = AccountSnapshot(
-    tier="gold",
-    plan="pro",
-    enterprise_contract=True,
-    contract_id="ent-1",
-    primary_email="pat@example.com",
-    balance=42.5,
-    currency="EUR",
-    flags=("vip",),
-    open_cases=2,
-    known=True,
-)
+ACCOUNT = AccountSnapshot(**account_facts(FULL_ACCOUNT), known=True)
 ACTION = ProposedAction("refund", "financial", 20.0, "EUR", "order-1")
 MESSAGE = MessageEvent(
     "e",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from stream.core.decision import AccountSnapshot
+from stream.core.events import account_facts
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
-from stream.testing import DAY, HOUR, SECOND, T0, EventFactory, Run
+from stream.testing import DAY, FULL_ACCOUNT, HOUR, SECOND, T0, EventFactory, Run
 
 CALM = ("ok", "fine", "thanks", "sure")
 
@@ -375,37 +377,11 @@ def test_intents_are_listed_once_each(run: Run, events: EventFactory) -> None:
 def test_the_snapshot_is_copied_whole_and_a_same_time_one_replaces_it(
     run: Run, events: EventFactory
 ) -> None:
-    run.feed(events.account(at=T0, tier="gold"))
-    run.feed(
-        events.account(
-            at=T0,
-            tier="enterprise",
-            plan="pro",
-            enterprise_contract=True,
-            contract_id="ent-1",
-            primary_email="a@b.example",
-            balance=12.5,
-            currency="EUR",
-            flags=["vip"],
-            open_cases=3,
-        )
-    )
-    account = state_of(run).account
-    assert account is not None
-    assert (
-        account.tier,
-        account.plan,
-        account.enterprise_contract,
-        account.contract_id,
-        account.primary_email,
-        account.balance,
-        account.currency,
-        account.flags,
-        account.open_cases,
-        account.known,
-    ) == ("enterprise", "pro", True, "ent-1", "a@b.example", 12.5, "EUR", ("vip",), 3, True)
+    run.feed(events.account(at=T0))
+    run.feed(events.account(at=T0, **account_facts(FULL_ACCOUNT)))
+    assert state_of(run).account == AccountSnapshot(**account_facts(FULL_ACCOUNT), known=True)
     run.feed(events.account(at=T0 - 1, tier="free"))
-    assert state_of(run).account is not None and state_of(run).account.tier == "enterprise"  # type: ignore[union-attr]
+    assert state_of(run).account == AccountSnapshot(**account_facts(FULL_ACCOUNT), known=True)
 
 
 # --- redelivered turns ---------------------------------------------------------------------------
