@@ -114,6 +114,30 @@ def event_line(kind: str, **fields: object) -> str:
     return json.dumps({"type": kind, "customer_id": "cust-9", "schema_version": 1, **fields})
 
 
+def email_change(
+    event_id: str, at: int, message_id: str, text: str, intent: str, target: str
+) -> str:
+    """An AI turn of conversation c-9 or c-10 (by its message id) changing an email address."""
+    return event_line(
+        "message",
+        event_id=event_id,
+        occurred_at=at,
+        conversation_id=message_id.rsplit("-", 1)[0],
+        message_id=message_id,
+        role="ai_agent",
+        channel="chat",
+        category="account",
+        text=text,
+        intent=intent,
+        intent_confidence=0.95,
+        proposed_action={
+            "type": "account_email_change",
+            "consequence_class": "account_change",
+            "target": target,
+        },
+    )
+
+
 def test_redaction_masks_the_text_and_keeps_equal_emails_equal(tmp_path: Path) -> None:
     # Given a conversation where the customer gives their email and phone number, and the AI agent
     # changes the receipt address to the account's primary email (within its authority)
@@ -128,25 +152,13 @@ def test_redaction_masks_the_text_and_keeps_equal_emails_equal(tmp_path: Path) -
             message_id="c-9-1", role="customer", channel="chat", category="account",
             text="Send receipts to pat.lee@example.com please, or call +1 415 555 0199.",
         ),
-        event_line(
-            "message", event_id="m2", occurred_at=t0 + 5000, conversation_id="c-9",
-            message_id="c-9-2", role="ai_agent", channel="chat", category="account",
-            text="Done: receipts now go to pat.lee@example.com.", intent="receipt_email",
-            intent_confidence=0.95,
-            proposed_action={
-                "type": "account_email_change", "consequence_class": "account_change",
-                "target": "pat.lee@example.com",
-            },
+        email_change(
+            "m2", t0 + 5000, "c-9-2", "Done: receipts now go to pat.lee@example.com.",
+            "receipt_email", "pat.lee@example.com",
         ),
-        event_line(
-            "message", event_id="m3", occurred_at=t0 + 9000, conversation_id="c-10",
-            message_id="c-10-1", role="ai_agent", channel="chat", category="account",
-            text="I'll change your login to pat.other@example.org.", intent="login_email",
-            intent_confidence=0.95,
-            proposed_action={
-                "type": "account_email_change", "consequence_class": "account_change",
-                "target": "pat.other@example.org",
-            },
+        email_change(
+            "m3", t0 + 9000, "c-10-1", "I'll change your login to pat.other@example.org.",
+            "login_email", "pat.other@example.org",
         ),
     ]  # fmt: skip
     events = tmp_path / "events.jsonl"
