@@ -54,7 +54,7 @@ class EventHead:
 _HEAD: Final[tuple[str, ...]] = tuple(f.name for f in fields(EventHead) if not f.kw_only)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccountFacts:
     """What an account snapshot says of a customer.
 
@@ -118,10 +118,10 @@ class ContactEvent(EventHead):
     type: Literal["contact"] = field(default="contact", init=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class AccountEvent(AccountFacts):
-    # Keyword-only: the facts' defaults come first in the dataclass. `event_to_dict` puts the
-    # head first again, in the schema's order.
+    # The facts are keyword-only, so the head stays the first three positional arguments, as in
+    # every event; `event_to_dict` puts the head first in the record too, in the schema's order.
     event_id: str
     customer_id: str
     occurred_at: int
