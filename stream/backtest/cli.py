@@ -22,7 +22,6 @@ from stream.backtest.report import DEFAULT_MAX_CHANGED, build_report
 from stream.backtest.run import RunResult, run_policies
 from stream.backtest.sources import (
     EventSource,
-    InputError,
     JsonlSource,
     KafkaSource,
     OnError,
@@ -30,6 +29,7 @@ from stream.backtest.sources import (
     topics_with_prefix,
 )
 from stream.broker import require_broker
+from stream.command_io import check_writable, fail
 from stream.core.decision import Decision
 from stream.core.policy import Policy, PolicyError, default_policy, load_policy
 from stream.errors import EXIT_OK, BadInputError, EscalationError, UsageError
@@ -254,7 +254,7 @@ def backtest_command(
             raise UsageError("max_changed must not be negative")
         candidate = _load(policy, "candidate")
         base = _load(baseline, "baseline") if baseline is not None else default_policy()
-        _check_writable(out)
+        check_writable(out)
         source: EventSource
         if events is not None:
             _check_event_file(events)
@@ -275,26 +275,10 @@ def backtest_command(
             max_changed=max_changed,
         )
     except EscalationError as exc:
-        return _fail(exc, stderr)
+        return fail(exc, stderr)
     for line in _summary_lines(report, out):
         print(line, file=stdout)
     return EXIT_OK
-
-
-def _fail(exc: EscalationError, stderr: TextIO) -> int:
-    hint = " (use --on-error skip to skip bad records)" if isinstance(exc, InputError) else ""
-    print(f"error: {exc}{hint}", file=stderr)
-    return exc.exit_code
-
-
-def _check_writable(out: Path) -> None:
-    """Refuses an output directory that cannot be created or written, before any work is done."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"output directory {out} is not writable")
 
 
 def _check_event_file(events: Path) -> None:
@@ -328,7 +312,7 @@ def export_command(
         show = stderr.isatty() if progress is None else progress
         written = write_source(source, out, progress=show)
     except EscalationError as exc:
-        return _fail(exc, stderr)
+        return fail(exc, stderr)
     skipped = f", {source.skipped_count:,} skipped" if source.skipped_count else ""
     if source.refused_count:
         skipped += f", {source.refused_count:,} refused for their event time"

@@ -29,8 +29,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from stream.backtest.run import ConversationFacts, Inputs, RunResult, Verdict
-from stream.calibration.policy_file import diff as policy_diff
-from stream.calibration.stats import rate as rate_with_interval
 from stream.core.decision import Decision
 from stream.core.judge import (
     COUNTERFACTUAL_ASSUMPTION,
@@ -43,6 +41,8 @@ from stream.core.judge import (
     note_outcome,
     rejudge,
 )
+from stream.core.policy_values import diff as policy_diff
+from stream.stats import rate as rate_with_interval
 
 FORMAT_VERSION: Final[int] = 1
 DEFAULT_MAX_CHANGED: Final[int] = 200

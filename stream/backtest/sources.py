@@ -114,6 +114,9 @@ class InputError(BadInputError):
     A bad line of an event file is the caller's to fix (exit 2); see `RecordError` for topics.
     """
 
+    # Printed after the message by `stream.command_io.fail`.
+    hint: ClassVar[str] = " (use --on-error skip to skip bad records)"
+
     def __init__(self, skipped: Skipped) -> None:
         super().__init__(f"{skipped.where}: {skipped.reason}")
         self.skipped = skipped

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from stream.backtest.cli import _check_writable, _fail
 from stream.backtest.sources import (
     EventSource,
     JsonlSource,
@@ -24,7 +23,7 @@ from stream.backtest.sources import (
 from stream.calibration import proposal as prop
 from stream.calibration.html import render
 from stream.calibration.review import Period, ReviewError, period_read_range, run_review
-from stream.commands import load_named_policy
+from stream.command_io import check_writable, fail, load_named_policy
 from stream.errors import EXIT_FAILED, EXIT_OK, EscalationError
 from stream.settings import Settings
 
@@ -89,7 +88,7 @@ def calibrate_command(
         if (events is None) == (not from_topics):
             raise ReviewError("give either --events FILE or --from-topics, not both or neither")
         current = load_named_policy(policy)
-        _check_writable(out)
+        check_writable(out)
         source: EventSource
         if events is not None:
             if not events.is_file():
@@ -121,7 +120,7 @@ def calibrate_command(
             progress=show,
         )
     except EscalationError as exc:
-        return _fail(exc, stderr)
+        return fail(exc, stderr)
     report = result.report
     report["input"].update(source.summary())
     (out / "report.json").write_text(

@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
-from stream.calibration.stats import mean, quantiles, rate
 from stream.core.judge import VERDICTS, Judgement
+from stream.stats import mean, quantiles, rate
 
 UNCATEGORIZED: Final[str] = "(none)"
 FLAG_OUTLIER: Final[str] = "knowledge gap or misaligned threshold"

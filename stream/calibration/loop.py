@@ -21,10 +21,10 @@ from typing import Any
 import yaml
 
 from stream.calibration import proposal as prop
-from stream.calibration.policy_file import with_values
 from stream.calibration.review import Period, run_review
 from stream.core.events import Event
 from stream.core.policy import Policy, default_policy, parse_policy
+from stream.core.policy_values import with_values
 from stream.replay.config import ReplayConfig
 from stream.replay.world import Truth, World, optimum_threshold, simulate
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from stream.calibration.stats import needed_for, rate
 from stream.core.judge import Judgement
+from stream.stats import needed_for, rate
 
 CONFIDENCE_GRID: Final[tuple[float, ...]] = tuple(round(0.30 + 0.01 * i, 2) for i in range(70))
 REFUND_GRID: Final[tuple[float, ...]] = (25, 50, 75, 100, 125, 150, 200, 250, 300, 400, 500)
@@ -190,40 +190,26 @@ def decide(
         f"({best.neutral} flipped without changing a verdict): false escalations "
         f"{best.false_delta:+d}, missed {best.missed_delta:+d}"
     )
-    if decisive < settings.min_cases:
-        return Proposal(
-            path,
-            current,
-            current,
-            False,
-            text,
-            evidence,
-            f"only {decisive} judged conversations between the current and the better value; a "
-            f"change needs at least {settings.min_cases}",
-            best,
-            share,
-            even,
-        )
+    needed: str | None = None
     low = share["low"]
-    if low is None or low <= even:
+    if decisive < settings.min_cases:
+        needed = (
+            f"only {decisive} judged conversations between the current and the better value; a "
+            f"change needs at least {settings.min_cases}"
+        )
+    elif low is None or low <= even:
         p = share["rate"] or 0.0
         more = needed_for(p, abs(p - even)) if p != even else None
-        return Proposal(
-            path,
-            current,
-            current,
-            False,
-            text,
-            evidence,
+        needed = (
             f"the share of better-judged conversations, {p:.0%} (95% {share['low']:.0%}-"
             f"{share['high']:.0%}, n={decisive}), is not clearly above the break-even "
             f"{even:.0%}"
-            + (f"; about {more} such conversations would tell them apart" if more else ""),
-            best,
-            share,
-            even,
+            + (f"; about {more} such conversations would tell them apart" if more else "")
         )
-    return Proposal(path, current, best.value, True, text, evidence, None, best, share, even)
+    proposed = current if needed else best.value
+    return Proposal(
+        path, current, proposed, needed is None, text, evidence, needed, best, share, even
+    )
 
 
 def _distance(a: Any, b: Any) -> float:

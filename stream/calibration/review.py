@@ -20,10 +20,12 @@ from stream.backtest.run import Inputs, run_policies
 from stream.calibration import proposal as prop
 from stream.calibration.diagnostics import diagnose, measures
 from stream.calibration.judged import FactsSink, conversation_facts, judge_all
-from stream.calibration.policy_file import diff, with_values, write_proposal
+from stream.calibration.policy_file import write_proposal
 from stream.core.events import Event, MessageEvent
 from stream.core.judge import COUNTERFACTUAL_ASSUMPTION, JudgeFacts, Judgement, JudgeSettings
 from stream.core.policy import Policy, PolicyError
+from stream.core.policy_values import diff, with_values
+from stream.core.threshold_sweep import NO_ACTION, escalates_at, threshold_path
 from stream.errors import UsageError
 
 FORMAT_VERSION: Final[int] = 1
@@ -91,7 +93,7 @@ class Features:
                 if event.intent_confidence is not None:
                     lowest = self.lowest.setdefault(conv, {})
                     klass = action.consequence_class
-                    if event.intent_confidence < lowest.get(klass, 2.0):
+                    if event.intent_confidence < lowest.get(klass, NO_ACTION):
                         lowest[klass] = event.intent_confidence
                 amount = action.amount
                 refunds = self.largest_refund
@@ -109,7 +111,9 @@ def _variant(policy: Policy, changes: dict[str, Any], name: str) -> Policy | Non
 
 def _below(anyway: set[str], lowest: dict[str, float], t: float) -> Callable[[str], bool]:
     """Escalated at threshold `t`: by something else anyway, or a confidence below `t`."""
-    return lambda conversation: conversation in anyway or lowest.get(conversation, 2.0) < t
+    return lambda conversation: escalates_at(
+        conversation in anyway, lowest.get(conversation, NO_ACTION), t
+    )
 
 
 def _above(anyway: set[str], largest: dict[str, float], cap: float) -> Callable[[str], bool]:
@@ -164,7 +168,8 @@ def run_review(
     wanted = set(settings.review)
     classes = sorted(current.confidence.thresholds) if "confidence" in wanted else []
     for klass in classes:
-        variant = _variant(current, {f"confidence.thresholds.{klass}": 0.0}, f"no-{klass}")
+        # The threshold at 0: who escalates anyway (stream.core.threshold_sweep).
+        variant = _variant(current, {threshold_path(klass): 0.0}, f"no-{klass}")
         if variant is not None:
             policies[f"confidence:{klass}"] = variant
     refund_off = _variant(current, {"boundaries.refund.enabled": False}, "no-refund-limit")

@@ -7,11 +7,10 @@ user must hear about; the CLI turns it into one sentence and the exit code of it
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from stream.core.policy import Policy
+# The commands' modules import it from here; it lives below them all (stream/command_io.py).
+from stream.command_io import load_named_policy as load_named_policy
 from stream.settings import Settings
 
 
@@ -21,14 +20,3 @@ def settings_of(ctx: typer.Context) -> Settings:
     if not isinstance(settings, Settings):
         raise TypeError("the escalation CLI builds Settings before any command runs")
     return settings
-
-
-def load_named_policy(path: Path, role: str = "") -> Policy:
-    """The policy at `path`; an invalid one is a `PolicyError` whose message names the file."""
-    from stream.core.policy import PolicyError, load_policy
-
-    try:
-        return load_policy(path)
-    except PolicyError as exc:
-        label = f"{role} policy" if role else "policy"
-        raise PolicyError([("", f"{path}: invalid {label}: {exc}")]) from exc

@@ -39,6 +39,7 @@ from stream.core.events import ContactEvent, Event, MessageEvent, OutcomeEvent
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import step
+from stream.core.threshold_sweep import escalates_at, lowest_confidence, without_threshold
 from stream.core.vocabulary import ACTION_RANK
 from stream.errors import UsageError
 from stream.replay.config import HOUR_MS, SECOND_MS, ReplayConfig, seeded_random
@@ -358,22 +359,19 @@ def optimum_threshold(
     conversation escalates at threshold t when it does so anyway or one of its `klass` actions
     has a confidence below t.
     """
-    from stream.calibration.policy_file import with_values
-
     world = world or World()
     values = list(grid) if grid is not None else [round(0.50 + 0.005 * i, 3) for i in range(99)]
-    anyway_policy = with_values(
-        policy, {f"confidence.thresholds.{klass}": 0.0}, version=f"{policy.version}~optimum"
-    )
+    anyway_policy = without_threshold(policy, klass, f"{policy.version}~optimum")
     truth = Truth()
     for _ in simulate(source, config, anyway_policy, world, truth):
         pass
     convs = [c for c in truth.conversations.values()]
-    lowest = [min((x for k, x in c.actions if k == klass), default=2.0) for c in convs]
+    lowest = [lowest_confidence(c.actions, klass) for c in convs]
     costs: dict[float, float] = {}
     for t in values:
         pairs = (
-            (c, c.action == "escalate" or low < t) for c, low in zip(convs, lowest, strict=True)
+            (c, escalates_at(c.action == "escalate", low, t))
+            for c, low in zip(convs, lowest, strict=True)
         )
         costs[t] = expected_cost(pairs, world)
     best = min(values, key=lambda t: (round(costs[t], 6), t))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from stream.calibration.review import Period, run_review
-from stream.calibration.stats import wilson
 from stream.core.policy import DEFAULT_POLICY_PATH, default_policy
+from stream.stats import wilson
 from stream.testing import write_events
 from tests.calibration.history import MONTH, T_JAN, month_history
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from stream.calibration.loop import month_config
-from stream.calibration.policy_file import with_values
 from stream.core.events import Event, OutcomeEvent
 from stream.core.policy import default_policy
+from stream.core.policy_values import with_values
 from stream.errors import UsageError
 from stream.replay.world import Curve, Truth, World, optimum_threshold, simulate
 from stream.settings import Settings

@@ -15,7 +15,7 @@ from typing import Any, Final
 Z95: Final[float] = 1.959963984540054
 
 
-def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float] | None:
+def wilson(successes: float, trials: float, z: float = Z95) -> tuple[float, float] | None:
     """The Wilson score interval of `successes / trials`; None without trials."""
     if trials <= 0:
         return None
@@ -26,7 +26,7 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float] |
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def rate(successes: int, trials: int) -> dict[str, Any]:
+def rate(successes: float, trials: float) -> dict[str, Any]:
     """`{k, n, rate, low, high}`: the count, the sample size, the rate and its 95% interval."""
     interval = wilson(successes, trials)
     return {

@@ -1,0 +1,42 @@
+"""The edges every batch command shares (backtest, calibrate, replay, policy): the policy file it
+loads, the output directory it writes, and the one line it prints for an error.
+
+A command's module (`stream/backtest/cli.py`, `stream/calibration/cli.py`, `stream/commands/`)
+imports these from here, below all of them, so no command module reaches into another.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TextIO
+
+from stream.core.policy import Policy, PolicyError, load_policy
+from stream.errors import EscalationError, UsageError
+
+
+def load_named_policy(path: Path, role: str = "") -> Policy:
+    """The policy at `path`; an invalid one is a `PolicyError` whose message names the file."""
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        label = f"{role} policy" if role else "policy"
+        raise PolicyError([("", f"{path}: invalid {label}: {exc}")]) from exc
+
+
+def check_writable(out: Path) -> None:
+    """Refuses an output directory that cannot be created or written, before any work is done."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"output directory {out} is not writable")
+
+
+def fail(exc: EscalationError, stderr: TextIO) -> int:
+    """Prints the error as one line (with the error's `hint`, if its class has one) and returns
+    its exit code."""
+    hint = getattr(exc, "hint", "")
+    print(f"error: {exc}{hint}", file=stderr)
+    return exc.exit_code
