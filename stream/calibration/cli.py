@@ -57,6 +57,13 @@ def summary_lines(report: dict[str, Any], out: Path) -> list[str]:
             f"predicted false + missed: {pred['current']['false_plus_missed']:,} -> "
             f"{pred['proposal']['false_plus_missed']:,}; proposal {out / 'proposal.yaml'}"
         )
+        if pred.get("offer_credited"):
+            accepted = pred["offer_acceptance"]
+            lines.append(
+                f"  assumed: {pred['offer_credited']:,} needed cases the proposal stops "
+                f"escalating still get a transfer offer, accepted at the month's observed "
+                f"{_pct(accepted)}"
+            )
     else:
         lines.append("no change proposed")
     lines += [f"warning: {w}" for w in report["warnings"]]

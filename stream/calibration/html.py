@@ -223,13 +223,26 @@ def _predicted(report: dict[str, Any]) -> str:
         f"<tr><td>escalation rate</td><td>{_rate(cur['escalation_rate'])}</td>"
         f"<td>{_rate(new['escalation_rate'])}</td></tr>"
     )
+    credit = ""
+    if pred.get("offer_credited"):
+        accepted = pred["offer_acceptance"]
+        low, high = new["false_plus_missed_range"]
+        credit = (
+            f'<p class="sub"><b>Offer credit (an assumption):</b> {pred["offer_credited"]:,} '
+            "conversations the proposal stops escalating, whose recorded outcome shows they "
+            "needed a human, still get a transfer offer under the proposal; each is counted as "
+            f"missed only with the chance that the offer is declined. Observed acceptance "
+            f"{_rate(accepted)}; false + missed over that interval {low:,} to {high:,} "
+            f"({new['missed_escalations_without_offer_credit']:,} missed without the credit). "
+            f"{escape(accepted['assumption'])}</p>"
+        )
     return (
         f"<h3>Policy diff: {escape(report['policy']['version'])} → "
         f"{escape(proposal['version'])}</h3><table><thead><tr><th>Value</th><th>Current</th>"
         f"<th>Proposed</th></tr></thead><tbody>{diff_rows}</tbody></table>"
         "<h3>Predicted effect on this month (a backtest of the proposal, same judge)</h3>"
         "<table><thead><tr><th>Measure</th><th>Current</th><th>Proposal</th></tr></thead>"
-        f"<tbody>{''.join(lines)}</tbody></table>"
+        f"<tbody>{''.join(lines)}</tbody></table>{credit}"
         f'<p class="sub">{pred["assumed"]:,} conversations are judged by assumption (decided '
         f"differently from the recorded outcome). Not predicted: {escape(pred['not_predicted'])}."
         "</p>"

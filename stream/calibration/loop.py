@@ -176,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=6000, help="per simulated month")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--starts", type=float, nargs="+", default=[0.99, 0.60])
+    parser.add_argument(
+        "--seed", type=int, default=100, help="round n simulates its month with seed + n"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
     source = Settings().datasets_dir / CORPUS_PATH
@@ -187,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             start,
             rounds=args.rounds,
             conversations=args.conversations,
+            seed=args.seed,
             progress=lambda lp, r: print(format_round(lp, r), flush=True),
         )
         print(
@@ -201,7 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": "make calibrate-demo",
+            "command": "make calibrate-demo"
+            if args.seed == 100
+            else f"python -m stream.calibration.loop --seed {args.seed} --out {args.out}",
+            "seed": args.seed,
             "conversations_per_month": args.conversations,
             "loops": results,
         }

@@ -8,6 +8,14 @@ verdict support it: at least `min_cases` of them, and the Wilson 95% lower bound
 good flips above the break-even share the weights set. Otherwise the value stays, and the report
 says what evidence would be needed.
 
+A transfer offer is credited (`OfferCredit`): a needed case that the candidate would stop
+escalating, but in which it would still offer a transfer, is a missed escalation only if the
+customer declines the offer. The share who accept is measured from the month's recorded outcomes
+of offered, not escalated conversations (resolved by a human = accepted), with its Wilson
+interval; the gain uses the measured share, the evidence test the low end of its interval (the
+end that makes stopping an escalation look worst), so the uncertainty of the credit is carried
+into the decision and not assumed away.
+
 Confidence thresholds and the refund limit are scored from one variant run each (the class's
 threshold at 0, the refund limit off: who escalates anyway) and the per-conversation lowest
 confidence or largest refund, so every value of a grid costs no extra run. Sentiment and
@@ -21,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from stream.core.judge import Judgement
-from stream.stats import needed_for, rate
+from stream.stats import needed_for, rate, wilson
 
 CONFIDENCE_GRID: Final[tuple[float, ...]] = tuple(round(0.30 + 0.01 * i, 2) for i in range(70))
 REFUND_GRID: Final[tuple[float, ...]] = (25, 50, 75, 100, 125, 150, 200, 250, 300, 400, 500)
@@ -48,6 +56,44 @@ class Settings:
     review: tuple[str, ...] = ("confidence", "refund", "sentiment", "repeat_contact")
 
 
+@dataclass(frozen=True, slots=True)
+class OfferCredit:
+    """The month's observed offer acceptance: of `offered` offered, not escalated conversations
+    with an outcome, `accepted` were resolved by a human."""
+
+    accepted: int = 0
+    offered: int = 0
+
+    @property
+    def share(self) -> float:
+        return self.accepted / self.offered if self.offered else 0.0
+
+    @property
+    def low(self) -> float:
+        interval = wilson(self.accepted, self.offered)
+        return interval[0] if interval else 0.0
+
+    @property
+    def high(self) -> float:
+        interval = wilson(self.accepted, self.offered)
+        return interval[1] if interval else 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        return {**rate(self.accepted, self.offered), "assumption": OFFER_ASSUMPTION}
+
+
+OFFER_ASSUMPTION: Final[str] = (
+    "A needed case that a proposal stops escalating but still offers a transfer is counted as "
+    "a missed escalation only when the customer would decline the offer: it counts as missed "
+    "with weight 1 - a, where a is the share of offered, not escalated conversations of this "
+    "month whose ticket a human resolved (taken as accepted). Assumed: customers of the "
+    "conversations that change accept offers as often as the month's offered customers did, and "
+    "an accepted offer of a needed case is not reopened. The gain and the predicted effect use a; "
+    "the evidence test uses the low end of a's 95% interval. Without offered conversations with "
+    "an outcome, a is 0 (no credit)."
+)
+
+
 @dataclass(slots=True)
 class Scored:
     """One candidate value against the current one, over the judged conversations."""
@@ -58,9 +104,18 @@ class Scored:
     bad: int = 0
     neutral: int = 0
     false_delta: int = 0
-    missed_delta: int = 0
+    missed_delta: float = 0.0
     escalated_delta: int = 0
     examples: list[str] = field(default_factory=list)
+    # Bad flips in which the candidate still offers a transfer (credited with the acceptance).
+    offered_bad: int = 0
+    # The acceptance share the evidence test credits those with (the low end of its interval).
+    test_acceptance: float = 0.0
+
+    @property
+    def bad_weight(self) -> float:
+        """Bad flips as the evidence test counts them: an offered one weighs 1 - acceptance."""
+        return self.bad - self.offered_bad * self.test_acceptance
 
 
 @dataclass(slots=True)
@@ -97,8 +152,10 @@ class Proposal:
                 "bad": s.bad,
                 "neutral": s.neutral,
                 "false_escalations": s.false_delta,
-                "missed_escalations": s.missed_delta,
+                "missed_escalations": round(s.missed_delta, 3),
                 "escalated": s.escalated_delta,
+                "offered_bad": s.offered_bad,
+                "bad_weight": round(s.bad_weight, 3),
                 "examples": s.examples,
             },
         }
@@ -120,16 +177,30 @@ def score(
     recorded: Mapping[str, Judgement],
     escalated_under: Callable[[str], bool],
     settings: Settings,
+    offered_under: Callable[[str], bool] | None = None,
+    credit: OfferCredit | None = None,
 ) -> Scored:
-    """The flips of one candidate (`escalated_under(conversation)`) against the recorded run."""
-    out = Scored(value)
+    """The flips of one candidate (`escalated_under(conversation)`) against the recorded run;
+    `offered_under(conversation)`: the candidate offers a transfer there (module docstring)."""
+    credit = credit or OfferCredit()
+    out = Scored(value, test_acceptance=credit.low)
     for conversation_id, judged in recorded.items():
         now = escalated_under(conversation_id)
         if now == judged.escalated or judged.verdict == "unknown":
             continue
         after = _verdict_after(judged, now)
         false_delta = (after == "false_escalation") - (judged.verdict == "false_escalation")
-        missed_delta = (after == "missed_escalation") - (judged.verdict == "missed_escalation")
+        missed_delta: float = (after == "missed_escalation") - (
+            judged.verdict == "missed_escalation"
+        )
+        offered = (
+            after == "missed_escalation"
+            and missed_delta > 0
+            and offered_under is not None
+            and offered_under(conversation_id)
+        )
+        if offered:
+            missed_delta *= 1.0 - credit.share
         gain = -(settings.false_weight * false_delta + settings.missed_weight * missed_delta)
         out.false_delta += false_delta
         out.missed_delta += missed_delta
@@ -139,8 +210,9 @@ def score(
             out.good += 1
             if len(out.examples) < 5:
                 out.examples.append(conversation_id)
-        elif gain < 0:
+        elif gain < 0 or offered:
             out.bad += 1
+            out.offered_bad += offered
         else:
             out.neutral += 1
     return out
@@ -182,13 +254,25 @@ def decide(
             best,
         )
     decisive = best.good + best.bad
+    # The Wilson interval of the good share with offered bad flips weighted by 1 - acceptance
+    # (its low end): a fractional trial count, which the score interval's closed form allows.
+    weighted = best.good + best.bad_weight
     share = rate(best.good, decisive)
+    if best.offered_bad:
+        share = {**rate(best.good, weighted), "k": best.good, "n": round(weighted, 3)}
     even = _break_even(best, settings)
     text = describe(current, best.value, best)
+    credited = (
+        f"; {best.offered_bad} of the worse still get a transfer offer and weigh "
+        f"{1.0 - best.test_acceptance:.2f} each (offer credit at the low end of the observed "
+        "acceptance)"
+        if best.offered_bad
+        else ""
+    )
     evidence = (
         f"{best.good} conversations would have been judged better and {best.bad} worse "
         f"({best.neutral} flipped without changing a verdict): false escalations "
-        f"{best.false_delta:+d}, missed {best.missed_delta:+d}"
+        f"{best.false_delta:+d}, missed {round(best.missed_delta, 1):+g}{credited}"
     )
     needed: str | None = None
     low = share["low"]
@@ -202,7 +286,7 @@ def decide(
         more = needed_for(p, abs(p - even)) if p != even else None
         needed = (
             f"the share of better-judged conversations, {p:.0%} (95% {share['low']:.0%}-"
-            f"{share['high']:.0%}, n={decisive}), is not clearly above the break-even "
+            f"{share['high']:.0%}, n={share['n']:g}), is not clearly above the break-even "
             f"{even:.0%}"
             + (f"; about {more} such conversations would tell them apart" if more else "")
         )

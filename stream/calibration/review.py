@@ -128,6 +128,18 @@ def _escalated(facts: dict[str, JudgeFacts]) -> set[str]:
     return {cid for cid, f in facts.items() if f.escalated}
 
 
+def _offered(facts: dict[str, JudgeFacts]) -> set[str]:
+    """Conversations a run offered a transfer in without escalating them."""
+    return {cid for cid, f in facts.items() if f.action == "offer_transfer"}
+
+
+def offer_credit(decided: Iterable[Judgement]) -> prop.OfferCredit:
+    """The month's observed offer acceptance: offered, not escalated conversations with an
+    outcome, and of those the ones a human resolved (the customer took the transfer)."""
+    out = [j for j in decided if j.action == "offer_transfer" and j.resolved_by is not None]
+    return prop.OfferCredit(sum(1 for j in out if j.resolved_by == "human"), len(out))
+
+
 @dataclass(slots=True)
 class ReviewResult:
     report: dict[str, Any]
@@ -220,18 +232,23 @@ def run_review(
 
     proposals: list[prop.Proposal] = []
     model_check: dict[str, Any] = {}
+    credit = offer_credit(decided)
     if recorded:
         for klass in classes:
             name = f"confidence:{klass}"
             if name not in policies:
                 continue
-            anyway = _escalated(conversation_facts(sinks[name], inputs))
+            # The variant decides as every candidate does in a conversation that the candidate
+            # does not escalate: whether it offers a transfer there.
+            variant_facts = conversation_facts(sinks[name], inputs)
+            anyway = _escalated(variant_facts)
+            offers = _offered(variant_facts).__contains__
             lowest = {c: v[klass] for c, v in features.lowest.items() if klass in v}
             now = current.confidence.thresholds[klass]
 
             model_check[name] = _mismatches(recorded, _below(anyway, lowest, now))
             scored = [
-                prop.score(t, recorded, _below(anyway, lowest, t), settings)
+                prop.score(t, recorded, _below(anyway, lowest, t), settings, offers, credit)
                 for t in prop.threshold_grid(now, settings)
             ]
             proposals.append(
@@ -244,13 +261,16 @@ def run_review(
                 )
             )
         if "refund:off" in policies:
-            anyway = _escalated(conversation_facts(sinks["refund:off"], inputs))
+            variant_facts = conversation_facts(sinks["refund:off"], inputs)
+            anyway = _escalated(variant_facts)
+            offers = _offered(variant_facts).__contains__
             largest = features.largest_refund
             limit = current.boundaries.refund.limit
             model_check["refund:off"] = _mismatches(recorded, _above(anyway, largest, limit))
             grid = sorted({float(limit), *map(float, prop.REFUND_GRID)})
             scored = [
-                prop.score(cap, recorded, _above(anyway, largest, cap), settings) for cap in grid
+                prop.score(cap, recorded, _above(anyway, largest, cap), settings, offers, credit)
+                for cap in grid
             ]
             proposals.append(
                 prop.decide(
@@ -263,9 +283,17 @@ def run_review(
             current_block = {k: getattr(getattr(current, rule), k) for _, o in options for k in o}
             scored = []
             for variant_name, option in options:
-                esc = _escalated(conversation_facts(sinks[variant_name], inputs))
+                variant_facts = conversation_facts(sinks[variant_name], inputs)
+                esc = _escalated(variant_facts)
                 scored.append(
-                    prop.score(dict(current_block, **option), recorded, esc.__contains__, settings)
+                    prop.score(
+                        dict(current_block, **option),
+                        recorded,
+                        esc.__contains__,
+                        settings,
+                        _offered(variant_facts).__contains__,
+                        credit,
+                    )
                 )
             proposals.append(
                 prop.decide(rule, current_block, scored, settings, prop.describe_variant(rule))
@@ -314,7 +342,7 @@ def run_review(
         proposed_facts = conversation_facts(sink, again["proposal"].inputs)
         proposed_judged = judge_all(proposed_facts, judge_settings, recorded)
         mine = [proposed_judged[c] for c in recorded if c in proposed_judged]
-        predicted = _predicted(decided, mine)
+        predicted = _predicted(decided, mine, credit)
 
     report = {
         "report": "escalation calibration review",
@@ -348,7 +376,8 @@ def run_review(
         "proposal": None
         if proposal is None
         else {"version": proposal.version, "changes": policy_diff, "predicted": predicted},
-        "assumptions": [COUNTERFACTUAL_ASSUMPTION, _MODEL_ASSUMPTION],
+        "offer_acceptance": credit.to_record(),
+        "assumptions": [COUNTERFACTUAL_ASSUMPTION, prop.OFFER_ASSUMPTION, _MODEL_ASSUMPTION],
         "warnings": warnings,
     }
     return ReviewResult(report, proposal_yaml, proposal)
@@ -439,8 +468,17 @@ def _span(inputs: Inputs) -> str:
     return f"{day(min(times))} to {day(max(times))}"
 
 
-def _predicted(current: list[Judgement], proposed: list[Judgement]) -> dict[str, Any]:
+def _predicted(
+    current: list[Judgement], proposed: list[Judgement], credit: prop.OfferCredit
+) -> dict[str, Any]:
     a, b = measures(current), measures(proposed)
+    # Missed by assumption only: the proposal stops escalating a needed case, and still offers
+    # a transfer in it; each is missed only if the offer is declined (prop.OFFER_ASSUMPTION).
+    credited = sum(
+        1
+        for j in proposed
+        if j.assumed and j.verdict == "missed_escalation" and j.action == "offer_transfer"
+    )
 
     def pick(m: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -457,9 +495,22 @@ def _predicted(current: list[Judgement], proposed: list[Judgement]) -> dict[str,
             "human_minutes": m["workload"]["human_minutes"],
         }
 
+    mine = pick(b)
+    if credited:
+        missed, both = mine["missed_escalations"], mine["false_plus_missed"]
+        mine["missed_escalations_without_offer_credit"] = missed
+        mine["missed_escalations"] = round(missed - credited * credit.share, 1)
+        mine["false_plus_missed"] = round(both - credited * credit.share, 1)
+        # Over the 95% interval of the acceptance share.
+        mine["false_plus_missed_range"] = [
+            round(both - credited * credit.high, 1),
+            round(both - credited * credit.low, 1),
+        ]
     return {
         "current": pick(a),
-        "proposal": pick(b),
+        "proposal": mine,
+        "offer_credited": credited,
+        "offer_acceptance": credit.to_record(),
         "assumed": sum(1 for j in proposed if j.assumed),
         "not_predicted": "CSAT and handle times of conversations the proposal decides "
         "differently: the outcome recorded them under the other decision",
