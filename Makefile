@@ -87,6 +87,10 @@ dashboards: setup ## Regenerate the Grafana dashboard, Prometheus alert rules an
 train-signal: setup ## Retrain the turn signal's weights from ../shared/data (deterministic; writes stream/models/)
 	$(PYTHON) train/train_signal.py
 
+.PHONY: choose-signal
+choose-signal: setup ## Compare the turn signal's variants by grouped cross-validation on the training portion (slow; bench/results/signal_cv.json)
+	$(PYTHON) train/choose_signal.py
+
 .PHONY: signals
 signals: setup ## Measure the turn signal against its baselines on the held-back split (bench/results/signals.json)
 	$(PYTHON) bench/signals.py

@@ -14,6 +14,9 @@ turn: most raters gave 1-2), on the held-back `test` part of the fixed split of
   default policy, beside the former marker-count rule and "any negative turn".
 
 The same figures on the `dev` part are kept too, marked as the part the choices were made on.
+The dialogue level over every dialogue judges each one with a model that did not train on it: the
+held-back ones with the shipped model, the others with the grouped cross-validation fold model
+that left them out (`make choose-signal`, bench/results/signal_cv.json).
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from stream.core import markers, turn_model  # noqa: E402
 from stream.core.events import MessageEvent  # noqa: E402
 from stream.core.policy import Policy, default_policy  # noqa: E402
 from stream.core.step import SHIPPED_MODEL, step  # noqa: E402
-from train import signal_data  # noqa: E402
+from train import choose_signal, signal_cv, signal_data  # noqa: E402
 from train.signal_data import Dialogue, LabelledTurn  # noqa: E402
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "signals.json"
+CV_RESULTS = REPO_ROOT / "bench" / "results" / "signal_cv.json"
 # The standard VADER cut for "negative".
 VADER_NEGATIVE_AT = -0.05
 # The former sentiment rule: 2+ markers of these kinds in the customer's last 3 turns.
@@ -205,8 +209,9 @@ def offered_by_policy(dialogue: Dialogue, policy: Policy) -> bool:
         event = MessageEvent(
             f"{customer}-{index}", customer, T0 + index * 1000, customer, f"m{index}", role, text
         )
-        state, decisions, _ = step(state, event, policy)
-        if any(hit.trigger == "sentiment" for d in decisions for hit in d.triggers):
+        result = step(state, event, policy)
+        state = result.state
+        if any(hit.trigger == "sentiment" for d in result.decisions for hit in d.triggers):
             return True
     return False
 
@@ -254,6 +259,47 @@ def dialogue_report(dialogues: Sequence[Dialogue], part: str, policy: Policy) ->
     return out
 
 
+def unseen_dialogue_report(
+    dialogues: Sequence[Dialogue], policy: Policy, cv: dict[str, Any]
+) -> dict[str, Any]:
+    """Every dialogue, each judged with a model that did not train on it.
+
+    The held-back (`test`) dialogues are replayed here with the shipped model; the training
+    portion's come from `train/choose_signal.py`, which replayed each through `step` with the
+    cross-validation fold model that left it out, at the policy's threshold
+    (bench/results/signal_cv.json).
+    """
+    name = dialogues[0].dataset
+    folded = cv["variants"][choose_signal.SHIPPED]["dialogue_level_at_policy_threshold"]
+    if folded["threshold"] != policy.sentiment.turn_threshold:
+        raise SystemExit(
+            f"signal_cv.json was made at threshold {folded['threshold']}, the policy has "
+            f"{policy.sentiment.turn_threshold}: rerun `make choose-signal`"
+        )
+    replayed = folded[name]["replayed_through_step"]
+    out: dict[str, Any] = {}
+    for group, member in (("low", signal_data.dissatisfied), ("high", signal_data.satisfied)):
+        members = [d for d in dialogues if member(d.overall)]
+        held_back = [d for d in members if d.part == "test"]
+        if replayed[group]["dialogues"] + len(held_back) != len(members):
+            raise SystemExit(f"signal_cv.json does not cover the {name} dialogues: rerun it")
+        fired_test = sum(offered_by_policy(d, policy) for d in held_back)
+        fired = fired_test + replayed[group]["fired"]
+        low, high = signal_cv.wilson(fired, len(members))
+        out[group] = {
+            "dialogues": len(members),
+            "fired": fired,
+            "rate": round(fired / len(members), 4) if members else None,
+            "wilson95": [round(low, 4), round(high, 4)],
+            "of_which_test_part": {"dialogues": len(held_back), "fired": fired_test},
+        }
+    low_rate, high_rate = out["low"]["rate"], out["high"]["rate"]
+    out["low_over_high"] = (
+        round(low_rate / high_rate, 2) if low_rate is not None and high_rate else None
+    )
+    return out
+
+
 # --- cost --------------------------------------------------------------------------------------
 
 
@@ -297,7 +343,7 @@ def timing(turns: Sequence[LabelledTurn], vader: SentimentIntensityAnalyzer) -> 
 # --- report ------------------------------------------------------------------------------------
 
 
-def evaluate(root: Path) -> dict[str, Any]:
+def evaluate(root: Path, cv_results: Path = CV_RESULTS) -> dict[str, Any]:
     policy = default_policy()
     rules = policy.sentiment
     # The operating point each set is judged at: tweets are the `social` channel, dialogues chat.
@@ -318,11 +364,16 @@ def evaluate(root: Path) -> dict[str, Any]:
                 name: dialogue_report(dialogues[name], part, policy) for name in dialogues
             },
         }
-    # Every dialogue, for counts less tiny than the test part's; the turns of the train and dev
-    # dialogues trained the model and chose the threshold, so these rates flatter it.
+    # Every dialogue, for counts less tiny than the test part's: the former rules over all parts,
+    # and the turn signal rule with each dialogue judged by a model that did not train on it.
     result["all_parts_dialogues"] = {
         name: dialogue_report(dialogues[name], "all", policy) for name in dialogues
     }
+    cv = json.loads(cv_results.read_text(encoding="utf-8"))
+    for name in dialogues:
+        result["all_parts_dialogues"][name]["turn_signal_rule"] = unseen_dialogue_report(
+            dialogues[name], policy, cv
+        )
     result["test"]["note"] = "held back: read by nothing but this report"
     result["dev"]["note"] = "the part the features, C and the policy threshold were chosen on"
     result["timing"] = timing([t for turns in sets.values() for t in turns[:700]], vader)
@@ -337,6 +388,11 @@ def print_dialogues(title: str, report: dict[str, Any]) -> None:
             f"  {rule:22} low {low['fired']}/{low['dialogues']} = {low['rate']}  "
             f"high {high['fired']}/{high['dialogues']} = {high['rate']}  "
             f"low/high {rates['low_over_high']}"
+            + (
+                f"  (Wilson 95 %: low {low['wilson95']}, high {high['wilson95']})"
+                if "wilson95" in low
+                else ""
+            )
         )
 
 
@@ -361,7 +417,10 @@ def print_tables(result: dict[str, Any]) -> None:
             )
     for title, reports in (
         ("test part", test["dialogues"]),
-        ("all parts, incl. training dialogues", result["all_parts_dialogues"]),
+        (
+            "all parts; turn signal rule: each dialogue by a model that did not train on it",
+            result["all_parts_dialogues"],
+        ),
     ):
         for name, report in reports.items():
             print_dialogues(f"{name} dialogues ({title})", report)
@@ -379,9 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--data", type=Path, default=signal_data.DATA_ROOT, help="the shared data folder"
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON")
+    parser.add_argument(
+        "--cv", type=Path, default=CV_RESULTS, help="`make choose-signal`'s results"
+    )
     args = parser.parse_args(argv)
 
-    result = evaluate(args.data)
+    result = evaluate(args.data, args.cv)
     executable = Path(sys.executable)
     shown = (
         os.path.relpath(executable, Path.cwd())

@@ -50,6 +50,7 @@ class LabelledTurn:
     text: str
     previous_customer: tuple[str, ...]  # the customer's earlier turns, oldest first
     label: bool  # dissatisfied (dialogues) / negative (tweets)
+    previous_ai: str = ""  # the AI agent's last turn before this one ("" when there is none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +136,10 @@ def dialogue_turns(dialogue: Dialogue) -> list[LabelledTurn]:
     """The rated customer turns of a dialogue, each with the context before it."""
     out: list[LabelledTurn] = []
     previous_customer: list[str] = []
+    previous_ai = ""
     for (role, text), label in zip(dialogue.turns, dialogue.turn_labels, strict=True):
         if role == "ai_agent":
+            previous_ai = text
             continue
         if label is not None:
             out.append(
@@ -147,6 +150,7 @@ def dialogue_turns(dialogue: Dialogue) -> list[LabelledTurn]:
                     text=text,
                     previous_customer=tuple(previous_customer),
                     label=label,
+                    previous_ai=previous_ai,
                 )
             )
         previous_customer.append(text)

@@ -1,0 +1,106 @@
+"""`make choose-signal` and `make signals` run end to end, on a small made-up data folder.
+
+The real development sets are not read here: the held-back part is read only by a deliberate
+`make signals`, and training on them is slow. The made-up folder has the same formats, so the
+reports' code paths (cross-validation, dialogue replay through `step`, Wilson intervals, the
+merge of both) are exercised and their counts checked.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from train import choose_signal, signal_cv
+
+pytest.importorskip(
+    "sklearn", reason="the training extras are not installed: pip install -e '.[train]'"
+)
+
+ANGRY = ["This is useless!!!", "No, I hated it.", "Still wrong. Terrible.", "I told you already"]
+CALM = ["Thanks, that worked!", "Sounds great", "Yes please", "I loved that one", "Ok cool"]
+
+
+def made_up_data(root: Path, seed: int = 3) -> None:
+    rng = random.Random(seed)
+    (root / "airline-sentiment").mkdir(parents=True)
+    with (root / "airline-sentiment" / "tweets_dev.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["tweet_id", "text", "airline_sentiment"])
+        writer.writeheader()
+        for i in range(120):
+            angry = rng.random() < 0.6
+            text = rng.choice(ANGRY if angry else CALM) + f" #{i % 7}"
+            writer.writerow(
+                {
+                    "tweet_id": str(i),
+                    "text": text,
+                    "airline_sentiment": "negative" if angry else "neutral",
+                }
+            )
+    (root / "uss-dev").mkdir()
+    for name in ("ReDial", "CCPE"):
+        blocks = []
+        for _ in range(60):
+            low = rng.random() < 0.3
+            lines = []
+            for _ in range(4):
+                lines.append("SYSTEM\tHave you seen it?\t\t")
+                angry = rng.random() < (0.6 if low else 0.05)
+                rating = "1,2,2" if angry else "4,4,3"
+                lines.append(f"USER\t{rng.choice(ANGRY if angry else CALM)}\t\t{rating}")
+            lines.append(f"USER\tOVERALL\t\t{'1,2,2' if low else '4,5,4'}")
+            blocks.append("\n".join(lines))
+        (root / "uss-dev" / f"{name}.txt").write_text("\n\n".join(blocks) + "\n")
+
+
+def test_wilson_interval_brackets_the_share() -> None:
+    low, high = signal_cv.wilson(4, 49)
+    assert 0.03 < low < 4 / 49 < high < 0.2
+    assert signal_cv.wilson(0, 10)[0] == 0.0 and signal_cv.wilson(0, 0) == (0.0, 0.0)
+
+
+def test_folds_keep_a_dialogue_together_and_use_every_fold() -> None:
+    assert signal_cv.fold_of("ReDial", "7") == signal_cv.fold_of("ReDial", "7")
+    assert {signal_cv.fold_of("CCPE", str(k)) for k in range(100)} == set(range(signal_cv.FOLDS))
+
+
+def test_choose_and_measure_run_end_to_end(tmp_path: Path) -> None:
+    from bench import signals
+
+    data = tmp_path / "data"
+    made_up_data(data)
+    cv_out = tmp_path / "signal_cv.json"
+    shipped = choose_signal.SHIPPED
+    assert (
+        choose_signal.main(["--data", str(data), "--output", str(cv_out), "--variants", shipped])
+        == 0
+    )
+    cv = json.loads(cv_out.read_text())
+    assert cv["read"].startswith("train and dev parts only")
+    variant = cv["variants"][shipped]
+    # The made-up angry turns are easy: the out-of-fold AUC is far above chance.
+    assert variant["CCPE"]["roc_auc"] > 0.8
+    at_policy = variant["dialogue_level_at_policy_threshold"]
+    for name in ("ReDial", "CCPE"):
+        direct, replayed = at_policy[name], at_policy[name]["replayed_through_step"]
+        assert direct["low"]["dialogues"] == replayed["low"]["dialogues"] > 0
+        assert direct["low"]["fired"] == len(direct["low"]["fired_keys"])
+        low, high = direct["low"]["wilson95"]
+        assert low <= direct["low"]["rate"] <= high
+
+    out = tmp_path / "signals.json"
+    assert signals.main(["--data", str(data), "--cv", str(cv_out), "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for name in ("ReDial", "CCPE"):
+        merged = result["all_parts_dialogues"][name]["turn_signal_rule"]
+        replayed = at_policy[name]["replayed_through_step"]
+        for group in ("low", "high"):
+            test_part = merged[group]["of_which_test_part"]
+            assert (
+                merged[group]["dialogues"] == replayed[group]["dialogues"] + test_part["dialogues"]
+            )
+            assert merged[group]["fired"] == replayed[group]["fired"] + test_part["fired"]
