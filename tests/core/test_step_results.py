@@ -567,15 +567,23 @@ def test_a_score_judges_the_turns_up_to_the_scored_one_only(events: EventFactory
 
 def test_a_lower_contact_cap_after_a_policy_change_keeps_the_newest(events: EventFactory) -> None:
     # Four contacts under a cap of 10; then a policy with a cap of 2 is in force when a fifth
-    # contact comes, late enough that the two oldest fall out of the window: the rest is cut to 2.
+    # contact comes, late enough that the two oldest (at 0 and 1 h) fall out of the window: the
+    # rest is cut to 2.
     steps = Steps(make_policy())
     window = steps.policy.compiled.repeat_window_ms + steps.policy.compiled.lateness_ms
     first = [events.contact(f"conv-{k}", f"other:{k}", at=T0 + k * HOUR) for k in range(4)]
     steps.feed(*first)
     steps.policy = make_policy({"state": {"max_contacts": 2}, "repeat_contact": {"contacts": 2}})
-    last = events.contact("conv-9", "other:9", at=T0 + window + 150 * 60 * 1000)
+    last = events.contact("conv-9", "other:9", at=T0 + window + 90 * 60 * 1000)
     steps(last)
     assert [c.contact_id for c in steps.state.contacts] == [
         first[3].contact_id,  # type: ignore[attr-defined]
         last.contact_id,  # type: ignore[attr-defined]
     ]
+
+
+def test_a_continue_reports_no_error(events: EventFactory) -> None:
+    steps = Steps(make_policy())
+    result = steps(events.customer("hello"))
+    assert [d.action for d in result.decisions] == ["continue"]
+    assert (result.handoffs, result.errors) == ([], ())
