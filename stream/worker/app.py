@@ -174,15 +174,7 @@ def build_app(settings: Settings) -> faust.App:
                 waited += time.monotonic() - mark
                 for event in batch:
                     message = event.message
-                    raw_record = RawRecord(
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        message.key,
-                        message.value,
-                        message.headers or (),
-                        int(message.timestamp * 1000) if message.timestamp else None,
-                    )
+                    raw_record = RawRecord.of(message)
                     parsed = handler.parse(raw_record)
                     at = None if isinstance(parsed, Handled) else parsed.occurred_at
                     merge.add(

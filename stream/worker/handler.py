@@ -46,6 +46,19 @@ class RawRecord:
     headers: Sequence[tuple[str, bytes | None]] = ()
     timestamp_ms: int | None = None
 
+    @classmethod
+    def of(cls, message: Any) -> RawRecord:
+        """From a consumed message (Faust's, or any with its attributes; timestamp in s)."""
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            message.headers or (),
+            int(message.timestamp * 1000) if message.timestamp else None,
+        )
+
 
 @dataclass(slots=True)
 class Handled:

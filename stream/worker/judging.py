@@ -213,15 +213,7 @@ def install(
         """Thin glue: fold the record into the customer's memory, publish what changed."""
         async for event in stream.events():
             message = event.message
-            record = RawRecord(
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                message.headers or (),
-                int(message.timestamp * 1000) if message.timestamp else None,
-            )
+            record = RawRecord.of(message)
             judged = judging.handle(record, memories.get)
             if judged.deadletter is not None:
                 where = {
