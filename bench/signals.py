@@ -82,23 +82,8 @@ def prf(predicted: Sequence[bool], gold: Sequence[bool]) -> dict[str, float | in
 
 
 def roc_auc(scores: Sequence[float], gold: Sequence[bool]) -> float:
-    """Probability that a random positive outscores a random negative (ties count half)."""
-    order = sorted(range(len(scores)), key=scores.__getitem__)
-    ranks = [0.0] * len(scores)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and scores[order[end + 1]] == scores[order[start]]:
-            end += 1
-        for index in order[start : end + 1]:
-            ranks[index] = (start + end) / 2 + 1
-        start = end + 1
-    positives = sum(gold)
-    negatives = len(gold) - positives
-    if not positives or not negatives:
-        return float("nan")
-    rank_sum = sum(rank for rank, g in zip(ranks, gold, strict=True) if g)
-    return round((rank_sum - positives * (positives + 1) / 2) / (positives * negatives), 4)
+    """ROC AUC rounded for the report (signal_cv.roc_auc: ties count half)."""
+    return round(signal_cv.roc_auc(scores, gold), 4)
 
 
 def best_cut(scores: Sequence[float], gold: Sequence[bool]) -> float:
