@@ -11,12 +11,21 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any, Final
 
-from stream.backtest.html import _CSS
+from stream.html_page import (
+    ACCENT,
+    GREY,
+    PAGE_CSS,
+    definitions_card,
+    interval_parts,
+    page_start,
+    pct,
+    warnings_box,
+)
 
 GOOD: Final[str] = "#1e7d4f"
 BAD: Final[str] = "#b3261e"
-NEUTRAL: Final[str] = "#2f6bd8"
-MUTED: Final[str] = "#a3acb9"
+NEUTRAL: Final[str] = ACCENT
+MUTED: Final[str] = GREY
 
 _EXTRA_CSS: Final[str] = """
 .ci { color: var(--muted); font-size: 12px; }
@@ -31,17 +40,12 @@ td.path, .path { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; fo
 """
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
 def _rate(r: dict[str, Any] | None) -> str:
-    if not r or r.get("rate") is None:
+    """The rate, with its interval and sample size in small grey type."""
+    parts = interval_parts(r)
+    if parts is None:
         return '<span class="ci">n=0</span>'
-    return (
-        f'{_pct(r["rate"])} <span class="ci">{_pct(r["low"])}–{_pct(r["high"])}, '
-        f"{r['k']:,}/{r['n']:,}</span>"
-    )
+    return f'{parts[0]} <span class="ci">{parts[1]}</span>'
 
 
 def _mean(m: dict[str, Any] | None) -> str:
@@ -73,7 +77,7 @@ def ci_chart(
     def show(value: float | None) -> str:
         if value is None:
             return "–"
-        return _pct(value) if fmt == "pct" else f"{value:.2f}"
+        return pct(value) if fmt == "pct" else f"{value:.2f}"
 
     parts = [
         f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
@@ -169,7 +173,7 @@ def _proposals(report: dict[str, Any]) -> str:
         share = p.get("good_share")
         share_text = (
             f'<br><span class="ci">better-judged share {_rate(share)}; break-even '
-            f"{_pct(p['break_even'])}</span>"
+            f"{pct(p['break_even'])}</span>"
             if share and share.get("n")
             else ""
         )
@@ -275,14 +279,6 @@ def render(report: dict[str, Any]) -> str:
     flags: dict[str, list[str]] = {}
     for flag in diag["flags"]:
         flags.setdefault(flag["category"], []).append(flag["flag"])
-    warnings = report.get("warnings") or []
-    warn_html = (
-        '<div class="warn"><ul>'
-        + "".join(f"<li>{escape(w)}</li>" for w in warnings)
-        + "</ul></div>"
-        if warnings
-        else ""
-    )
     csat_rows = []
     for label, key, color in (
         ("escalated", "csat_escalated", NEUTRAL),
@@ -367,24 +363,17 @@ def render(report: dict[str, Any]) -> str:
         else '<p class="sub">No category stands out.</p>'
     )
     source = report["input"]
-    definitions = "".join(
-        f"<dt>{escape(k.replace('_', ' '))}</dt><dd>{escape(v)}</dd>"
-        for k, v in diag["definitions"].items()
-    )
     assumptions = "".join(f"<li>{escape(a)}</li>" for a in report["assumptions"])
     return "".join(
         [
-            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{escape(title)}</title><style>{_CSS}{_EXTRA_CSS}</style></head><body><main>",
-            f"<h1>{escape(title)}</h1>",
+            page_start(title, PAGE_CSS + _EXTRA_CSS),
             f'<p class="sub">{source["conversations_in_period"]:,} conversations started in '
             f"{escape(month)} ({source['decided_in_period']:,} with a decision), "
             f"{source['events']:,} events read; judged with false escalation under "
             f"{report['judge']['false_escalation_max_seconds']:g} s and missed within "
             f"{report['judge']['missed_reopen_hours']:g} h; generated "
             f"{escape(str(report['generated_at']))}</p>",
-            warn_html,
+            warnings_box(report.get("warnings") or []),
             "<h2>Customer outcome</h2>",
             f'<div class="cards">{"".join(cards)}</div>',
             '<div class="charts">',
@@ -410,7 +399,7 @@ def render(report: dict[str, Any]) -> str:
             "<h2>Assumptions</h2>",
             f'<div class="card"><ul>{assumptions}</ul></div>',
             "<h2>Definitions</h2>",
-            f'<div class="card"><dl>{definitions}</dl></div>',
+            definitions_card(diag["definitions"]),
             "</main></body></html>\n",
         ]
     )
