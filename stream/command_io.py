@@ -1,5 +1,6 @@
 """The edges every batch command shares (backtest, calibrate, replay, policy): the policy file it
-loads, the output directory it writes, and the one line it prints for an error.
+loads, the output directory it writes, the report it leaves there, and the one line it prints for
+an error.
 
 A command's module (`stream/backtest/cli.py`, `stream/calibration/cli.py`, `stream/commands/`)
 imports these from here, below all of them, so no command module reaches into another.
@@ -7,9 +8,11 @@ imports these from here, below all of them, so no command module reaches into an
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from stream.core.policy import Policy, PolicyError, load_policy
 from stream.errors import EscalationError, UsageError
@@ -40,3 +43,18 @@ def fail(exc: EscalationError, stderr: TextIO) -> int:
     hint = getattr(exc, "hint", "")
     print(f"error: {exc}{hint}", file=stderr)
     return exc.exit_code
+
+
+def write_report(out: Path, report: dict[str, Any], page: Callable[[dict[str, Any]], str]) -> None:
+    """`report.json` and the page rendered from it alone, side by side in `out`."""
+    (out / "report.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    (out / "report.html").write_text(page(report), encoding="utf-8")
+
+
+def report_footer(warnings: Iterable[str], out: Path) -> list[str]:
+    """The last lines of a report command's summary: each warning, then where the report is."""
+    return [f"warning: {w}" for w in warnings] + [
+        f"report: {out / 'report.html'} and {out / 'report.json'}"
+    ]

@@ -26,10 +26,9 @@ from stream.backtest.sources import (
     KafkaSource,
     OnError,
     check_on_error,
-    topics_with_prefix,
+    settings_source,
 )
-from stream.broker import require_broker
-from stream.command_io import check_writable, fail
+from stream.command_io import check_writable, fail, report_footer, write_report
 from stream.core.decision import Decision
 from stream.core.policy import Policy, PolicyError, default_policy, load_policy
 from stream.errors import EXIT_OK, BadInputError, EscalationError, UsageError
@@ -67,13 +66,6 @@ def _time_range(from_: str | None, to: str | None) -> tuple[int, int]:
     return start, end
 
 
-def _client_config(settings: Settings, bootstrap: str | None) -> dict[str, Any]:
-    config = settings.confluent_config()
-    if bootstrap:
-        config["bootstrap.servers"] = bootstrap
-    return config
-
-
 def _kafka_source(
     from_: str | None,
     to: str | None,
@@ -83,20 +75,16 @@ def _kafka_source(
     mode: OnError,
     warn: TextIO,
 ) -> KafkaSource:
-    """The input topics over a time range, with the settings' prefix, security and registry."""
+    """The input topics over the `--from`/`--to` range (`sources.settings_source`)."""
     start, end = _time_range(from_, to)
-    settings = settings or Settings()
-    config = _client_config(settings, bootstrap)
-    require_broker(config, settings.broker_wait_seconds)
-    return KafkaSource(
-        config,
+    return settings_source(
+        settings or Settings(),
         start,
         end,
-        topics=topics or topics_with_prefix(settings.topic_prefix),
+        bootstrap=bootstrap,
+        topics=topics,
         on_error=mode,
-        registry=settings.registry(),
         warn=warn,
-        bounds=settings.time_bounds(),
     )
 
 
@@ -155,9 +143,7 @@ def _summary_lines(report: Mapping[str, Any], out: Path) -> list[str]:
         f"{'missed escalations':<22}{co['missed_escalations']:>16,}{bo['missed_escalations']:>16,}",
         f"changed conversations: {report['changed']['count']:,}",
     ]
-    lines += [f"warning: {w}" for w in report["warnings"]]
-    lines.append(f"report: {out / 'report.html'} and {out / 'report.json'}")
-    return lines
+    return lines + report_footer(report["warnings"], out)
 
 
 def run_backtest(
@@ -214,10 +200,7 @@ def run_backtest(
         baseline_path=baseline_path,
         max_changed=max_changed,
     )
-    (out / "report.json").write_text(
-        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    (out / "report.html").write_text(render(report), encoding="utf-8")
+    write_report(out, report, render)
     return results, report
 
 

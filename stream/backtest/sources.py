@@ -40,10 +40,12 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from stream.broker import require_broker
 from stream.core.events import EVENT_TYPES, Event, EventError, event_from_dict
 from stream.core.eventtime import DEFAULT_BOUNDS, EventClock, TimeBounds
 from stream.errors import EXIT_FAILED, BadInputError, RunError, UsageError
 from stream.serde import RegistryConfig, Serde, SerdeError, serde_for_topic
+from stream.settings import Settings
 from stream.topics import EVENT_TOPICS
 
 OnError: TypeAlias = Literal["stop", "skip"]
@@ -317,6 +319,38 @@ class JsonlSource(EventSource):
 def topics_with_prefix(prefix: str = "") -> dict[str, str]:
     """Event type -> topic name, for a deployment that prefixes its topic names."""
     return {kind: f"{prefix}{topic}" for kind, topic in EVENT_TOPICS.items()}
+
+
+def settings_source(
+    settings: Settings,
+    start_ms: int,
+    end_ms: int,
+    *,
+    bootstrap: str | None = None,
+    topics: Mapping[str, str] | None = None,
+    on_error: OnError = "stop",
+    warn: TextIO | None = sys.stderr,
+) -> KafkaSource:
+    """The input topics over a time range as a command reads them: the settings' prefix, security,
+    registry and event-time bounds, `bootstrap` in place of the settings' servers when given.
+
+    The cluster is asked first, so a dead address is one `BrokerUnreachableError` naming it, not
+    a timeout deep in the run.
+    """
+    config = settings.confluent_config()
+    if bootstrap:
+        config["bootstrap.servers"] = bootstrap
+    require_broker(config, settings.broker_wait_seconds)
+    return KafkaSource(
+        config,
+        start_ms,
+        end_ms,
+        topics=topics or topics_with_prefix(settings.topic_prefix),
+        on_error=on_error,
+        registry=settings.registry(),
+        warn=warn,
+        bounds=settings.time_bounds(),
+    )
 
 
 @dataclass(slots=True)

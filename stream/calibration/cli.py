@@ -8,22 +8,15 @@ a malformed event line).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from stream.backtest.sources import (
-    EventSource,
-    JsonlSource,
-    KafkaSource,
-    check_on_error,
-    topics_with_prefix,
-)
+from stream.backtest.sources import EventSource, JsonlSource, check_on_error, settings_source
 from stream.calibration import proposal as prop
 from stream.calibration.html import render
 from stream.calibration.review import Period, ReviewError, period_read_range, run_review
-from stream.command_io import check_writable, fail, load_named_policy
+from stream.command_io import check_writable, fail, load_named_policy, report_footer, write_report
 from stream.errors import EXIT_FAILED, EXIT_OK, EscalationError
 from stream.settings import Settings
 
@@ -66,9 +59,7 @@ def summary_lines(report: dict[str, Any], out: Path) -> list[str]:
             )
     else:
         lines.append("no change proposed")
-    lines += [f"warning: {w}" for w in report["warnings"]]
-    lines.append(f"report: {out / 'report.html'} and {out / 'report.json'}")
-    return lines
+    return lines + report_footer(report["warnings"], out)
 
 
 def calibrate_command(
@@ -102,19 +93,9 @@ def calibrate_command(
                 raise ReviewError(f"event file {events} does not exist")
             source = JsonlSource(events, mode, warn=stderr)
         else:
-            settings = settings or Settings()
-            config = settings.confluent_config()
-            if bootstrap:
-                config["bootstrap.servers"] = bootstrap
             start, end = period_read_range(period, current)
-            source = KafkaSource(
-                config,
-                start,
-                end,
-                topics=topics_with_prefix(settings.topic_prefix),
-                on_error=mode,
-                registry=settings.registry(),
-                warn=stderr,
+            source = settings_source(
+                settings or Settings(), start, end, bootstrap=bootstrap, on_error=mode, warn=stderr
             )
         show = stderr.isatty() if progress is None else progress
         result = run_review(
@@ -130,10 +111,7 @@ def calibrate_command(
         return fail(exc, stderr)
     report = result.report
     report["input"].update(source.summary())
-    (out / "report.json").write_text(
-        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    (out / "report.html").write_text(render(report), encoding="utf-8")
+    write_report(out, report, render)
     stale = out / "proposal.yaml"
     if result.proposal_yaml is not None:
         stale.write_text(result.proposal_yaml, encoding="utf-8")

@@ -241,9 +241,12 @@ def _closed_port() -> int:
         ["policy", "publish", "policy/default.yaml"],
         ["backtest", "--policy", "policy/default.yaml", "--from", "2024-06-01", "--to",
          "2024-06-02", "--out", "{tmp}/report"],
+        ["calibrate", "--month", "2024-06", "--policy", "policy/default.yaml", "--from-topics",
+         "--out", "{tmp}/review"],
         ["worker"],
     ],
-    ids=["topics", "replay", "export", "policy-publish", "backtest-range", "worker"],
+    ids=["topics", "replay", "export", "policy-publish", "backtest-range", "calibrate-topics",
+         "worker"],
 )  # fmt: skip
 def test_no_broker_is_one_sentence_naming_the_address(tmp_path: Path, args: list[str]) -> None:
     # Given a bootstrap address where nothing listens, run as a user would: the real command,
