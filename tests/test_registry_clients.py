@@ -10,7 +10,6 @@ by each client's own code path, and the configuration it was given is checked.
 from __future__ import annotations
 
 import io
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,25 +23,12 @@ from stream.serde import RegistryConfig, serde_for_topic
 from stream.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=t", "-keyout", "key.pem", "-out", "cert.pem"],
-        cwd=d, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return {"ca": d / "cert.pem", "cert": d / "cert.pem", "key": d / "key.pem"}
-
-
 @pytest.fixture
-def tls(pem: dict[str, Path]) -> Settings:
+def tls(tls_files: dict[str, Path]) -> Settings:
     """TLS to the brokers and an https registry; a URL of its own, so no cached serde answers."""
     return Settings(
         security_protocol="SSL",
-        ssl_cafile=pem["ca"],
-        ssl_certfile=pem["cert"],
-        ssl_keyfile=pem["key"],
+        **tls_files,
         schema_registry_url=f"https://registry-{uuid.uuid4().hex[:8]}.invalid:8081",
     )
 
@@ -72,16 +58,14 @@ def expect_tls(settings: Settings, pem: dict[str, Path]) -> dict[str, Any]:
 
 
 def test_the_builder_gives_the_registry_the_ca_certificate_key_and_key_password(
-    pem: dict[str, Path],
+    pem: dict[str, Path], tls_files: dict[str, Path]
 ) -> None:
     settings = Settings(
         security_protocol="SASL_SSL",
         sasl_mechanism="SCRAM-SHA-256",
         sasl_username="u",
         sasl_password="p",
-        ssl_cafile=pem["ca"],
-        ssl_certfile=pem["cert"],
-        ssl_keyfile=pem["key"],
+        **tls_files,
         ssl_key_password="key-secret",
         schema_registry_url="https://registry:8081",
     )
@@ -128,9 +112,10 @@ def test_backtest_export_and_calibrate_read_topics_through_a_registry_client_wit
     tls: Settings, pem: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import stream.backtest.cli as backtest_cli
+    import stream.backtest.sources as sources
     import stream.calibration.cli as calibration_cli
 
-    monkeypatch.setattr(backtest_cli, "require_broker", lambda config, wait: None)
+    monkeypatch.setattr(sources, "require_broker", lambda config, wait: None)
     source = backtest_cli._kafka_source(
         "2026-01-01", "2026-01-02", None, tls, None, "stop", io.StringIO()
     )
@@ -146,7 +131,7 @@ def test_backtest_export_and_calibrate_read_topics_through_a_registry_client_wit
         given.append(kwargs)
         raise Stop
 
-    monkeypatch.setattr(calibration_cli, "KafkaSource", capture)
+    monkeypatch.setattr(sources, "KafkaSource", capture)
     policy = Path(__file__).resolve().parents[1] / "policy" / "default.yaml"
     with pytest.raises(Stop):
         calibration_cli.calibrate_command("2026-01", policy, tmp_path, None, True, settings=tls)

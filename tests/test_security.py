@@ -4,7 +4,6 @@ incomplete or contradictory ones are refused naming the setting."""
 from __future__ import annotations
 
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,6 @@ import pytest
 
 from stream.security import SecurityConfigError, client_security
 from stream.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=t", "-keyout", "key.pem", "-out", "cert.pem"],
-        cwd=d, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return {"ca": d / "cert.pem", "cert": d / "cert.pem", "key": d / "key.pem"}
 
 
 def settings(**fields: Any) -> Settings:
@@ -36,13 +24,13 @@ def test_plaintext_is_plain() -> None:
     assert security.ssl_context() is None and security.faust_credentials() is None
 
 
-def test_ssl_gives_faust_a_context_with_the_client_certificate(pem: dict[str, Path]) -> None:
+def test_ssl_gives_faust_a_context_with_the_client_certificate(
+    pem: dict[str, Path], tls_files: dict[str, Path]
+) -> None:
     security = client_security(
         settings(
             security_protocol="SSL",
-            ssl_cafile=pem["ca"],
-            ssl_certfile=pem["cert"],
-            ssl_keyfile=pem["key"],
+            **tls_files,
         )
     )
     credentials = security.faust_credentials()
@@ -55,16 +43,14 @@ def test_ssl_gives_faust_a_context_with_the_client_certificate(pem: dict[str, Pa
     assert security.registry("https://registry:8081").ca_location == str(pem["ca"])
 
 
-def test_sasl_ssl_gives_faust_scram_with_tls(pem: dict[str, Path]) -> None:
+def test_sasl_ssl_gives_faust_scram_with_tls(tls_files: dict[str, Path]) -> None:
     security = client_security(
         settings(
             security_protocol="SASL_SSL",
             sasl_mechanism="SCRAM-SHA-256",
             sasl_username="u",
             sasl_password="p",
-            ssl_cafile=pem["ca"],
-            ssl_certfile=pem["cert"],
-            ssl_keyfile=pem["key"],
+            **tls_files,
         )
     )
     credentials = security.faust_credentials()

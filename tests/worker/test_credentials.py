@@ -6,9 +6,7 @@ so the context is built from the settings and handed over whole.
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from pathlib import Path
 
 import faust
@@ -18,24 +16,10 @@ from stream.security import client_security
 from stream.settings import Settings
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=escalation-test", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 def test_ssl_settings_give_a_context_with_the_ca_and_the_client_certificate(
-    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    pem: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = certificate
+    cert, key = pem["cert"], pem["key"]
     monkeypatch.setenv("ESCALATION_SECURITY_PROTOCOL", "SSL")
     monkeypatch.setenv("ESCALATION_SSL_CAFILE", str(cert))
     monkeypatch.setenv("ESCALATION_SSL_CERTFILE", str(cert))
