@@ -54,35 +54,12 @@ from stream.core.events import event_from_dict  # noqa: E402
 from stream.core.policy import default_policy  # noqa: E402
 from stream.replay import CORPUS_PATH, ReplayConfig, iter_events  # noqa: E402
 from stream.settings import REPO_ROOT, Settings  # noqa: E402
+from stream.testing import murmur2_partition  # noqa: E402
 from stream.topics import ensure_topics, load_definitions  # noqa: E402
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 RESULTS = REPO_ROOT / "bench" / "results" / "recovery.json"
 STATE_TABLE = "customer-state"
-
-
-def murmur2_partition(key: bytes, partitions: int) -> int:
-    """The Java client's default partition of a key, as the input topics are partitioned."""
-    m, h = 0x5BD1E995, (0x9747B28C ^ len(key)) & 0xFFFFFFFF
-    whole = len(key) // 4 * 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(key[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    rest = key[whole:]
-    if len(rest) == 3:
-        h ^= rest[2] << 16
-    if len(rest) >= 2:
-        h ^= rest[1] << 8
-    if len(rest) >= 1:
-        h ^= rest[0]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
 
 
 def templates(conversations: int) -> list[bytes]:

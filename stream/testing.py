@@ -442,3 +442,31 @@ def synthetic_events(count: int, customers: int, seed: int) -> list[Event]:
             conversation[cust] = conv_no + 1
             events.append(OutcomeEvent(eid, cid, at, f"t{index}", conv, resolved_by="human"))
     return events
+
+
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """The Java client's default partition for a key (Utils.murmur2, toPositive, modulo).
+
+    The input topics are written by Java producers in production, so a test or benchmark that
+    writes a topic directly (a changelog, a chosen partition) must place keys the same way.
+    """
+    m, h = 0x5BD1E995, (0x9747B28C ^ len(key)) & 0xFFFFFFFF
+    whole = len(key) // 4 * 4
+    for i in range(0, whole, 4):
+        k = int.from_bytes(key[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = key[whole:]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions

@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from stream.replay import ReplayConfig, iter_events
 from stream.replay.kafka import ProduceError, produce
 from stream.serde import serde_for_topic
+from stream.testing import murmur2_partition
 from stream.topics import EVENT_TOPICS
 from tests.integration.kafka_helpers import BOOTSTRAP, CORPUS
 
@@ -87,30 +88,6 @@ def consume(topics: list[str], expected: int, timeout: float = 60.0) -> list[Any
     finally:
         consumer.close()
     return received
-
-
-def murmur2_partition(key: bytes, partitions: int) -> int:
-    """The Java client's default partition for a key (Utils.murmur2, toPositive, modulo)."""
-    m, h = 0x5BD1E995, (0x9747B28C ^ len(key)) & 0xFFFFFFFF
-    whole = len(key) // 4 * 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(key[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = key[whole:]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h ^= tail[0]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
 
 
 def test_murmur2_matches_the_java_client() -> None:
