@@ -29,6 +29,7 @@ from tests.backtest.backtest_history import (
     NOT_MISSED_LATE_REOPEN,
     scripted_history,
 )
+from tests.faults import inject_fault
 
 
 def _backtest(
@@ -452,10 +453,7 @@ def test_trigger_errors_are_counted_in_the_report(
     # Given a broken sentiment check, the backtest's decisions fail safe and the report counts it
     from stream.core.triggers import sentiment
 
-    def broken(*_a: Any, **_kw: Any) -> Any:
-        raise RuntimeError("injected")
-
-    monkeypatch.setattr(sentiment, "check", broken)
+    inject_fault(monkeypatch, sentiment)
     code, _, _, out = _backtest(tmp_path)
     assert code == 0
     report = _report(out)

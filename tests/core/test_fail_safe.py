@@ -16,7 +16,6 @@ from stream.core.decision import Decision
 from stream.core.policy import Policy
 from stream.core.step import StepResult, step
 from stream.core.triggers import (
-    TriggerResult,
     boundary,
     confidence,
     explicit_request,
@@ -24,22 +23,7 @@ from stream.core.triggers import (
     sentiment,
 )
 from stream.testing import DAY, T0, EventFactory, Run
-
-
-class Broken(RuntimeError):
-    """The injected fault."""
-
-
-def breaks(monkeypatch: pytest.MonkeyPatch, module: Any, name: str = "check") -> list[int]:
-    """Make `module.name` raise; returns a list that counts the calls."""
-    calls: list[int] = []
-
-    def broken(*_a: Any, **_kw: Any) -> TriggerResult:
-        calls.append(1)
-        raise Broken(f"injected fault in {module.__name__}.{name}")
-
-    monkeypatch.setattr(module, name, broken)
-    return calls
+from tests.faults import inject_fault
 
 
 def assert_fail_safe(decision: Decision | None, trigger: str, *, hold: bool) -> None:
@@ -50,7 +34,7 @@ def assert_fail_safe(decision: Decision | None, trigger: str, *, hold: bool) -> 
     assert [hit.rule for hit in failed] == [f"trigger_error.{trigger}"]
     # Listed first, so a reader sees at once that this decision is a fail-safe one.
     assert decision.triggers[0] is failed[0]
-    assert "Broken: injected fault" in failed[0].reason
+    assert "InjectedFault: injected fault" in failed[0].reason
     assert failed[0].evidence[0].ref == trigger
     assert decision.priority in ("high", "urgent")
 
@@ -68,7 +52,7 @@ def test_a_broken_refund_check_holds_a_650_refund(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
     # Given the refund limit check raising (the issue's reproduction)
-    breaks(monkeypatch, boundary, "refund_limit")
+    inject_fault(monkeypatch, boundary, "refund_limit")
     run = Run(policy)
     run.feed(events.account(), events.customer("I want my money back"))
     # When the AI agent proposes a 650 USD refund with high confidence
@@ -86,7 +70,7 @@ def test_a_broken_refund_check_holds_a_650_refund(
 def test_a_broken_confidence_check_holds_the_action(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
-    calls = breaks(monkeypatch, confidence)
+    calls = inject_fault(monkeypatch, confidence)
     run = Run(policy)
     run.feed(events.account(), events.customer("What's my balance?"))
     result = last_result(policy, run, events.ai(action="lookup", confidence=0.99))
@@ -98,7 +82,7 @@ def test_a_broken_confidence_check_holds_the_action(
 def test_a_broken_explicit_request_check_escalates_the_customer_turn(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
-    breaks(monkeypatch, explicit_request)
+    inject_fault(monkeypatch, explicit_request)
     run = Run(policy)
     result = last_result(policy, run, events.customer("Where is my parcel?"))
     # A customer turn proposes no action: nothing to hold, but the conversation escalates.
@@ -112,7 +96,7 @@ def test_a_broken_sentiment_check_escalates_on_a_turn_and_on_a_score(
     run = Run(policy)
     turn = events.customer("hello")
     run.feed(turn)
-    breaks(monkeypatch, sentiment)
+    inject_fault(monkeypatch, sentiment)
     # A score for the turn re-runs the sentiment check: its failure escalates too.
     result = last_result(policy, run, events.sentiment(turn.message_id, -0.9))
     assert_fail_safe(result.decisions[0], "sentiment", hold=False)
@@ -122,7 +106,7 @@ def test_a_broken_sentiment_check_escalates_on_a_turn_and_on_a_score(
 def test_a_broken_repeat_contact_check_escalates_the_contact(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
-    breaks(monkeypatch, repeat_contact)
+    inject_fault(monkeypatch, repeat_contact)
     run = Run(policy)
     run.feed(events.customer("hi"))
     result = last_result(policy, run, events.contact("conv-1"))
@@ -175,7 +159,7 @@ def test_a_failure_after_escalation_revises_the_package(
     run = Run(policy)
     run.feed(events.customer("I want to talk to a human"))
     assert run.decisions[-1].action == "escalate"
-    breaks(monkeypatch, confidence)
+    inject_fault(monkeypatch, confidence)
     result = last_result(policy, run, events.ai(action="lookup"))
     # No second escalation; the package says what failed, and the caller is told.
     assert result.decisions == []
@@ -230,7 +214,7 @@ def test_boundaries_without_an_account_snapshot_fail_safe(
 def test_a_broken_boundary_without_an_account_snapshot_still_fails_safe(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
-    breaks(monkeypatch, boundary, "email_access")
+    inject_fault(monkeypatch, boundary, "email_access")
     run = Run(policy)
     decision = run.one(
         events.ai(action="account_email_change", klass="account_change", target="new@example.com")
@@ -291,7 +275,7 @@ def test_injected_faults_never_produce_a_silent_continue_in_a_long_run(
 ) -> None:
     # A longer conversation with every trigger broken: no decision after the first is continue.
     for module in (confidence, explicit_request, sentiment, repeat_contact, boundary):
-        breaks(monkeypatch, module)
+        inject_fault(monkeypatch, module)
     run = Run(policy)
     run.feed(
         events.account(),

@@ -20,21 +20,7 @@ from stream.core.decision import Decision
 from stream.core.policy import Policy
 from stream.core.step import HANDOFF, TEXT_ANALYSIS, StepResult, step
 from stream.testing import EventFactory, Run
-
-
-class Broken(RuntimeError):
-    """The injected fault."""
-
-
-def breaks(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
-    calls: list[int] = []
-
-    def broken(*_a: Any, **_kw: Any) -> Any:
-        calls.append(1)
-        raise Broken(f"injected fault in {name}")
-
-    monkeypatch.setattr(module, name, broken)
-    return calls
+from tests.faults import inject_fault
 
 
 def fed(policy: Policy, run: Run, event: Any) -> StepResult:
@@ -48,7 +34,7 @@ def assert_fail_safe(decision: Decision, name: str, *, hold: bool) -> None:
     assert decision.hold_action is hold
     assert decision.triggers[0].rule == f"trigger_error.{name}"
     assert decision.triggers[0].evidence[0].ref == name
-    assert "Broken: injected fault" in decision.triggers[0].reason
+    assert "InjectedFault: injected fault" in decision.triggers[0].reason
     assert decision.priority in ("high", "urgent")
 
 
@@ -57,7 +43,7 @@ def test_a_broken_turn_analysis_escalates_the_customer_turn(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory, broken: str
 ) -> None:
     # Given the marker analysis, or the learned turn signal, raising
-    calls = breaks(monkeypatch, step_module, broken)
+    calls = inject_fault(monkeypatch, step_module, broken)
     run = Run(policy)
     # When a plain customer turn (which would continue) is folded
     result = fed(policy, run, events.customer("Where is my parcel?"))
@@ -78,7 +64,7 @@ def test_a_broken_clarifying_check_holds_the_ai_agents_action(
 ) -> None:
     run = Run(policy)
     run.feed(events.account(), events.customer("What's my balance?"))
-    breaks(monkeypatch, step_module, "_asks_to_clarify")
+    inject_fault(monkeypatch, step_module, "_asks_to_clarify")
     # An AI turn with a confident, in-bounds action would continue
     result = fed(policy, run, events.ai(action="lookup", confidence=0.99))
     (decision,) = result.decisions
@@ -99,7 +85,7 @@ def test_a_broken_handoff_builder_still_escalates_with_a_package(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
     # Given the handoff builder raising
-    calls = breaks(monkeypatch, handoff, "build")
+    calls = inject_fault(monkeypatch, handoff, "build")
     run = Run(policy)
     run.feed(events.account(), events.customer("I want my money back"))
     # When a refund over the limit escalates
@@ -116,7 +102,7 @@ def test_a_broken_handoff_builder_still_escalates_with_a_package(
     assert package.decision_id == decision.decision_id == package.handoff_id
     assert package.revision == 0
     assert package.ticket.tags == ("handoff_error",)
-    assert "Broken: injected fault in build" in package.ticket.body
+    assert "InjectedFault: injected fault in build" in package.ticket.body
     assert package.reasons == decision.triggers
     # A redelivery re-sends the same decision and package; a later turn makes no new decision
     again = step(run.state, refund, policy)
@@ -133,8 +119,8 @@ def test_a_broken_revision_keeps_the_last_package_and_reports(
     state = run.state
     assert state is not None and state.conversations["conv-1"].escalation is not None
     first = state.conversations["conv-1"].escalation.package
-    breaks(monkeypatch, handoff, "build")
-    breaks(monkeypatch, handoff, "with_new_turns")
+    inject_fault(monkeypatch, handoff, "build")
+    inject_fault(monkeypatch, handoff, "with_new_turns")
     # A later customer turn would revise the package; both revision paths raise
     result = fed(policy, run, events.customer("Still waiting, this is useless"))
     assert result.decisions == [] and result.handoffs == []

@@ -12,6 +12,7 @@ from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
 from stream.testing import message_record
 from stream.worker.handler import RawRecord, RecordHandler
+from tests.faults import inject_fault
 
 T0 = 1_767_225_600_000
 
@@ -120,10 +121,7 @@ def test_a_trigger_error_is_logged_counted_and_escalates(
     from stream.core.triggers import explicit_request
     from stream.worker import metrics
 
-    def broken(*_a: Any, **_kw: Any) -> Any:
-        raise RuntimeError("injected")
-
-    monkeypatch.setattr(explicit_request, "check", broken)
+    inject_fault(monkeypatch, explicit_request)
     counter = metrics.TRIGGER_ERRORS.labels(trigger="explicit_request")
     before = counter._value.get()
     # When a customer turn is handled
@@ -137,7 +135,7 @@ def test_a_trigger_error_is_logged_counted_and_escalates(
     (line,) = [entry for entry in logs if entry["event"] == "trigger_error"]
     assert line["log_level"] == "error"
     assert line["trigger"] == "explicit_request"
-    assert line["detail"] == "RuntimeError: injected"
+    assert line["detail"] == "InjectedFault: injected fault in check"
     assert (line["topic"], line["partition"], line["offset"]) == ("support.messages", 2, 41)
     assert counter._value.get() == before + 1
 
