@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,142 +31,150 @@ def kinds(signal: TextSignal) -> set[str]:
     return {m.kind for m in signal.markers}
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the analysis of one text must find (`has`), must not find (`lacks`), and, where set,
+    its verdict, its human request and the least score."""
+
+    has: frozenset[str] = frozenset()
+    lacks: frozenset[str] = frozenset()
+    negative: bool | None = None
+    human_request: bool | None = None
+    score_at_least: float | None = None
+
+
+FRUSTRATED = [
+    "This is ridiculous, my order is a week late.",
+    "Honestly this is unacceptable.",
+    "Worst support I have ever dealt with",
+    "I am fed up with this.",
+    "This is so frustrating, the app logs me out every time.",
+    "terrible service from start to finish",
+    "What a waste of time this chat is",
+    "Still waiting for the refund you promised",
+    "The replacement is still not here",
+    "It crashed again!!",
+    "No one is helping me here",
+    "this assistant is useless",
+    "Your support is a joke",
+    "I spent 2 hours on hold yesterday",
+    "WHY IS MY ACCOUNT STILL LOCKED",
+    "where is my package!!!",
+    "f*** this app",
+    "wtf is going on with my bill",
+    "been waiting for over an hour",
+    "I was charged twice, again!!",
+]
+ASKING_TO_CLARIFY = [
+    "I already told you my order number",
+    "As I said, the package never arrived",
+    "what do you mean by pending",
+    "That's not what I asked",
+    "You're not listening to me",
+    "I don't understand your answer",
+    "Please read my message before replying",
+    "again?",
+    "How many times do I have to say it",
+    "You didn't answer my question",
+    "what?",
+]
+SHORT_AND_HOSTILE = [
+    "no.",
+    "Useless",
+    "whatever",
+    "forget it",
+    "are you serious?",
+    "??",
+    "Nope",
+    "ugh",
+    "wtf",
+]
+SHORT_AND_POLITE = [
+    "thanks!",
+    "Thank you so much!",
+    "ok got it",
+    "yes please",
+    "no thanks",
+    "perfect, that worked",
+    "great, thanks",
+    "sounds good",
+    "THANK YOU SO MUCH!!!",
+]
+SHORT_NOT_HOSTILE_IN_FORM = [
+    "I was charged twice",  # a short problem report, not hostile in form
+    "what do you mean",  # a short clarification, not hostile in form
+    "my app keeps crashing",
+]
+ASKING_FOR_A_PERSON = [
+    "can I talk to a real person",
+    "Get me a human",
+    "I want to speak to an agent",
+    "representative please",
+    "call me",
+    "Please call me back on my mobile",
+    "transfer me to a supervisor",
+    "I need a manager now",
+    "Is there a human I can talk to?",
+    "let me speak with someone from billing",
+    "can I get a live agent",
+]
+NOT_ASKING_FOR_A_PERSON = [
+    "I'm not a human being?",
+    "I don't want to talk to a person, just fix it",
+    "no need to speak to an agent, the bot is fine",
+    "don't call me, email is better",
+    "call me crazy but I like the new app",
+    "the agent at the counter was nice",
+    "my manager approved the purchase",
+    "Human error on my side, sorry",
+    "I am a real person, not a bot",
+]
+NEUTRAL_OR_POSITIVE = [
+    "Hi, I'd like to change my delivery address",
+    "What time do you open tomorrow?",
+    "Can you send the invoice to my email?",
+    "The new dashboard looks great, thank you",
+]
+READINGS = {
+    "frustration": (FRUSTRATED, Reading(has=frozenset({FRUSTRATION}), negative=True)),
+    "clarification": (ASKING_TO_CLARIFY, Reading(has=frozenset({CLARIFICATION}), negative=True)),
+    "short_hostile": (SHORT_AND_HOSTILE, Reading(has=frozenset({HOSTILE_SHORT}), negative=True)),
+    "short_polite": (
+        SHORT_AND_POLITE,
+        Reading(lacks=frozenset({HOSTILE_SHORT}), negative=False, score_at_least=0.0),
+    ),
+    "short_not_hostile": (SHORT_NOT_HOSTILE_IN_FORM, Reading(lacks=frozenset({HOSTILE_SHORT}))),
+    "human_request": (
+        ASKING_FOR_A_PERSON,
+        Reading(has=frozenset({HUMAN_REQUEST}), human_request=True),
+    ),
+    "no_human_request": (
+        NOT_ASKING_FOR_A_PERSON,
+        Reading(lacks=frozenset({HUMAN_REQUEST}), human_request=False),
+    ),
+    "neutral": (NEUTRAL_OR_POSITIVE, Reading(lacks=frozenset(MARKER_KINDS), negative=False)),
+}
+
+
 @pytest.mark.parametrize(
-    "text",
+    ("text", "reading"),
     [
-        "This is ridiculous, my order is a week late.",
-        "Honestly this is unacceptable.",
-        "Worst support I have ever dealt with",
-        "I am fed up with this.",
-        "This is so frustrating, the app logs me out every time.",
-        "terrible service from start to finish",
-        "What a waste of time this chat is",
-        "Still waiting for the refund you promised",
-        "The replacement is still not here",
-        "It crashed again!!",
-        "No one is helping me here",
-        "this assistant is useless",
-        "Your support is a joke",
-        "I spent 2 hours on hold yesterday",
-        "WHY IS MY ACCOUNT STILL LOCKED",
-        "where is my package!!!",
-        "f*** this app",
-        "wtf is going on with my bill",
-        "been waiting for over an hour",
-        "I was charged twice, again!!",
+        pytest.param(text, reading, id=f"{name}-{i}")
+        for name, (texts, reading) in READINGS.items()
+        for i, text in enumerate(texts)
     ],
 )
-def test_frustration(text: str) -> None:
+def test_a_text_reads_as_expected(text: str, reading: Reading) -> None:
     signal = analyze(text)
-    assert FRUSTRATION in kinds(signal)
-    assert signal.negative
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I already told you my order number",
-        "As I said, the package never arrived",
-        "what do you mean by pending",
-        "That's not what I asked",
-        "You're not listening to me",
-        "I don't understand your answer",
-        "Please read my message before replying",
-        "again?",
-        "How many times do I have to say it",
-        "You didn't answer my question",
-        "what?",
-    ],
-)
-def test_clarification(text: str) -> None:
-    signal = analyze(text)
-    assert CLARIFICATION in kinds(signal)
-    assert signal.negative
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["no.", "Useless", "whatever", "forget it", "are you serious?", "??", "Nope", "ugh", "wtf"],
-)
-def test_short_hostile(text: str) -> None:
-    signal = analyze(text)
-    assert HOSTILE_SHORT in kinds(signal)
-    assert signal.negative
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "thanks!",
-        "Thank you so much!",
-        "ok got it",
-        "yes please",
-        "no thanks",
-        "perfect, that worked",
-        "great, thanks",
-        "sounds good",
-        "THANK YOU SO MUCH!!!",
-    ],
-)
-def test_short_polite_is_not_negative(text: str) -> None:
-    signal = analyze(text)
-    assert HOSTILE_SHORT not in kinds(signal)
-    assert not signal.negative
-    assert signal.score >= 0.0
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I was charged twice",  # a short problem report, not hostile in form
-        "what do you mean",  # a short clarification, not hostile in form
-        "my app keeps crashing",
-    ],
-)
-def test_short_but_not_hostile(text: str) -> None:
-    assert HOSTILE_SHORT not in kinds(analyze(text))
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "can I talk to a real person",
-        "Get me a human",
-        "I want to speak to an agent",
-        "representative please",
-        "call me",
-        "Please call me back on my mobile",
-        "transfer me to a supervisor",
-        "I need a manager now",
-        "Is there a human I can talk to?",
-        "let me speak with someone from billing",
-        "can I get a live agent",
-    ],
-)
-def test_human_request(text: str) -> None:
-    signal = analyze(text)
-    assert signal.human_request
-    assert HUMAN_REQUEST in kinds(signal)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I'm not a human being?",
-        "I don't want to talk to a person, just fix it",
-        "no need to speak to an agent, the bot is fine",
-        "don't call me, email is better",
-        "call me crazy but I like the new app",
-        "the agent at the counter was nice",
-        "my manager approved the purchase",
-        "Human error on my side, sorry",
-        "I am a real person, not a bot",
-    ],
-)
-def test_not_a_human_request(text: str) -> None:
-    signal = analyze(text)
-    assert not signal.human_request
-    assert HUMAN_REQUEST not in kinds(signal)
+    found = kinds(signal)
+    assert reading.has <= found, found
+    assert not reading.lacks & found, found
+    if reading.negative is not None:
+        assert signal.negative is reading.negative
+    if reading.human_request is not None:
+        assert signal.human_request is reading.human_request
+    if reading.score_at_least is not None:
+        assert signal.score >= reading.score_at_least
 
 
 def test_human_request_alone_is_not_negative() -> None:
@@ -207,21 +216,6 @@ def test_repeat_question_only_through_analyze_turn() -> None:
 def test_analyze_turn_without_history_equals_analyze() -> None:
     text = "still not working, this is ridiculous"
     assert analyze_turn(text, []) == analyze(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Hi, I'd like to change my delivery address",
-        "What time do you open tomorrow?",
-        "Can you send the invoice to my email?",
-        "The new dashboard looks great, thank you",
-    ],
-)
-def test_neutral_and_positive_requests(text: str) -> None:
-    signal = analyze(text)
-    assert not signal.negative
-    assert not signal.markers
 
 
 def test_negative_lexicon_marker() -> None:
