@@ -319,6 +319,12 @@ def message_record(**fields: Any) -> dict[str, Any]:
     return record
 
 
+def labelled(yes: Iterable[str], no: Iterable[str]) -> list[tuple[str, bool]]:
+    """Each text of `yes` paired with True and each of `no` with False: the cases of a yes/no
+    classifier (is this an ask, a yes/no question, a bare no) as one parametrized table."""
+    return [(text, True) for text in yes] + [(text, False) for text in no]
+
+
 def jsonl_line(event: Event) -> str:
     """One line of an event file (DESIGN section 6), without the newline."""
     return json.dumps({"type": event.type, **event_to_dict(event)}, separators=(",", ":"))

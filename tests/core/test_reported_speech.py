@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stream.core.markers import FRUSTRATION, HUMAN_REQUEST, analyze, analyze_turn
+from stream.testing import labelled
 
 ASKS = [
     "I want to talk to a real person",
@@ -30,76 +31,69 @@ def asks(text: str) -> bool:
     return signal.human_request
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        # Every kind of quotation mark.
-        'My colleague said "I want to talk to a real person" but I just need the invoice.',
-        "My colleague said “I want to talk to a real person” but I just need the invoice.",
-        'My colleague said “I want to talk to a real person" but I just need the invoice.',
-        "Mein Kollege meinte „I want to talk to a real person“ but I just need the invoice.",
-        "Mein Kollege meinte „I want to talk to a real person” but I just need the invoice.",
-        'Mein Kollege meinte „I want to talk to a real person" but I just need the invoice.',
-        "Mon collègue a dit «I want to talk to a real person» but I just need the invoice.",
-        "My colleague wrote ‘talk to a real person’ but I just need the invoice.",
-        "My colleague wrote 'talk to a real person' but I just need the invoice.",
-        "My colleague wrote 'get me a manager!' on the ticket, I only need the invoice.",
-        # A quotation without a reporting verb is still someone else's words.
-        'Funny sign at the gate: "talk to a real person", anyway where is gate C7?',
-        '"Talk to a real person," my husband keeps saying. I need the gate number.',
-        # Reported speech without quotation marks, up to the end of the sentence.
-        "He said he wants to talk to a manager.",
-        "She says get me a manager. Whatever, what time is boarding?",
-        "They told me to talk to a supervisor",
-        "my colleague told me to ask for a supervisor, can you tell me the fare?",
-        "My husband keeps saying transfer me to a supervisor",
-        "the bot keeps saying talk to an agent",
-        "Someone asked to speak to a manager at the desk",
-        "Everyone said talk to a real person, is that right?",
-        "My son just told me to get a human on the line",
-        "Like my wife said, the app is broken. The man at the desk said talk to a real person.",
-    ],
-)
-def test_a_reported_ask_is_not_an_ask(text: str) -> None:
-    assert not asks(text)
+REPORTED_ASKS = [
+    # Every kind of quotation mark.
+    'My colleague said "I want to talk to a real person" but I just need the invoice.',
+    "My colleague said “I want to talk to a real person” but I just need the invoice.",
+    'My colleague said “I want to talk to a real person" but I just need the invoice.',
+    "Mein Kollege meinte „I want to talk to a real person“ but I just need the invoice.",
+    "Mein Kollege meinte „I want to talk to a real person” but I just need the invoice.",
+    'Mein Kollege meinte „I want to talk to a real person" but I just need the invoice.',
+    "Mon collègue a dit «I want to talk to a real person» but I just need the invoice.",
+    "My colleague wrote ‘talk to a real person’ but I just need the invoice.",
+    "My colleague wrote 'talk to a real person' but I just need the invoice.",
+    "My colleague wrote 'get me a manager!' on the ticket, I only need the invoice.",
+    # A quotation without a reporting verb is still someone else's words.
+    'Funny sign at the gate: "talk to a real person", anyway where is gate C7?',
+    '"Talk to a real person," my husband keeps saying. I need the gate number.',
+    # Reported speech without quotation marks, up to the end of the sentence.
+    "He said he wants to talk to a manager.",
+    "She says get me a manager. Whatever, what time is boarding?",
+    "They told me to talk to a supervisor",
+    "my colleague told me to ask for a supervisor, can you tell me the fare?",
+    "My husband keeps saying transfer me to a supervisor",
+    "the bot keeps saying talk to an agent",
+    "Someone asked to speak to a manager at the desk",
+    "Everyone said talk to a real person, is that right?",
+    "My son just told me to get a human on the line",
+    "Like my wife said, the app is broken. The man at the desk said talk to a real person.",
+]
+OWN_ASKS_BESIDE_A_REPORT = [
+    # The customer's own ask next to a report.
+    "My colleague said it's fine, but I want to talk to a real person.",
+    'My colleague said "it is fine". I want to talk to a real person.',
+    "He said no. I want to talk to a real person",
+    "He said it's broken and I want to talk to a real person",
+    "He said it's broken so I want to talk to a real person",
+    "He said it's broken; get me a manager",
+    "She said wait: I want to talk to a real person",
+    "He said it's fine, however I want to talk to a real person",
+    "He said it's fine though I want to talk to a real person",
+    "He said it's fine although I want to talk to a real person",
+    "He said it's fine anyway I want to talk to a real person",
+    "He said it's fine yet I want to talk to a real person",
+    "He said it's fine!\nI want to talk to a real person",
+    "She asked whether it is refundable? Get me a manager",
+    # "As X said," agrees: the words after the comma are the customer's.
+    "As my colleague said, I want to talk to a real person.",
+    # The customer quoting themselves, or the AI, is still asking.
+    "I said I want to talk to a real person",
+    "You said I could talk to a real person. Transfer me.",
+    # A whole turn in quotation marks is the customer's own message.
+    '"I want to talk to a real person"',
+    "“Get me a manager!”",
+    # A quotation mark that never closes does not hide the ask.
+    'The screen is 15" wide and I want to talk to a real person',
+    # An ask right after a closing quotation mark, with no space.
+    '"Fine."Talk to a real person now.',
+    # An apostrophe is no quotation mark.
+    "I don't care what it's called, talk to a real person",
+]
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        # The customer's own ask next to a report.
-        "My colleague said it's fine, but I want to talk to a real person.",
-        'My colleague said "it is fine". I want to talk to a real person.',
-        "He said no. I want to talk to a real person",
-        "He said it's broken and I want to talk to a real person",
-        "He said it's broken so I want to talk to a real person",
-        "He said it's broken; get me a manager",
-        "She said wait: I want to talk to a real person",
-        "He said it's fine, however I want to talk to a real person",
-        "He said it's fine though I want to talk to a real person",
-        "He said it's fine although I want to talk to a real person",
-        "He said it's fine anyway I want to talk to a real person",
-        "He said it's fine yet I want to talk to a real person",
-        "He said it's fine!\nI want to talk to a real person",
-        "She asked whether it is refundable? Get me a manager",
-        # "As X said," agrees: the words after the comma are the customer's.
-        "As my colleague said, I want to talk to a real person.",
-        # The customer quoting themselves, or the AI, is still asking.
-        "I said I want to talk to a real person",
-        "You said I could talk to a real person. Transfer me.",
-        # A whole turn in quotation marks is the customer's own message.
-        '"I want to talk to a real person"',
-        "“Get me a manager!”",
-        # A quotation mark that never closes does not hide the ask.
-        'The screen is 15" wide and I want to talk to a real person',
-        # An ask right after a closing quotation mark, with no space.
-        '"Fine."Talk to a real person now.',
-        # An apostrophe is no quotation mark.
-        "I don't care what it's called, talk to a real person",
-    ],
-)
-def test_the_customers_own_ask_still_counts(text: str) -> None:
-    assert asks(text)
+@pytest.mark.parametrize(("text", "expected"), labelled(OWN_ASKS_BESIDE_A_REPORT, REPORTED_ASKS))
+def test_only_the_customers_own_ask_counts(text: str, expected: bool) -> None:
+    assert asks(text) is expected
 
 
 def test_frustration_in_a_quote_is_kept() -> None:

@@ -15,7 +15,7 @@ from stream.core.markers import asks_yes_no, is_short_no
 from stream.core.policy import Policy
 from stream.core.state import Turn
 from stream.core.triggers import sentiment
-from stream.testing import EventFactory, Run
+from stream.testing import EventFactory, Run, labelled
 
 T0 = 1_700_000_000_000
 HIGH = 0.9
@@ -24,109 +24,95 @@ AT = 0.53
 QUESTION = "Your booking is confirmed. Would you like to add travel insurance?"
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        QUESTION,
-        "Do you want a receipt?",
-        "Does that work for you?",
-        "Did you get the email?",
-        "Is there anything else I can help with?",
-        "Are you travelling with a pet?",
-        "Was the charge on your Visa card?",
-        "Were you on the 9:10 flight?",
-        "Can I help with anything else?",
-        "Could you confirm the booking code?",
-        "Shall I rebook you?",
-        "Should I cancel the old seat?",
-        "Will you need a hotel?",
-        "May I close this chat?",
-        "Have you tried restarting the app?",
-        "Has the refund arrived?",
-        "Had you booked the seat before?",
-        "Want me to text you the gate?",
-        "Need anything else?",
-        "Any other questions?",
-        "Anything else?",
-        "Done!  Would you like a receipt?  ",
-        "Refund sent. Anything else I can do?\n",
-    ],
-)
-def test_a_yes_no_question(text: str) -> None:
-    assert asks_yes_no(text)
+YES_NO_QUESTIONS = [
+    QUESTION,
+    "Do you want a receipt?",
+    "Does that work for you?",
+    "Did you get the email?",
+    "Is there anything else I can help with?",
+    "Are you travelling with a pet?",
+    "Was the charge on your Visa card?",
+    "Were you on the 9:10 flight?",
+    "Can I help with anything else?",
+    "Could you confirm the booking code?",
+    "Shall I rebook you?",
+    "Should I cancel the old seat?",
+    "Will you need a hotel?",
+    "May I close this chat?",
+    "Have you tried restarting the app?",
+    "Has the refund arrived?",
+    "Had you booked the seat before?",
+    "Want me to text you the gate?",
+    "Need anything else?",
+    "Any other questions?",
+    "Anything else?",
+    "Done!  Would you like a receipt?  ",
+    "Refund sent. Anything else I can do?\n",
+]
+NOT_YES_NO_QUESTIONS = [
+    "Which payment method are you using?",
+    "What time is your flight?",
+    "Your flight is on time.",
+    # The question is not the last sentence: the customer answers the last one.
+    "Would you like insurance? Here are the options.",
+    "Is it on time? I checked: it is.",
+    # An auxiliary inside a word or mid-sentence does not open a question.
+    "Island hoppers love this route?",
+    "Tell me which seat you would like?",
+    "",
+]
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Which payment method are you using?",
-        "What time is your flight?",
-        "Your flight is on time.",
-        # The question is not the last sentence: the customer answers the last one.
-        "Would you like insurance? Here are the options.",
-        "Is it on time? I checked: it is.",
-        # An auxiliary inside a word or mid-sentence does not open a question.
-        "Island hoppers love this route?",
-        "Tell me which seat you would like?",
-        "",
-    ],
-)
-def test_not_a_yes_no_question(text: str) -> None:
-    assert not asks_yes_no(text)
+@pytest.mark.parametrize(("text", "expected"), labelled(YES_NO_QUESTIONS, NOT_YES_NO_QUESTIONS))
+def test_a_yes_no_question_or_not(text: str, expected: bool) -> None:
+    assert asks_yes_no(text) is expected
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "No.",
-        "no",
-        "NO",
-        "No!",
-        "  No.  ",
-        "Nope",
-        "nah",
-        "No thanks",
-        "no, thanks.",
-        "No thank you.",
-        "No, thank you!",
-        "no thx",
-        "No need.",
-        "No, I'm good.",
-        "No I’m fine",
-        "no, im ok",
-        "No, I'm okay.",
-        "No, that's all.",
-        "No that’s it",
-        "no, thats everything",
-        "No, that is all.",
-        "Not now.",
-        "not today",
-        "Not really.",
-        "Not yet.",
-    ],
-)
-def test_a_short_no(text: str) -> None:
-    assert is_short_no(text)
+SHORT_NOS = [
+    "No.",
+    "no",
+    "NO",
+    "No!",
+    "  No.  ",
+    "Nope",
+    "nah",
+    "No thanks",
+    "no, thanks.",
+    "No thank you.",
+    "No, thank you!",
+    "no thx",
+    "No need.",
+    "No, I'm good.",
+    "No I’m fine",
+    "no, im ok",
+    "No, I'm okay.",
+    "No, that's all.",
+    "No that’s it",
+    "no, thats everything",
+    "No, that is all.",
+    "Not now.",
+    "not today",
+    "Not really.",
+    "Not yet.",
+]
+NOT_SHORT_NOS = [
+    "No!!!",
+    "No?",
+    "NO. This is ridiculous.",
+    "No, I want a refund.",
+    "No, the app still crashes",
+    "Nooo",
+    "not now, I said I want a person",
+    "Not good",
+    "Yes.",
+    "Know what, fine",
+    "",
+]
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "No!!!",
-        "No?",
-        "NO. This is ridiculous.",
-        "No, I want a refund.",
-        "No, the app still crashes",
-        "Nooo",
-        "not now, I said I want a person",
-        "Not good",
-        "Yes.",
-        "Know what, fine",
-        "",
-    ],
-)
-def test_not_a_short_no(text: str) -> None:
-    assert not is_short_no(text)
+@pytest.mark.parametrize(("text", "expected"), labelled(SHORT_NOS, NOT_SHORT_NOS))
+def test_a_short_no_or_not(text: str, expected: bool) -> None:
+    assert is_short_no(text) is expected
 
 
 @given(st.text(max_size=200))
