@@ -353,6 +353,12 @@ def test_a_broken_repeat_check_on_a_conversation_a_person_has_is_reported(
     assert result.errors == (TriggerError("repeat_contact", "internal", "RuntimeError: boom"),)
 
 
+def kept_contacts(steps: Steps) -> list[str]:
+    """The ids of the contacts the customer's state keeps, oldest first."""
+    assert steps.state is not None
+    return [c.contact_id for c in steps.state.contacts]
+
+
 def test_contacts_beyond_the_cap_are_dropped_oldest_first(events: EventFactory) -> None:
     policy = make_policy({"state": {"max_contacts": 3}, "repeat_contact": {"contacts": 3}})
     steps = Steps(policy)
@@ -363,21 +369,9 @@ def test_contacts_beyond_the_cap_are_dropped_oldest_first(events: EventFactory) 
         events.contact(f"conv-{k}", f"other:{k}", at=T0 + window + DAY + k) for k in range(1, 5)
     ]
     steps.feed(*recent[:3])
-    assert (
-        [c.contact_id for c in steps.state.contacts]
-        == [
-            e.contact_id  # type: ignore[attr-defined]
-            for e in recent[:3]
-        ]
-    )
+    assert kept_contacts(steps) == [e.contact_id for e in recent[:3]]
     steps(recent[3])
-    assert (
-        [c.contact_id for c in steps.state.contacts]
-        == [
-            e.contact_id  # type: ignore[attr-defined]
-            for e in recent[1:]
-        ]
-    )
+    assert kept_contacts(steps) == [e.contact_id for e in recent[1:]]
 
 
 def test_one_old_contact_and_a_full_cap(events: EventFactory) -> None:
@@ -389,13 +383,7 @@ def test_one_old_contact_and_a_full_cap(events: EventFactory) -> None:
         events.contact(f"conv-{k}", f"other:{k}", at=T0 + window + DAY + k) for k in range(1, 5)
     ]
     steps.feed(*later)
-    assert (
-        [c.contact_id for c in steps.state.contacts]
-        == [
-            e.contact_id  # type: ignore[attr-defined]
-            for e in later[1:]
-        ]
-    )
+    assert kept_contacts(steps) == [e.contact_id for e in later[1:]]
 
 
 def test_contacts_all_older_than_the_window_are_all_dropped(events: EventFactory) -> None:
