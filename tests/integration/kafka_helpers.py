@@ -303,13 +303,13 @@ def wait_for_journal(path: Path, count: int, timeout: float = 120.0) -> list[tup
     return [(t, int(p), int(o)) for t, p, o in (line.split("\t") for line in lines)]
 
 
-def read_back(
-    isolated: Isolated, positions: list[tuple[str, int, int]]
-) -> list[tuple[str, dict[str, Any]]]:
-    """The records at these topic/partition/offset positions, decoded, in the order given."""
-    kind_of = {isolated.topic(topic): kind for kind, topic in EVENT_TOPICS.items()}
-    wanted = {(t, p, o) for t, p, o in positions}
-    found: dict[tuple[str, int, int], tuple[str, dict[str, Any]]] = {}
+def messages_at(
+    isolated: Isolated, positions: Iterable[tuple[str, int, int]], timeout: float = 60.0
+) -> dict[tuple[str, int, int], Any]:
+    """The raw records at these topic/partition/offset positions (bounded wait); fails naming how
+    many were read if any is missing."""
+    wanted = set(positions)
+    found: dict[tuple[str, int, int], Any] = {}
     consumer = Consumer(
         {
             "bootstrap.servers": isolated.bootstrap,
@@ -319,20 +319,31 @@ def read_back(
     )
     try:
         consumer.assign(
-            [TopicPartition(t, p, 0) for t, p in sorted({(t, p) for t, p, _ in positions})]
+            [TopicPartition(t, p, 0) for t, p in sorted({(t, p) for t, p, _ in wanted})]
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while len(found) < len(wanted) and time.monotonic() < deadline:
             for msg in consumer.consume(500, timeout=0.5):
                 position = (msg.topic(), msg.partition(), msg.offset())
-                if msg.error() or position not in wanted:
-                    continue
-                kind = kind_of[msg.topic()]
-                found[position] = (kind, serde_for_topic(EVENT_TOPICS[kind]).decode(msg.value()))
+                if not msg.error() and position in wanted:
+                    found[position] = msg
     finally:
         consumer.close()
     assert len(found) == len(wanted), f"read back {len(found)} of {len(wanted)} records"
-    return [found[position] for position in positions]
+    return found
+
+
+def read_back(
+    isolated: Isolated, positions: list[tuple[str, int, int]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The records at these topic/partition/offset positions, decoded, in the order given."""
+    kind_of = {isolated.topic(topic): kind for kind, topic in EVENT_TOPICS.items()}
+    messages = messages_at(isolated, positions)
+    out = []
+    for position in positions:
+        kind = kind_of[position[0]]
+        out.append((kind, serde_for_topic(EVENT_TOPICS[kind]).decode(messages[position].value())))
+    return out
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
@@ -423,35 +434,17 @@ def assert_backtest_parity(
     from stream.serde import SerdeError
 
     kind_of = {isolated.topic(topic): kind for kind, topic in EVENT_TOPICS.items()}
-    wanted = set(consumed)
     found: dict[tuple[str, int, int], Any] = {}
-    consumer = Consumer(
-        {"bootstrap.servers": isolated.bootstrap, "group.id": f"parity-{uuid.uuid4().hex}"}
-    )
-    try:
-        consumer.assign(
-            [TopicPartition(t, p, 0) for t, p in sorted({(t, p) for t, p, _ in wanted})]
-        )
-        seen: set[tuple[str, int, int]] = set()
-        deadline = time.monotonic() + 60
-        while len(seen) < len(wanted) and time.monotonic() < deadline:
-            for msg in consumer.consume(500, timeout=0.5):
-                position = (msg.topic(), msg.partition(), msg.offset())
-                if msg.error() or position not in wanted:
-                    continue
-                seen.add(position)
-                kind = kind_of[msg.topic()]
-                try:
-                    record = serde_for_topic(EVENT_TOPICS[kind]).decode(msg.value())
-                    event = event_from_dict(kind, record)
-                except (SerdeError, EventError):
-                    continue
-                # The worker dead-letters a record keyed to another customer; so does this.
-                if msg.key() == event.customer_id.encode():
-                    found[position] = event
-    finally:
-        consumer.close()
-    assert len(seen) == len(wanted), f"read back {len(seen)} of {len(wanted)} records"
+    for position, msg in messages_at(isolated, consumed).items():
+        kind = kind_of[msg.topic()]
+        try:
+            record = serde_for_topic(EVENT_TOPICS[kind]).decode(msg.value())
+            event = event_from_dict(kind, record)
+        except (SerdeError, EventError):
+            continue
+        # The worker dead-letters a record keyed to another customer; so does this.
+        if msg.key() == event.customer_id.encode():
+            found[position] = event
     expected = run_policy((found[p] for p in consumed if p in found), default_policy())
     replayed = {d.decision_id: d.to_record() for d in expected.decisions}
     published: dict[str, dict[str, Any]] = {}
