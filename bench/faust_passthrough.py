@@ -1,10 +1,10 @@
 """A Faust agent that only forwards raw input records: the framework's own ceiling on this machine.
 
 Run by bench/worker_bench.py as `python bench/faust_passthrough.py worker`, configured from the
-environment (BENCH_PREFIX, BENCH_APP_ID, KAFKA_BOOTSTRAP_SERVERS, and BENCH_SCHEME: `kafka` for
-faust's aiokafka driver, `rdkafka` for the project's confluent-kafka transport). Same broker
-settings as the worker's app, no table, no decoding: what is left of the worker's cost is Faust
-and its driver.
+environment (BENCH_PREFIX, BENCH_APP_ID, BENCH_OUTPUT, KAFKA_BOOTSTRAP_SERVERS, and BENCH_SCHEME:
+`kafka` for faust's aiokafka driver, `rdkafka` for the project's confluent-kafka transport).
+Same broker settings as the worker's app, no table, no decoding: what is left of the worker's
+cost is Faust and its driver.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ app = faust.App(
 )
 raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 inputs = app.topic(*(prefix + name for name in INPUT_TOPICS), **raw)
-output = app.topic(prefix + "escalation.decisions", **raw)
+# Not a topic the worker reads: its own (BENCH_OUTPUT), made by the bench.
+output = app.topic(os.environ.get("BENCH_OUTPUT", prefix + "bench.faust-passthrough"), **raw)
 
 
 @app.agent(inputs, name="passthrough")

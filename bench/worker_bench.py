@@ -2,11 +2,13 @@
 
 `make bench` (python bench/worker_bench.py): one backlog on the broker of KAFKA_BOOTSTRAP_SERVERS
 (and no other: every process it starts is given that broker under every name it reads), then
-`--rounds` interleaved rounds of, each draining the same backlog under a fresh group:
+`--rounds` interleaved rounds of, each draining the same events under a fresh group:
   1. a bare confluent-kafka consume -> decode -> encode -> produce loop (the ceiling);
   2. a Faust agent that only forwards raw records, once per Faust driver (`--drivers`);
   3. the worker, one instance (aiokafka driver, the one it runs on);
   4. the worker, two instances in one group (aiokafka driver);
+(the passthroughs write to topics of their own; each worker run reads a fresh copy of the
+backlog, so its calibration agent sees only the decisions of that run)
 medians over the rounds, ratios within the run, then the latency of a fresh worker fed at half
 its median rate (produce time -> decision time). Writes bench/results/worker.json. Not a test:
 nothing here asserts a target, and the machine's load average is recorded beside the figures.
@@ -57,9 +59,35 @@ def broker_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# Where the passthroughs write. Their own topics: written to `escalation.decisions`, the forwarded
+# input records reached the worker's calibration agent, which dead-lettered each one (awaiting
+# each write) and made the worker look four times slower than it is. The broker does not create
+# topics on first use, so they are made with the others.
+PASSTHROUGH_TOPIC = "bench.passthrough"
+FAUST_PASSTHROUGH_TOPIC = "bench.faust-passthrough"
+
+
 def make_topics(prefix: str) -> None:
     defs = {prefix + n: d.renamed(prefix + n) for n, d in load_definitions().items()}
+    decisions = load_definitions()["escalation.decisions"]
+    for name in (PASSTHROUGH_TOPIC, FAUST_PASSTHROUGH_TOPIC):
+        defs[prefix + name] = decisions.renamed(prefix + name)
     ensure_topics({"bootstrap.servers": BOOTSTRAP}, defs)
+
+
+def backlog(events: list[tuple[str, dict[str, Any]]]) -> str:
+    """A fresh set of topics holding `events`; its prefix. Each worker run gets its own, so its
+    calibration agent reads only the decisions that run made, as in production."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    make_topics(prefix)
+    produce(
+        events,
+        BOOTSTRAP,
+        topic_for={k: prefix + n for k, n in EVENT_TOPICS.items()},
+        total=len(events),
+        progress=False,
+    )
+    return prefix
 
 
 def drop_topics(prefix: str) -> None:
@@ -127,7 +155,7 @@ def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]
         }
     )
     producer = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5})
-    out = prefix + "bench.passthrough"
+    out = prefix + PASSTHROUGH_TOPIC
     consumer.subscribe(list(serdes))
     seen = 0
     first = None
@@ -217,7 +245,12 @@ def faust_ceiling(prefix: str, total: int, driver: str, timeout: float = 600) ->
     """The same backlog through a Faust agent that only forwards raw records."""
     app_id = f"{prefix}faust-pass-{driver}-{uuid.uuid4().hex[:6]}"
     log = LOG_DIR / f"faust-passthrough-{driver}.log"
-    env = broker_env(BENCH_PREFIX=prefix, BENCH_APP_ID=app_id, BENCH_SCHEME=DRIVERS[driver])
+    env = broker_env(
+        BENCH_PREFIX=prefix,
+        BENCH_APP_ID=app_id,
+        BENCH_SCHEME=DRIVERS[driver],
+        BENCH_OUTPUT=prefix + FAUST_PASSTHROUGH_TOPIC,
+    )
     command = [sys.executable, str(REPO_ROOT / "bench" / "faust_passthrough.py"), "worker"]
     process = spawn([*command, "-l", "warn"], env, log)
     try:
@@ -243,9 +276,18 @@ def start_worker(prefix: str, app_id: str, driver: str, n: int = 0) -> subproces
 
 
 def workers(
-    prefix: str, total: int, driver: str, count: int, timeout: float = 600
+    events: list[tuple[str, dict[str, Any]]], driver: str, count: int, timeout: float = 600
 ) -> dict[str, Any]:
     """`count` workers in one group draining the backlog; changelog records per input event."""
+    prefix = backlog(events)
+    total = len(events)
+    try:
+        return _workers(prefix, total, driver, count, timeout)
+    finally:
+        drop_topics(prefix)
+
+
+def _workers(prefix: str, total: int, driver: str, count: int, timeout: float) -> dict[str, Any]:
     app_id = f"{prefix}worker-{driver}-{count}-{uuid.uuid4().hex[:6]}"
     processes = [start_worker(prefix, app_id, driver, n) for n in range(count)]
     try:
@@ -394,16 +436,10 @@ def main() -> None:
 
     events = list(iter_events(SOURCE, ReplayConfig(conversations=args.conversations)))
     total = len(events)
-    prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    make_topics(prefix)
+    # The passthroughs share one backlog; each worker run gets a copy of its own (`workers`).
+    prefix = backlog(events)
     rounds: list[dict[str, Any]] = []
     try:
-        produce(
-            events,
-            BOOTSTRAP,
-            topic_for={k: prefix + n for k, n in EVENT_TOPICS.items()},
-            total=total,
-        )
         print(f"backlog: {total} events on {BOOTSTRAP}", flush=True)
         for number in range(args.rounds):
             print(f"round {number + 1}", flush=True)
@@ -421,11 +457,11 @@ def main() -> None:
                 )
             # The worker runs on the default driver only (see docs/worker.md, Faust on librdkafka).
             row["worker_aiokafka"] = attempt(
-                "worker (aiokafka)", lambda: workers(prefix, total, "aiokafka", 1)
+                "worker (aiokafka)", lambda: workers(events, "aiokafka", 1)
             )
             if not args.no_pair:
                 row["two_workers_aiokafka"] = attempt(
-                    "two workers (aiokafka)", lambda: workers(prefix, total, "aiokafka", 2)
+                    "two workers (aiokafka)", lambda: workers(events, "aiokafka", 2)
                 )
             rounds.append(row)
     finally:
