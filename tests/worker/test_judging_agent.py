@@ -117,3 +117,70 @@ def test_the_horizon_is_the_reopen_window_plus_lateness_unless_set() -> None:
     expected = int(policy.calibration.missed_reopen_hours * 3_600_000)
     assert limits.horizon_ms == expected + policy.lateness_seconds * 1000
     assert limits_for(Settings(calibration_horizon_hours=2), policy).horizon_ms == 7_200_000
+
+
+def encoded(topic: str, event: Any) -> bytes:
+    return serde_for_topic(topic).encode(event_to_dict(event))
+
+
+def test_a_batch_writes_each_customers_memory_once_as_record_by_record_would() -> None:
+    settings = Settings(topic_prefix="t.")
+    f, g = EventFactory("c1"), EventFactory("c2")
+    records = [
+        raw("t.support.contacts", encoded("support.contacts", f.contact("a", action="closed"))),
+        raw("t.support.contacts", encoded("support.contacts", g.contact("b")), key=b"c2"),
+        raw("t.ticketing.outcomes", encoded("ticketing.outcomes", f.outcome("a", ticket_id="t"))),
+        raw("t.support.contacts", encoded("support.contacts", f.contact("z", action="closed"))),
+    ]
+    # Record by record, as the agent did before: one table write per record.
+    one_by_one = judging_of(settings)
+    table: dict[str, Any] = {}
+    writes = published = 0
+    for record in records:
+        judged = one_by_one.handle(record, table.get)
+        if judged.customer_id is not None:
+            table[judged.customer_id] = judged.memory
+            writes += 1
+            published += len(judged.publish)
+    # The same records as one batch: the same memory and judgements, one write for c1; an
+    # opened contact (c2's) changes no memory and is written by neither.
+    batch = judging_of(settings).handle_batch(records, lambda c, p: None)
+    assert writes == 3 and published == 1
+    assert batch.memories == {"c1": (2, table["c1"])} and batch.refused == []
+    assert [key for key, _ in batch.publish] == [b"a"]
+
+
+def test_a_fold_that_raises_in_a_batch_keeps_what_the_earlier_records_made(
+    monkeypatch: Any,
+) -> None:
+    import stream.worker.judging as module
+
+    real = module.remember
+
+    def broken_on_b(memory: Any, item: Any, *args: Any) -> Any:
+        if item.conversation_id == "b":
+            # Half-way through a change, then it breaks.
+            memory.conversations["b"] = memory.conversations["a"]
+            raise RuntimeError("judge broke")
+        return real(memory, item, *args)
+
+    monkeypatch.setattr(module, "remember", broken_on_b)
+    f = EventFactory("c1")
+    close_a, close_c = f.contact("a", action="closed"), f.contact("c", action="closed")
+    bad = raw(
+        "support.contacts", encoded("support.contacts", f.contact("b", action="closed")), offset=8
+    )
+    records = [
+        raw("support.contacts", encoded("support.contacts", close_a)),
+        bad,
+        raw("support.contacts", encoded("support.contacts", close_c), offset=9),
+    ]
+    batch = judging_of(Settings()).handle_batch(records, lambda c, p: None)
+    # The failing record is dead-lettered as processing; the memory holds a and c, not b's
+    # half-made change.
+    assert [(r.offset, j.reason) for r, j in batch.refused] == [(8, "RuntimeError: judge broke")]
+    letter = batch.refused[0][1].deadletter
+    assert letter is not None and DEADLETTER.decode(letter)["error_type"] == "processing"
+    partition, memory = batch.memories["c1"]
+    assert sorted(memory["conversations"]) == ["a", "c"]
+    assert memory["watermark"] == max(close_a.occurred_at, close_c.occurred_at)
