@@ -18,6 +18,14 @@ DAY_MS: Final[int] = 24 * HOUR_MS
 CORPUS_PATH: Final[str] = "twcs-airlines/airlines_raw.csv.bz2"
 
 
+def check_shares(owner: object, *names: str) -> None:
+    """Refuses at once a share or chance outside 0..1, naming the class and the field."""
+    for name in names:
+        value = getattr(owner, name)
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{type(owner).__name__}.{name}: {value} is outside 0..1")
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayConfig:
     """Every default is documented in docs/replay.md; out-of-range values are refused at once."""
@@ -34,16 +42,14 @@ class ReplayConfig:
     channel: str = "social"  # the corpus is Twitter
 
     def __post_init__(self) -> None:
-        for name in (
+        check_shares(
+            self,
             "customers_ratio",
             "same_issue_share",
             "within_window_share",
             "sentiment_share",
             "outcome_share",
-        ):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise UsageError(f"ReplayConfig.{name}: {value} is outside 0..1")
+        )
         if self.customers_ratio == 0.0:
             raise UsageError("ReplayConfig.customers_ratio: must be above 0")
         if self.conversations is not None and self.conversations < 0:

@@ -38,16 +38,40 @@ def ticket_outcome(
     if rng.random() < 0.4:
         mood = sum(scores) / len(scores) if scores else 0.0
         csat = min(5, max(1, round(3.0 + 2.0 * mood + rng.gauss(0.0, 0.8))))
+    return ticket_record(
+        conversation_id,
+        customer_id,
+        closed + delay_ms,
+        resolved_by,
+        handle=handle,
+        special_expertise=expertise,
+        csat=csat,
+    )
+
+
+def ticket_record(
+    conversation_id: str,
+    customer_id: str,
+    at: int,
+    resolved_by: str,
+    *,
+    handle: float | None,
+    special_expertise: bool,
+    csat: int | None,
+    decision_id: str | None = None,
+) -> OutcomeEvent:
+    """The ticket's first outcome record, with the ticket and event ids every replay gives a
+    conversation's ticket (`tkt-`, `out-` and the conversation id)."""
     return OutcomeEvent(
         event_id=f"out-{conversation_id}",
         customer_id=customer_id,
-        occurred_at=closed + delay_ms,
+        occurred_at=at,
         ticket_id=f"tkt-{conversation_id}",
         conversation_id=conversation_id,
-        decision_id=None,
+        decision_id=decision_id,
         resolved_by=resolved_by,
         handle_time_seconds=handle,
-        special_expertise=expertise,
+        special_expertise=special_expertise,
         reopened_at=None,
         csat=csat,
     )

@@ -42,8 +42,9 @@ from stream.core.step import step
 from stream.core.threshold_sweep import escalates_at, lowest_confidence, without_threshold
 from stream.core.vocabulary import ACTION_RANK
 from stream.errors import UsageError
-from stream.replay.config import HOUR_MS, SECOND_MS, ReplayConfig, seeded_random
+from stream.replay.config import HOUR_MS, SECOND_MS, ReplayConfig, check_shares, seeded_random
 from stream.replay.lexicon import lexicon_score
+from stream.replay.outcomes import ticket_record
 from stream.replay.schedule import generate
 
 # A customer turn this negative counts towards frustration; two such turns make a conversation
@@ -97,7 +98,8 @@ class World:
     missed_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in (
+        check_shares(
+            self,
             "large_refund_error",
             "hidden_need",
             "hidden_need_frustrated",
@@ -106,10 +108,7 @@ class World:
             "reopen_noise",
             "offer_accepted",
             "csat_share",
-        ):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise UsageError(f"World.{name}: {value} is outside 0..1")
+        )
         for klass, curve in self.curves.items():
             if curve.width <= 0:
                 raise UsageError(f"World.curves.{klass}.width: must be above 0")
@@ -191,18 +190,15 @@ def outcomes_of(
     if conv.frustrated:
         mood -= 0.5
     csat = min(5, max(1, round(mood + csat_noise))) if u_csat < world.csat_share else None
-    first = OutcomeEvent(
-        event_id=f"out-{conversation_id}",
-        customer_id=conv.customer_id,
-        occurred_at=closed + delay,
-        ticket_id=f"tkt-{conversation_id}",
-        conversation_id=conversation_id,
-        decision_id=decision_id,
-        resolved_by=resolved_by,
-        handle_time_seconds=handle,
+    first = ticket_record(
+        conversation_id,
+        conv.customer_id,
+        closed + delay,
+        resolved_by,
+        handle=handle,
         special_expertise=special,
-        reopened_at=None,
         csat=csat,
+        decision_id=decision_id,
     )
     if not reopened:
         return [first]
