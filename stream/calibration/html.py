@@ -287,31 +287,29 @@ def render(report: dict[str, Any]) -> str:
         m = overall[key]
         csat_rows.append((f"{label} (n={m['n']:,})", m["mean"], m["low"], m["high"], color))
     after = overall["after_offers"]
+    minutes = overall["workload"]["human_minutes"]
     cards = [
         _card(
             "CSAT escalated vs direct",
             f"{_mean(overall['csat_escalated'])}",
             f"direct: {_mean(overall['csat_direct'])}",
         ),
-        _card(
-            "Reopened within the window",
-            _rate(overall["reopen_rate"]),
-            "of conversations with an outcome",
-        ),
-        _card(
-            "Missed escalations",
-            _rate(overall["missed_escalation_rate"]),
-            "of not-escalated conversations judged",
-        ),
-        _card(
-            "False escalations",
-            _rate(overall["false_escalation_rate"]),
-            "of escalated conversations judged",
-        ),
-        _card(
-            "Escalation rate",
-            _rate(overall["escalation_rate"]),
-            f"volume, not a goal; {overall['workload']['human_minutes']:,.0f} human minutes",
+        *(
+            _card(label, _rate(overall[key]), note)
+            for label, key, note in (
+                ("Reopened within the window", "reopen_rate", "of conversations with an outcome"),
+                (
+                    "Missed escalations",
+                    "missed_escalation_rate",
+                    "of not-escalated conversations judged",
+                ),
+                ("False escalations", "false_escalation_rate", "of escalated conversations judged"),
+                (
+                    "Escalation rate",
+                    "escalation_rate",
+                    f"volume, not a goal; {minutes:,.0f} human minutes",
+                ),
+            )
         ),
         _card(
             "After a transfer offer",
