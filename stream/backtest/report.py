@@ -105,13 +105,30 @@ def facts_of(conversation_id: str, verdict: Verdict | None, inputs: Inputs) -> J
     elif verdict is not None:
         facts.action = "continue"
         facts.decisions = verdict.decisions
+    note_ending(facts, inputs)
+    return facts
+
+
+def note_ending(facts: JudgeFacts, inputs: Inputs) -> None:
+    """Folds the conversation's close and its outcome, as the run's inputs saw them, into its
+    facts; the reopen window starts at the close or, without one, at the first outcome."""
+    conversation_id = facts.conversation_id
     closed = inputs.closed_at.get(conversation_id)
     if closed is not None:
         note_close(facts, closed)
+    outcome = inputs.outcomes.get(conversation_id)
     if outcome is not None:
         note_outcome(facts, outcome)
-        facts.first_outcome_at = inputs.first_outcome_at.get(conversation_id)
-    return facts
+        facts.first_outcome_at = inputs.first_outcome_at[conversation_id]
+
+
+def judge_against(
+    facts: JudgeFacts, settings: JudgeSettings, recorded: Mapping[str, Judgement] | None
+) -> Judgement:
+    """The conversation judged; against the policy that ran (`recorded`) when given, so that a
+    different decision is judged by the counterfactual rule of `stream.core.judge`."""
+    own = judge(facts, settings)
+    return own if recorded is None else rejudge(own, recorded.get(facts.conversation_id))
 
 
 def judge_run(
@@ -120,15 +137,14 @@ def judge_run(
     """Every conversation with an outcome, judged (against `recorded` when given)."""
     settings = JudgeSettings.from_policy(result.policy)
     inputs = result.inputs
-    out = {}
-    for conversation_id in inputs.outcomes:
-        own = judge(
-            facts_of(conversation_id, result.verdicts.get(conversation_id), inputs), settings
+    return {
+        conversation_id: judge_against(
+            facts_of(conversation_id, result.verdicts.get(conversation_id), inputs),
+            settings,
+            recorded,
         )
-        if recorded is not None:
-            own = rejudge(own, recorded.get(conversation_id))
-        out[conversation_id] = own
-    return out
+        for conversation_id in inputs.outcomes
+    }
 
 
 def summarize(

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stream.backtest.report import judge_against, note_ending
 from stream.backtest.run import Inputs
 from stream.core.decision import Decision
-from stream.core.judge import (
-    JudgeFacts,
-    Judgement,
-    JudgeSettings,
-    judge,
-    note_close,
-    note_decision,
-    note_outcome,
-    rejudge,
-)
+from stream.core.judge import JudgeFacts, Judgement, JudgeSettings, note_decision
 
 
 @dataclass(slots=True)
@@ -51,14 +43,7 @@ def conversation_facts(sink: FactsSink, inputs: Inputs) -> dict[str, JudgeFacts]
             facts.customer_id = (
                 seen.customer_id if seen else outcome.customer_id if outcome else "unknown"
             )
-        closed = inputs.closed_at.get(conversation_id)
-        if closed is not None:
-            note_close(facts, closed)
-        if outcome is not None:
-            note_outcome(facts, outcome)
-            facts.first_outcome_at = inputs.first_outcome_at.get(
-                conversation_id, outcome.occurred_at
-            )
+        note_ending(facts, inputs)
         out[conversation_id] = facts
     return out
 
@@ -70,10 +55,7 @@ def judge_all(
 ) -> dict[str, Judgement]:
     """Each conversation judged; against `recorded` (the policy that ran) when given, so a
     different decision is judged by the counterfactual rule of `stream.core.judge`."""
-    out: dict[str, Judgement] = {}
-    for conversation_id, conv in facts.items():
-        own = judge(conv, settings)
-        if recorded is not None:
-            own = rejudge(own, recorded.get(conversation_id))
-        out[conversation_id] = own
-    return out
+    return {
+        conversation_id: judge_against(conv, settings, recorded)
+        for conversation_id, conv in facts.items()
+    }
