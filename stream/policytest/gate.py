@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from stream.core.policy import Policy
 
@@ -70,17 +70,15 @@ def read_policy_in_force(
     worker's own `PolicyInForce`, or `initial` (their start-up file) when none is valid."""
     import time
 
-    from stream.worker.policy_feed import PolicyInForce
+    from stream.worker.policy_feed import (
+        PolicyInForce,
+        PolicyTopicError,
+        next_policy_record,
+        policy_topic_consumer,
+    )
 
     holder = PolicyInForce(initial)
-    consumer = Consumer(
-        {
-            **client_config,
-            "group.id": "policy-publish-unused",  # required by librdkafka; never committed
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    consumer = policy_topic_consumer(client_config, "policy-publish")
     adopted: str | None = None
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s)
@@ -94,16 +92,11 @@ def read_policy_in_force(
         while at_end < partitions:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic} to its end within {timeout_s:g} s")
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(msg.partition() or 0)
-                    continue
-                raise RuntimeError(f"reading {topic}: {error}")
-            if holder.offer(msg.value()).adopted:
+            try:
+                msg = next_policy_record(consumer, at_end)
+            except PolicyTopicError as exc:
+                raise RuntimeError(f"reading {topic}: {exc}") from None
+            if msg is not None and holder.offer(msg.value()).adopted:
                 adopted = f"{topic} at offset {msg.offset()}"
     finally:
         consumer.close()

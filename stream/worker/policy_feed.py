@@ -21,7 +21,14 @@ from typing import Any, Final
 
 import structlog
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from stream.core.policy import Policy, PolicyError, parse_policy, policy_warnings
 from stream.serde import SerdeError, serde_for_topic
@@ -114,6 +121,38 @@ def yaml_bound_problem(text: str) -> str | None:
     return None
 
 
+class PolicyTopicError(Exception):
+    """The consumer of the policy topic reported an error (the broker's words)."""
+
+
+def policy_topic_consumer(config: dict[str, Any], purpose: str) -> Consumer:
+    """A consumer that reads the policy topic's partitions whole and says where each ends. The
+    group (`PURPOSE-unused`) is required by librdkafka but never joined with or committed to."""
+    return Consumer(
+        {
+            **config,
+            "group.id": f"{purpose}-unused",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+
+
+def next_policy_record(consumer: Consumer, at_end: set[int]) -> Message | None:
+    """The next record of the policy topic, or None: nothing within half a second, or the end of
+    a partition reached (then added to `at_end`). Any other error is a `PolicyTopicError`."""
+    msg = consumer.poll(0.5)
+    if msg is None:
+        return None
+    error = msg.error()
+    if error is None:
+        return msg
+    if error.code() == KafkaError._PARTITION_EOF:
+        at_end.add(msg.partition() or 0)
+        return None
+    raise PolicyTopicError(str(error))
+
+
 @dataclass
 class FeedHealth:
     """What readiness and metrics report about the feed; written by its thread only."""
@@ -182,33 +221,23 @@ class PolicyFeed(threading.Thread):
         self.health.alive = False
 
     def _follow(self) -> None:
-        consumer = Consumer(
-            {
-                **self._config,
-                "group.id": "policy-feed-unused",  # required by librdkafka; never committed
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
+        consumer = policy_topic_consumer(self._config, "policy-feed")
         try:
             partitions = self._assign(consumer)
             at_end: set[int] = set()
+            caught_up = False
             while not self._stopping.is_set():
-                msg = consumer.poll(0.5)
-                if msg is None:
+                try:
+                    msg = next_policy_record(consumer, at_end)
+                except PolicyTopicError as exc:
+                    self._transient_error(str(exc))
                     continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        at_end.add(msg.partition() or 0)
-                        if at_end >= partitions:
-                            self.health.caught_up = True
-                            metrics.set_policy_feed_healthy(True)
-                            self.ready.set()
-                    else:
-                        self._transient_error(str(error))
-                    continue
-                self._handle(msg.key(), msg.value(), msg.partition() or 0, msg.offset() or 0)
+                if msg is not None:
+                    self._handle(msg.key(), msg.value(), msg.partition() or 0, msg.offset() or 0)
+                elif not caught_up and at_end >= partitions:
+                    caught_up = self.health.caught_up = True
+                    metrics.set_policy_feed_healthy(True)
+                    self.ready.set()
         finally:
             consumer.close()
 
