@@ -110,31 +110,37 @@ def _create_topic_now(
                 raise
 
 
-async def create_topic(
-    transport: Any,
-    topic: str,
-    partitions: int,
-    replication: int,
-    *,
-    config: Mapping[str, Any] | None,
-    timeout: Seconds,
-    retention: Seconds | None,
-    compacting: bool | None,
-    deleting: bool | None,
-) -> None:
-    """Faust's `create_topic` of both the consumer and the producer: through the admin client,
-    in a worker thread (it blocks), an existing topic being no error."""
-    settings = {**_topic_config(retention, compacting, deleting), **(config or {})}
-    await asyncio.get_running_loop().run_in_executor(
-        None,
-        _create_topic_now,
-        _servers(transport),
-        topic,
-        partitions,
-        replication,
-        settings,
-        float(want_seconds(timeout)),
-    )
+class _CreatesTopics:
+    """Faust asks both the consumer thread and the producer to create topics; one body serves
+    both: through the admin client, in a worker thread (it blocks), an existing topic being no
+    error."""
+
+    transport: Any
+
+    async def create_topic(
+        self,
+        topic: str,
+        partitions: int,
+        replication: int,
+        *,
+        config: Mapping[str, Any] | None = None,
+        timeout: Seconds = 30.0,
+        retention: Seconds | None = None,
+        compacting: bool | None = None,
+        deleting: bool | None = None,
+        ensure_created: bool = False,
+    ) -> None:
+        settings = {**_topic_config(retention, compacting, deleting), **(config or {})}
+        await asyncio.get_running_loop().run_in_executor(
+            None,
+            _create_topic_now,
+            _servers(self.transport),
+            topic,
+            partitions,
+            replication,
+            settings,
+            float(want_seconds(timeout)),
+        )
 
 
 def _topic_config(
@@ -149,7 +155,7 @@ def _topic_config(
     return config
 
 
-class ConsumerThread(base.ConfluentConsumerThread):
+class ConsumerThread(_CreatesTopics, base.ConfluentConsumerThread):
     """The consumer thread, with rebalances that complete and fetches that honour pauses."""
 
     _paused: set[TP]
@@ -338,31 +344,6 @@ class ConsumerThread(base.ConfluentConsumerThread):
             records[TP(message.topic(), message.partition())].append(message)
         return records
 
-    async def create_topic(
-        self,
-        topic: str,
-        partitions: int,
-        replication: int,
-        *,
-        config: Mapping[str, Any] | None = None,
-        timeout: Seconds = 30.0,
-        retention: Seconds | None = None,
-        compacting: bool | None = None,
-        deleting: bool | None = None,
-        ensure_created: bool = False,
-    ) -> None:
-        await create_topic(
-            self.transport,
-            topic,
-            partitions,
-            replication,
-            config=config,
-            timeout=timeout,
-            retention=retention,
-            compacting=compacting,
-            deleting=deleting,
-        )
-
     def key_partition(
         self, topic: str, key: bytes | None, partition: int | None = None
     ) -> int | None:
@@ -454,7 +435,7 @@ class ProducerThread(base.ProducerThread):
         notify(self._flush_soon)
 
 
-class Producer(base.Producer):
+class Producer(_CreatesTopics, base.Producer):
     _producer_thread: ProducerThread
 
     def __post_init__(self) -> None:
@@ -493,31 +474,6 @@ class Producer(base.Producer):
             topic, key, value, partition, timestamp, headers, on_delivery
         )
         return future
-
-    async def create_topic(
-        self,
-        topic: str,
-        partitions: int,
-        replication: int,
-        *,
-        config: Mapping[str, Any] | None = None,
-        timeout: Seconds = 30.0,
-        retention: Seconds | None = None,
-        compacting: bool | None = None,
-        deleting: bool | None = None,
-        ensure_created: bool = False,
-    ) -> None:
-        await create_topic(
-            self.transport,
-            topic,
-            partitions,
-            replication,
-            config=config,
-            timeout=timeout,
-            retention=retention,
-            compacting=compacting,
-            deleting=deleting,
-        )
 
     def key_partition(self, topic: str, key: bytes) -> TP:
         producer = self._producer_thread._ensure_producer()
