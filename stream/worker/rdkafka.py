@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -81,6 +81,11 @@ def murmur2(data: bytes) -> int:
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition the Java client (and librdkafka's murmur2_random) picks for a key."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+# The two ends of a partition, as `get_watermark_offsets` returns them.
+_LOW: Final[int] = 0
+_HIGH: Final[int] = 1
 
 
 def _servers(transport: Any) -> str:
@@ -288,26 +293,23 @@ class ConsumerThread(_CreatesTopics, base.ConfluentConsumerThread):
         return int(high) if high is not None and high >= 0 else 0
 
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
-        raw = self._raw()
-
-        def highs() -> dict[TP, int]:
-            return {
-                tp: raw.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)[1]
-                for tp in partitions
-            }
-
-        return cast(Mapping[TP, int], await self._run(highs))
+        return await self._watermarks(partitions, _HIGH)
 
     async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]:
+        return await self._watermarks(partitions, _LOW)
+
+    async def _watermarks(self, partitions: tuple[TP, ...], which: int) -> Mapping[TP, int]:
+        """One end (`_LOW` or `_HIGH`) of each partition, asked of the broker off the loop."""
         raw = self._raw()
 
-        def lows() -> dict[TP, int]:
-            return {
-                tp: raw.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)[0]
+        def ask() -> dict[TP, int]:
+            ends = {
+                tp: raw.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
                 for tp in partitions
             }
+            return {tp: end[which] for tp, end in ends.items()}
 
-        return cast(Mapping[TP, int], await self._run(lows))
+        return cast(Mapping[TP, int], await self._run(ask))
 
     def topic_partitions(self, topic: str) -> int | None:
         metadata = self._raw().list_topics(topic, timeout=10).topics.get(topic)
