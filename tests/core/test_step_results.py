@@ -17,9 +17,10 @@ from stream.core.handoff import MAX_REASONS, merge_reasons, prior_contacts_for
 from stream.core.markers import TextSignal
 from stream.core.policy import Policy
 from stream.core.step import StepResult, step
-from stream.core.triggers import TriggerError, TriggerResult, repeat_contact, sentiment
+from stream.core.triggers import TriggerError, repeat_contact, sentiment
 from stream.core.turn_model import TurnModel
 from stream.testing import DAY, HOUR, T0, EventFactory, make_policy
+from tests.faults import inject_fault
 
 
 class WordModel:
@@ -54,14 +55,14 @@ class Steps:
         return [self(event) for event in events]
 
 
+# The detail of a trigger error raised by `inject_fault`.
+FAULT = "InjectedFault: injected fault in check"
+
+
 def nothing(result: StepResult, steps: Steps) -> None:
     """The event decided nothing and reported nothing; the state carries on."""
     assert result.state is steps.given is not None
     assert (result.decisions, result.handoffs, result.errors) == ([], [], ())
-
-
-def broken(*_a: Any, **_kw: Any) -> TriggerResult:
-    raise RuntimeError("boom")
 
 
 # --- scores for turns already folded --------------------------------------------------------
@@ -125,7 +126,7 @@ def test_a_broken_check_on_a_score_of_an_escalated_conversation_is_reported(
     steps = Steps(make_policy())
     first = events.customer("I want a human")
     steps(first)
-    monkeypatch.setattr(sentiment, "check", broken)
+    inject_fault(monkeypatch, sentiment)
     score = events.sentiment(first.message_id, -0.9)
     result = steps(score)
     assert result.state is steps.given is not None
@@ -133,7 +134,7 @@ def test_a_broken_check_on_a_score_of_an_escalated_conversation_is_reported(
     (package,) = result.handoffs
     assert package.reasons[-1].rule == "trigger_error.sentiment"
     assert package.reasons[-1].evidence[0].message_id == first.message_id
-    assert result.errors == (TriggerError("sentiment", "internal", "RuntimeError: boom"),)
+    assert result.errors == (TriggerError("sentiment", "internal", FAULT),)
 
 
 def test_a_broken_check_on_a_score_names_the_scored_message(
@@ -142,7 +143,7 @@ def test_a_broken_check_on_a_score_names_the_scored_message(
     steps = Steps(make_policy())
     first = events.customer("hello")
     steps(first)
-    monkeypatch.setattr(sentiment, "check", broken)
+    inject_fault(monkeypatch, sentiment)
     (decision,) = steps(events.sentiment(first.message_id, -0.9)).decisions
     assert decision.action == "escalate"
     assert decision.triggers[0].evidence[0].message_id == first.message_id
@@ -155,13 +156,13 @@ def test_a_broken_check_on_a_turn_names_the_turn(
     monkeypatch: pytest.MonkeyPatch, events: EventFactory
 ) -> None:
     steps = Steps(make_policy())
-    monkeypatch.setattr(sentiment, "check", broken)
+    inject_fault(monkeypatch, sentiment)
     turn = events.customer("hello")
     result = steps(turn)
     (decision,) = result.decisions
     assert decision.triggers[0].rule == "trigger_error.sentiment"
     assert decision.triggers[0].evidence[0].message_id == turn.message_id
-    assert result.errors == (TriggerError("sentiment", "internal", "RuntimeError: boom"),)
+    assert result.errors == (TriggerError("sentiment", "internal", FAULT),)
 
 
 def test_an_offer_reports_no_error(events: EventFactory) -> None:
@@ -304,12 +305,12 @@ def test_a_check_that_breaks_on_a_redelivered_ai_turn_is_reported(
     steps = Steps(make_policy())
     turn = events.ai(action="refund", klass="financial", amount=20.0, confidence=0.99)
     (first,) = steps(turn).decisions
-    monkeypatch.setattr(getattr(triggers, module), "check", broken)
+    inject_fault(monkeypatch, getattr(triggers, module))
     again = steps(turn)
     assert again.state is steps.given is not None
     assert [(d.decision_id, d.action) for d in again.decisions] == [(first.decision_id, "continue")]
     assert again.handoffs == []
-    assert again.errors == (TriggerError(trigger, "internal", "RuntimeError: boom"),)
+    assert again.errors == (TriggerError(trigger, "internal", FAULT),)
 
 
 def test_a_redelivered_offer_keeps_the_state(events: EventFactory) -> None:
@@ -346,11 +347,11 @@ def test_a_broken_repeat_check_on_a_conversation_a_person_has_is_reported(
     steps = Steps(make_policy())
     steps(events.customer("hello", at=T0))
     steps(events.human("Hi, Sam here.", at=T0 + 1))
-    monkeypatch.setattr(repeat_contact, "check", broken)
+    inject_fault(monkeypatch, repeat_contact)
     result = steps(events.contact("conv-1", at=T0 + HOUR))
     assert result.state is steps.given is not None
     assert (result.decisions, result.handoffs) == ([], [])
-    assert result.errors == (TriggerError("repeat_contact", "internal", "RuntimeError: boom"),)
+    assert result.errors == (TriggerError("repeat_contact", "internal", FAULT),)
 
 
 def kept_contacts(steps: Steps) -> list[str]:
