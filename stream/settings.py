@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # plus its lateness. At most this many conversations per customer are kept.
     calibration_horizon_hours: float | None = Field(default=None, gt=0)
     calibration_max_conversations: int = Field(default=200, ge=1)
+    # The calibration agent takes batches of up to `batch_size` records, waiting at most this
+    # long: nobody waits on a judgement, and every batch costs a wake-up, a memory write per
+    # customer and a produce request, so it waits longer than the customer agent.
+    calibration_batch_wait_seconds: float = Field(default=0.5, gt=0.0)
     # The agent folds up to this many records at a time, waiting at most this long for them:
     # one state write per customer per batch, at the cost of up to the wait in latency.
     batch_size: int = Field(default=1000, ge=1)

@@ -319,7 +319,7 @@ def install(
         table = StateTable(memories)
         await table.verify_at_start(judging.topics)
         async for batch in batches(
-            stream, settings.batch_size, settings.batch_wait_seconds, lambda: False
+            stream, settings.batch_size, settings.calibration_batch_wait_seconds, lambda: False
         ):
             for event in batch:
                 table.remember(event)
