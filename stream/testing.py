@@ -33,7 +33,7 @@ from stream.core.events import (
 )
 from stream.core.policy import DEFAULT_POLICY_PATH, Policy, parse_policy
 from stream.core.state import CustomerState
-from stream.core.step import step
+from stream.core.step import StepResult, step
 
 SCHEMAS: Final[Path] = Path(__file__).resolve().parent.parent / "schemas"
 T0: Final[int] = 1_700_000_000_000  # 2023-11-14T22:13:20Z, the replay's default start too
@@ -231,13 +231,18 @@ class Run:
         decisions: list[Decision] = []
         handoffs: list[HandoffPackage] = []
         for event in events:
-            result = step(self.state, event, self.policy)
-            self.state = result.state
+            result = self.step(event)
             decisions += result.decisions
             handoffs += result.handoffs
-        self.decisions += decisions
-        self.handoffs += handoffs
         return decisions, handoffs
+
+    def step(self, event: Event) -> StepResult:
+        """One event through `step`, its whole result returned (errors and conflicts too)."""
+        result = step(self.state, event, self.policy)
+        self.state = result.state
+        self.decisions += result.decisions
+        self.handoffs += result.handoffs
+        return result
 
     def feed_all(self, events: Iterable[Event]) -> tuple[list[Decision], list[HandoffPackage]]:
         return self.feed(*events)

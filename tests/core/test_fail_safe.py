@@ -14,7 +14,6 @@ import pytest
 
 from stream.core.decision import Decision
 from stream.core.policy import Policy
-from stream.core.step import StepResult, step
 from stream.core.triggers import (
     boundary,
     confidence,
@@ -39,12 +38,6 @@ def assert_fail_safe(decision: Decision | None, trigger: str, *, hold: bool) -> 
     assert decision.priority in ("high", "urgent")
 
 
-def last_result(policy: Policy, run: Run, event: Any) -> StepResult:
-    result = step(run.state, event, policy)
-    run.state = result.state
-    return result
-
-
 # --- every trigger, broken ---------------------------------------------------------------------
 
 
@@ -56,9 +49,7 @@ def test_a_broken_refund_check_holds_a_650_refund(
     run = Run(policy)
     run.feed(events.account(), events.customer("I want my money back"))
     # When the AI agent proposes a 650 USD refund with high confidence
-    result = last_result(
-        policy, run, events.ai(action="refund", klass="financial", confidence=0.99, amount=650.0)
-    )
+    result = run.step(events.ai(action="refund", klass="financial", confidence=0.99, amount=650.0))
     # Then the refund is held and the conversation escalates, naming the broken check
     (decision,) = result.decisions
     assert_fail_safe(decision, "policy_boundary", hold=True)
@@ -73,7 +64,7 @@ def test_a_broken_confidence_check_holds_the_action(
     calls = inject_fault(monkeypatch, confidence)
     run = Run(policy)
     run.feed(events.account(), events.customer("What's my balance?"))
-    result = last_result(policy, run, events.ai(action="lookup", confidence=0.99))
+    result = run.step(events.ai(action="lookup", confidence=0.99))
     assert calls == [1]
     assert_fail_safe(result.decisions[0], "confidence", hold=True)
     assert [e.trigger for e in result.errors] == ["confidence"]
@@ -84,7 +75,7 @@ def test_a_broken_explicit_request_check_escalates_the_customer_turn(
 ) -> None:
     inject_fault(monkeypatch, explicit_request)
     run = Run(policy)
-    result = last_result(policy, run, events.customer("Where is my parcel?"))
+    result = run.step(events.customer("Where is my parcel?"))
     # A customer turn proposes no action: nothing to hold, but the conversation escalates.
     assert_fail_safe(result.decisions[0], "explicit_request", hold=False)
     assert [e.trigger for e in result.errors] == ["explicit_request"]
@@ -98,7 +89,7 @@ def test_a_broken_sentiment_check_escalates_on_a_turn_and_on_a_score(
     run.feed(turn)
     inject_fault(monkeypatch, sentiment)
     # A score for the turn re-runs the sentiment check: its failure escalates too.
-    result = last_result(policy, run, events.sentiment(turn.message_id, -0.9))
+    result = run.step(events.sentiment(turn.message_id, -0.9))
     assert_fail_safe(result.decisions[0], "sentiment", hold=False)
     assert [e.trigger for e in result.errors] == ["sentiment"]
 
@@ -109,7 +100,7 @@ def test_a_broken_repeat_contact_check_escalates_the_contact(
     inject_fault(monkeypatch, repeat_contact)
     run = Run(policy)
     run.feed(events.customer("hi"))
-    result = last_result(policy, run, events.contact("conv-1"))
+    result = run.step(events.contact("conv-1"))
     assert_fail_safe(result.decisions[0], "repeat_contact", hold=False)
     assert [e.trigger for e in result.errors] == ["repeat_contact"]
 
@@ -142,7 +133,7 @@ def test_a_broken_operator_rule_fails_safe_and_the_other_rules_still_run(
 
     monkeypatch.setattr(boundary, "evaluate", evaluate)
     run = Run(policy)
-    result = last_result(policy, run, events.customer("hello"))
+    result = run.step(events.customer("hello"))
     (decision,) = result.decisions
     assert decision.action == "escalate"
     assert [hit.rule for hit in decision.triggers] == [
@@ -160,7 +151,7 @@ def test_a_failure_after_escalation_revises_the_package(
     run.feed(events.customer("I want to talk to a human"))
     assert run.decisions[-1].action == "escalate"
     inject_fault(monkeypatch, confidence)
-    result = last_result(policy, run, events.ai(action="lookup"))
+    result = run.step(events.ai(action="lookup"))
     # No second escalation; the package says what failed, and the caller is told.
     assert result.decisions == []
     (package,) = result.handoffs
@@ -299,11 +290,11 @@ def test_a_message_id_again_with_other_text_is_absorbed_and_named(
     (decision,) = run.feed(first)[0]
     # When the same message id comes again with other text
     forged = events.customer("I want a human now", message_id="m-1")
-    result = last_result(policy, run, forged)
+    result = run.step(forged)
     # Then the first version stays: no escalation from the second text, and the conflict is named
     assert [d.action for d in result.decisions] == ["continue"]
     assert result.conflict is not None and "'m-1'" in result.conflict
     assert [t.text for t in run.state.conversations["conv-1"].turns] == ["Where is my parcel?"]
     # A true redelivery (same content) is no conflict
-    again = last_result(policy, run, first)
+    again = run.step(first)
     assert again.conflict is None and again.decisions == [decision]

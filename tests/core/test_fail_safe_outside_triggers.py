@@ -10,23 +10,15 @@ caller's log line and counts.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from stream.core import handoff
 from stream.core import step as step_module
 from stream.core.decision import Decision
 from stream.core.policy import Policy
-from stream.core.step import HANDOFF, TEXT_ANALYSIS, StepResult, step
+from stream.core.step import HANDOFF, TEXT_ANALYSIS, step
 from stream.testing import EventFactory, Run
 from tests.faults import inject_fault
-
-
-def fed(policy: Policy, run: Run, event: Any) -> StepResult:
-    result = step(run.state, event, policy)
-    run.state = result.state
-    return result
 
 
 def assert_fail_safe(decision: Decision, name: str, *, hold: bool) -> None:
@@ -46,7 +38,7 @@ def test_a_broken_turn_analysis_escalates_the_customer_turn(
     calls = inject_fault(monkeypatch, step_module, broken)
     run = Run(policy)
     # When a plain customer turn (which would continue) is folded
-    result = fed(policy, run, events.customer("Where is my parcel?"))
+    result = run.step(events.customer("Where is my parcel?"))
     # Then it escalates, naming the text analysis, and the error is reported
     assert calls == [1]
     (decision,) = result.decisions
@@ -66,7 +58,7 @@ def test_a_broken_clarifying_check_holds_the_ai_agents_action(
     run.feed(events.account(), events.customer("What's my balance?"))
     inject_fault(monkeypatch, step_module, "_asks_to_clarify")
     # An AI turn with a confident, in-bounds action would continue
-    result = fed(policy, run, events.ai(action="lookup", confidence=0.99))
+    result = run.step(events.ai(action="lookup", confidence=0.99))
     (decision,) = result.decisions
     assert_fail_safe(decision, TEXT_ANALYSIS, hold=True)
     assert [e.trigger for e in result.errors] == [TEXT_ANALYSIS]
@@ -90,7 +82,7 @@ def test_a_broken_handoff_builder_still_escalates_with_a_package(
     run.feed(events.account(), events.customer("I want my money back"))
     # When a refund over the limit escalates
     refund = events.ai(action="refund", klass="financial", confidence=0.99, amount=650.0)
-    result = fed(policy, run, refund)
+    result = run.step(refund)
     # Then the decision still escalates and holds, names the handoff failure first and keeps the
     # boundary hit that caused it; the package is the fallback one, saying what is missing
     assert calls == [1]
@@ -122,7 +114,7 @@ def test_a_broken_revision_keeps_the_last_package_and_reports(
     inject_fault(monkeypatch, handoff, "build")
     inject_fault(monkeypatch, handoff, "with_new_turns")
     # A later customer turn would revise the package; both revision paths raise
-    result = fed(policy, run, events.customer("Still waiting, this is useless"))
+    result = run.step(events.customer("Still waiting, this is useless"))
     assert result.decisions == [] and result.handoffs == []
     assert [(e.trigger, e.code) for e in result.errors] == [(HANDOFF, "internal")]
     assert state.conversations["conv-1"].escalation.package is first
