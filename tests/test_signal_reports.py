@@ -104,3 +104,27 @@ def test_choose_and_measure_run_end_to_end(tmp_path: Path) -> None:
                 merged[group]["dialogues"] == replayed[group]["dialogues"] + test_part["dialogues"]
             )
             assert merged[group]["fired"] == replayed[group]["fired"] + test_part["fired"]
+
+
+def test_a_variant_must_gain_more_than_the_fold_to_fold_spread() -> None:
+    shipped = {
+        "fold_roc_auc": {n: [0.70, 0.75, 0.80, 0.75, 0.75] for n in ("tweets", "ReDial", "CCPE")},
+        **{n: {"roc_auc": 0.75} for n in ("tweets", "ReDial", "CCPE")},
+    }
+    small = {
+        "fold_roc_auc": {n: [0.71, 0.76, 0.81, 0.76, 0.76] for n in ("tweets", "ReDial", "CCPE")},
+        **{n: {"roc_auc": 0.76} for n in ("tweets", "ReDial", "CCPE")},
+    }
+    large = {
+        "fold_roc_auc": {n: [0.80, 0.80, 0.85, 0.80, 0.80] for n in ("tweets", "ReDial", "CCPE")},
+        **{n: {"roc_auc": 0.81} for n in ("tweets", "ReDial", "CCPE")},
+    }
+    spread = choose_signal.against_shipped(small, shipped)["ReDial"]
+    # The folds' spread is 0.0354: a gain of 0.01 in every fold is consistent, but not beyond it.
+    assert spread["shipped_fold_sd"] == 0.0354
+    assert spread["paired_fold_gains"] == [0.01] * 5 and spread["paired_sd"] == 0.0
+    assert spread["roc_auc_gain"] == 0.01 and not spread["beyond_spread"]
+    assert choose_signal.against_shipped(large, shipped)["CCPE"]["beyond_spread"]
+    # A fold without both classes (NaN) is left out, not allowed to poison the spread.
+    shipped["fold_roc_auc"]["CCPE"][0] = float("nan")
+    assert choose_signal.against_shipped(small, shipped)["CCPE"]["paired_fold_gains"] == [0.01] * 4

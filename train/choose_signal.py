@@ -7,14 +7,21 @@ own point, and the dialogue level at that point: the share of low- and high-rate
 dialogues where the sentiment rule fires, each dialogue judged by the fold model that did not train
 on it, with 95 % Wilson intervals. For the shipped features it also replays every such dialogue
 through `stream.core.step` at the default policy's threshold; `bench/signals.py` adds the held-back
-dialogues to those counts. Writes bench/results/signal_cv.json."""
+dialogues to those counts. Writes bench/results/signal_cv.json.
+
+Each variant is also set against the shipped features fold by fold (`against_shipped`): a gain in
+out-of-fold ROC AUC no larger than the shipped features' fold-to-fold standard deviation is not a
+reason to retrain, since a different cut of the same data moves the figure as much."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +43,45 @@ DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "signal_cv.json"
 CHAT_SETS = signal_data.USS_SETS
 T0 = 1_700_000_000_000
 
-# name -> (use the AI turn before, training-only tweet column, C)
-VARIANTS: dict[str, tuple[bool, bool, float]] = {
-    "shipped turn-signal-1 features (text, markers, lexicon, length, caps)": (False, False, 4.0),
-    "+ AI turn kind and answer opener + training-only tweet column": (True, True, 4.0),
-    "+ training-only tweet column": (False, True, 4.0),
-    "+ AI turn kind and answer opener, no tweet column": (True, False, 4.0),
-}
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """Features beyond turn-signal-1's (`EXTRAS` names them) and the fit's settings."""
+
+    extras: tuple[str, ...] = ()
+    tweet_column: bool = False
+    c: float = 4.0
+    tweet_weight: float = 1.0
+    balanced: bool = True
+
+
 SHIPPED = "shipped turn-signal-1 features (text, markers, lexicon, length, caps)"
+VARIANTS: dict[str, Variant] = {
+    SHIPPED: Variant(),
+    "+ AI turn kind and answer opener + training-only tweet column": Variant(("ai",), True),
+    "+ training-only tweet column": Variant((), True),
+    "+ AI turn kind and answer opener, no tweet column": Variant(("ai",)),
+    "+ repetition of the customer's own words": Variant(("repeat",)),
+    "+ position in the exchange x length": Variant(("position",)),
+    "+ the customer's previous turn's markers and lexicon bucket": Variant(("previous",)),
+    "+ character 3-5-grams within words": Variant(("chars",)),
+    "+ repetition + position": Variant(("repeat", "position")),
+    "+ repetition + position + AI turn kind": Variant(("repeat", "position", "ai")),
+    "+ repetition + position + AI turn kind + tweet column": Variant(
+        ("repeat", "position", "ai"), True
+    ),
+    "+ repetition + position + AI turn kind + previous turn": Variant(
+        ("repeat", "position", "ai", "previous")
+    ),
+    "+ repetition + position + AI turn kind + previous turn + tweet column": Variant(
+        ("repeat", "position", "ai", "previous"), True
+    ),
+    "tweets weighted 0.5 (dialogue sets 1)": Variant(tweet_weight=0.5),
+    "tweets weighted 0.3 (dialogue sets 1)": Variant(tweet_weight=0.3),
+    "C = 1": Variant(c=1.0),
+    "C = 16": Variant(c=16.0),
+    "classes not balanced": Variant(balanced=False),
+}
 
 # The AI turn before: the last sentence with a question mark decides its kind.
 _YES_NO_OPENERS = frozenset(
@@ -79,11 +117,65 @@ def context_features(text: str, previous_ai: str) -> set[str]:
     return {f"ai:{kind}", f"x:{kind}:{words[0] if words else '$'}"}
 
 
-def features_of(turn: LabelledTurn, context: bool) -> set[str]:
+def _words(text: str) -> list[str]:
+    return turn_model._tokens(text[: turn_model.MAX_CHARS].lower())
+
+
+def repeat_features(turn: LabelledTurn) -> set[str]:
+    """How much of the turn's words the customer already wrote (best word Jaccard, 5 buckets)."""
+    words = set(_words(turn.text))
+    best = 0.0
+    for earlier in turn.previous_customer[-train_signal.REPEAT_LOOKBACK :]:
+        seen = set(_words(earlier))
+        if words and seen:
+            best = max(best, len(words & seen) / len(words | seen))
+    return {f"rep:{min(4, int(best * 5))}"}
+
+
+def position_features(turn: LabelledTurn) -> set[str]:
+    """How far into the exchange the turn comes, alone and crossed with its length."""
+    earlier = len(turn.previous_customer)
+    where = 0 if earlier == 0 else 1 if earlier <= 2 else 2 if earlier <= 5 else 3
+    length = len(_words(turn.text))
+    size = 0 if length <= 3 else 1 if length <= 10 else 2
+    return {f"pos:{where}", f"pos:{where}:len{size}"}
+
+
+def previous_turn_features(turn: LabelledTurn) -> set[str]:
+    """The markers and lexicon bucket of the customer's turn before this one."""
+    if not turn.previous_customer:
+        return set()
+    earlier = turn.previous_customer
+    signal = analyze_turn(earlier[-1], earlier[-1 - train_signal.REPEAT_LOOKBACK : -1])
+    return {"pm:" + marker.kind for marker in signal.markers} | {
+        f"ps:{turn_model._score_bucket(signal.score)}"
+    }
+
+
+def char_features(turn: LabelledTurn) -> set[str]:
+    """Character 3- to 5-grams of each word, with its boundaries marked."""
+    out: set[str] = set()
+    for word in _words(turn.text):
+        marked = f"<{word}>"
+        for n in (3, 4, 5):
+            out.update(f"c:{marked[i : i + n]}" for i in range(max(1, len(marked) - n + 1)))
+    return out
+
+
+EXTRAS: dict[str, Callable[[LabelledTurn], set[str]]] = {
+    "ai": lambda turn: context_features(turn.text, turn.previous_ai),
+    "repeat": repeat_features,
+    "position": position_features,
+    "previous": previous_turn_features,
+    "chars": char_features,
+}
+
+
+def features_of(turn: LabelledTurn, extras: Sequence[str] = ()) -> set[str]:
     signal = analyze_turn(turn.text, turn.previous_customer[-train_signal.REPEAT_LOOKBACK :])
     features = turn_model.turn_features(turn.text, signal)
-    if context:
-        features |= context_features(turn.text, turn.previous_ai)
+    for extra in extras:
+        features |= EXTRAS[extra](turn)
     return features
 
 
@@ -106,6 +198,49 @@ def summarise(
             "point": point,
         }
     return out
+
+
+def fold_aucs(
+    scores: Sequence[float], labels: Sequence[bool], datasets: Sequence[str], folds: Sequence[int]
+) -> dict[str, list[float]]:
+    """Each set's ROC AUC within each fold: the fold-to-fold spread a difference must beat."""
+    out: dict[str, list[float]] = {}
+    for name in ("tweets", *CHAT_SETS):
+        out[name] = []
+        for fold in range(signal_cv.FOLDS):
+            picked = [i for i, d in enumerate(datasets) if d == name and folds[i] == fold]
+            out[name].append(
+                round(
+                    signal_cv.roc_auc([scores[i] for i in picked], [labels[i] for i in picked]), 4
+                )
+            )
+    return out
+
+
+def against_shipped(variant: dict[str, Any], shipped: dict[str, Any]) -> dict[str, Any]:
+    """Per set: the gain in out-of-fold ROC AUC over the shipped features, the shipped features'
+    fold-to-fold standard deviation, the per-fold (paired) gains, and whether the gain is larger
+    than that spread: the bar a variant must clear before it is worth shipping."""
+    out: dict[str, Any] = {}
+    for name in ("tweets", *CHAT_SETS):
+        pairs = zip(variant["fold_roc_auc"][name], shipped["fold_roc_auc"][name], strict=True)
+        # A fold without both classes of a set has no AUC (NaN): it is left out of the spread.
+        paired = [v - b for v, b in pairs if math.isfinite(v - b)]
+        spread = _sd([b for b in shipped["fold_roc_auc"][name] if math.isfinite(b)])
+        gain = variant[name]["roc_auc"] - shipped[name]["roc_auc"]
+        out[name] = {
+            "roc_auc_gain": round(gain, 4),
+            "shipped_fold_sd": round(spread, 4),
+            "paired_fold_gains": [round(g, 4) for g in paired],
+            "paired_mean": round(statistics.mean(paired), 4) if paired else None,
+            "paired_sd": round(_sd(paired), 4),
+            "beyond_spread": gain > spread,
+        }
+    return out
+
+
+def _sd(values: Sequence[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
 def policy_at(threshold: float) -> Policy:
@@ -140,7 +275,11 @@ def as_turn_model(fitted: signal_cv.Fitted, name: str) -> turn_model.TurnModel:
 
 
 def rule_fires(
-    dialogue: Dialogue, model: signal_cv.Fitted, context: bool, threshold: float, policy: Policy
+    dialogue: Dialogue,
+    model: signal_cv.Fitted,
+    extras: Sequence[str],
+    threshold: float,
+    policy: Policy,
 ) -> bool:
     """The sentiment rule on the turn signal alone: `min_turns` of the last `window_turns`
     customer turns at or above the threshold (the dialogues carry no upstream sentiment)."""
@@ -152,12 +291,11 @@ def rule_fires(
         if role != "customer":
             previous_ai = text
             continue
-        signal = analyze_turn(text, earlier[-train_signal.REPEAT_LOOKBACK :])
+        turn = LabelledTurn(
+            dialogue.dataset, dialogue.key, dialogue.part, text, tuple(earlier), False, previous_ai
+        )
         earlier.append(text)
-        features = turn_model.turn_features(text, signal)
-        if context:
-            features |= context_features(text, previous_ai)
-        flags.append(model.probability(features) >= threshold)
+        flags.append(model.probability(features_of(turn, extras)) >= threshold)
         if sum(flags[-rules.window_turns :]) >= rules.min_turns:
             return True
     return False
@@ -182,7 +320,7 @@ def rates_of(fired: dict[str, list[str]], sizes: dict[str, int]) -> dict[str, An
 
 def dialogue_level(
     models: Sequence[signal_cv.Fitted],
-    context: bool,
+    extras: Sequence[str],
     threshold: float,
     replay: bool,
     root: Path = signal_data.DATA_ROOT,
@@ -203,7 +341,7 @@ def dialogue_level(
             group: [
                 d.key
                 for d in members
-                if rule_fires(d, models[signal_cv.fold_of(name, d.key)], context, threshold, policy)
+                if rule_fires(d, models[signal_cv.fold_of(name, d.key)], extras, threshold, policy)
             ]
             for group, members in groups.items()
         }
@@ -246,24 +384,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.variants and args.output.exists():
         # Rerunning some variants keeps the others' figures.
         result["variants"] = json.loads(args.output.read_text(encoding="utf-8"))["variants"]
-    for name, (context, tweet_column, c) in VARIANTS.items():
+    for name, variant in VARIANTS.items():
         if args.variants and name not in args.variants:
             continue
-        features = [features_of(t, context) for t in turns]
+        features = [features_of(t, variant.extras) for t in turns]
         scores, models = signal_cv.out_of_fold(
             features,
             labels,
             datasets,
             folds,
-            c=c,
+            c=variant.c,
             min_count=train_signal.MIN_COUNT,
             seed=train_signal.SEED,
-            tweet_column=tweet_column,
+            tweet_column=variant.tweet_column,
+            tweet_weight=variant.tweet_weight,
+            balanced=variant.balanced,
         )
         summary = summarise(scores, labels, datasets)
-        summary["settings"] = {"context": context, "tweet_column": tweet_column, "C": c}
+        summary["settings"] = {
+            "extras": list(variant.extras),
+            "tweet_column": variant.tweet_column,
+            "C": variant.c,
+            "tweet_weight": variant.tweet_weight,
+            "balanced": variant.balanced,
+        }
+        summary["fold_roc_auc"] = fold_aucs(scores, labels, datasets, folds)
+        shipped = result["variants"].get(SHIPPED, summary if name == SHIPPED else None)
+        if shipped is not None and "fold_roc_auc" in shipped:
+            summary["against_shipped"] = against_shipped(summary, shipped)
         summary["dialogue_level_at_cv_threshold"] = dialogue_level(
-            models, context, summary["chat_threshold"], replay=False, root=args.data
+            models, variant.extras, summary["chat_threshold"], replay=False, root=args.data
         )
         if name == SHIPPED:
             point = default.sentiment.turn_threshold
@@ -279,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for n in CHAT_SETS
             }
             summary["dialogue_level_at_policy_threshold"] = dialogue_level(
-                models, context, point, replay=True, root=args.data
+                models, variant.extras, point, replay=True, root=args.data
             )
         result["variants"][name] = summary
         print(name, json.dumps(summary), flush=True)

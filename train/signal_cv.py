@@ -58,12 +58,16 @@ def fit(
     min_count: int,
     seed: int,
     tweet_column: bool = True,
+    tweet_weight: float = 1.0,
+    balanced: bool = True,
 ) -> Fitted:
     """Logistic regression (lbfgs), classes balanced, each data set weighted alike.
 
     Each turn's features are scaled by 1/sqrt(the number of its features, kept or not), as the
     scorer does. The tweet column (value 1, not counted in that number) is present only in
     training: it takes the tweets' far higher base rate, so the other weights need not.
+    `tweet_weight` scales the tweets' share against the dialogue sets' (1: each set alike);
+    `balanced` False leaves the classes at their base rates.
     """
     import numpy as np
     from scipy.sparse import csr_matrix
@@ -89,9 +93,18 @@ def fit(
         indptr.append(len(indices))
     matrix = csr_matrix((data, indices, indptr), shape=(len(features), width))
     per_set = Counter(datasets)
-    sample_weight = np.array([len(datasets) / (len(per_set) * per_set[d]) for d in datasets])
+    sample_weight = np.array(
+        [
+            len(datasets) / (len(per_set) * per_set[d]) * (tweet_weight if d == "tweets" else 1.0)
+            for d in datasets
+        ]
+    )
     model = LogisticRegression(
-        C=c, class_weight="balanced", max_iter=5000, tol=1e-6, random_state=seed
+        C=c,
+        class_weight="balanced" if balanced else None,
+        max_iter=5000,
+        tol=1e-6,
+        random_state=seed,
     )
     model.fit(matrix, np.array(labels, dtype=int), sample_weight=sample_weight)
     coef = [float(w) for w in model.coef_[0]]
