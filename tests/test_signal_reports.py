@@ -128,3 +128,18 @@ def test_a_variant_must_gain_more_than_the_fold_to_fold_spread() -> None:
     # A fold without both classes (NaN) is left out, not allowed to poison the spread.
     shipped["fold_roc_auc"]["CCPE"][0] = float("nan")
     assert choose_signal.against_shipped(small, shipped)["CCPE"]["paired_fold_gains"] == [0.01] * 4
+
+
+def test_the_direct_rule_count_skips_a_bare_no_to_a_yes_no_question_as_step_does() -> None:
+    from train.signal_data import Dialogue
+
+    def dialogue(answer: str) -> Dialogue:
+        turns = (("ai_agent", "Have you seen Split?"), ("customer", answer)) * 3
+        return Dialogue("CCPE", "1", "train", turns, (None, True) * 3, (1, 1, 2))
+
+    everything_high = signal_cv.Fitted({}, 10.0, 0.0)
+    policy = choose_signal.policy_at(0.5)
+    as_model = choose_signal.as_turn_model(everything_high, "all-high")
+    for answer, fires in (("No.", False), ("nope", False), ("No, that one was awful.", True)):
+        assert choose_signal.rule_fires(dialogue(answer), everything_high, (), 0.5, policy) is fires
+        assert choose_signal.offered(dialogue(answer), policy, as_model) is fires

@@ -33,7 +33,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from stream.core import turn_model  # noqa: E402
 from stream.core.events import MessageEvent  # noqa: E402
-from stream.core.markers import analyze_turn  # noqa: E402
+from stream.core.markers import analyze_turn, asks_yes_no, is_short_no  # noqa: E402
 from stream.core.policy import DEFAULT_POLICY_PATH, Policy, parse_policy  # noqa: E402
 from stream.core.step import step  # noqa: E402
 from train import signal_cv, signal_data, train_signal  # noqa: E402
@@ -282,12 +282,16 @@ def rule_fires(
     policy: Policy,
 ) -> bool:
     """The sentiment rule on the turn signal alone: `min_turns` of the last `window_turns`
-    customer turns at or above the threshold (the dialogues carry no upstream sentiment)."""
+    customer turns at or above the threshold (the dialogues carry no upstream sentiment). As in
+    `stream.core.triggers.sentiment`, a bare "no" right after an AI yes/no question never counts."""
     rules = policy.sentiment
     earlier: list[str] = []
     previous_ai = ""
+    before = ("", "")
     flags: list[bool] = []
     for role, text in dialogue.turns:
+        answer = before[0] == "ai_agent" and is_short_no(text) and asks_yes_no(before[1])
+        before = (role, text)
         if role != "customer":
             previous_ai = text
             continue
@@ -295,7 +299,7 @@ def rule_fires(
             dialogue.dataset, dialogue.key, dialogue.part, text, tuple(earlier), False, previous_ai
         )
         earlier.append(text)
-        flags.append(model.probability(features_of(turn, extras)) >= threshold)
+        flags.append(not answer and model.probability(features_of(turn, extras)) >= threshold)
         if sum(flags[-rules.window_turns :]) >= rules.min_turns:
             return True
     return False
