@@ -15,9 +15,10 @@ from confluent_kafka import Producer
 from stream.core.policy import load_policy, policy_warnings
 from stream.security import client_security
 from stream.settings import Settings
-from stream.topics import EVENT_TOPICS, INPUT_TOPICS
+from stream.topics import EVENT_TOPICS, INPUT_TOPICS, load_definitions
 from stream.worker import health, judging, log_limits, metrics
 from stream.worker.batches import CaughtUp, StateTable, batches
+from stream.worker.consumer import AtLeastOnceApp
 from stream.worker.deadletters import deadletter_key, deliver_until_written
 from stream.worker.fold import BatchFold
 from stream.worker.handler import Handled, RawRecord, RecordHandler
@@ -34,6 +35,15 @@ def _broker_urls(settings: Settings) -> list[str]:
     return [f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")]
 
 
+def _compacted_topics(settings: Settings) -> set[str]:
+    """The worker's topics whose offsets may be missing at the broker (compaction)."""
+    return {
+        settings.topic(name)
+        for name, definition in load_definitions().items()
+        if "compact" in definition.config["cleanup.policy"]
+    }
+
+
 async def _send_and_wait(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
     pending = await topic.send(key=key, value=value)
     await pending
@@ -47,8 +57,9 @@ def build_app(settings: Settings) -> faust.App:
     in_force = PolicyInForce(policy)
     security = client_security(settings)
 
-    app = faust.App(
+    app = AtLeastOnceApp(
         settings.app_id,
+        compacted=_compacted_topics(settings),
         broker=_broker_urls(settings),
         broker_credentials=security.faust_credentials(),
         store="rocksdb://",

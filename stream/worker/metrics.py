@@ -117,6 +117,13 @@ RECOVERIES = Counter(
     "Table recoveries from the changelog that completed on this worker.",
     registry=REGISTRY,
 )
+OFFSET_HOLES = Counter(
+    "escalation_offset_holes_total",
+    "Input offsets never processed while later ones were: the commit waits, the partition is "
+    "sought back to fetch them again (stream/worker/consumer.py), by topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
 POLICY_UPDATES = Counter(
     "escalation_policy_updates_total",
     "Policies offered on the policy topic, by result (adopted, rejected).",
@@ -177,6 +184,10 @@ def record_judgement(judgement: str) -> None:
 
 def record_trigger_error(trigger: str) -> None:
     TRIGGER_ERRORS.labels(trigger=trigger).inc()
+
+
+def record_offset_hole(topic: str) -> None:
+    OFFSET_HOLES.labels(topic=topic).inc()
 
 
 def set_policy_feed_healthy(healthy: bool) -> None:
