@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import faust
 import structlog
@@ -18,7 +18,7 @@ from stream.settings import Settings
 from stream.topics import EVENT_TOPICS, INPUT_TOPICS, load_definitions
 from stream.worker import health, judging, log_limits, metrics
 from stream.worker.batches import CaughtUp, StateTable, batches
-from stream.worker.consumer import AtLeastOnceApp
+from stream.worker.consumer import AtLeastOnceApp, AtLeastOnceConsumer
 from stream.worker.deadletters import deadletter_key, deliver_until_written
 from stream.worker.fold import BatchFold
 from stream.worker.handler import Handled, RawRecord, RecordHandler
@@ -153,6 +153,7 @@ def build_app(settings: Settings) -> faust.App:
         # The idle wait of the merge counts only time spent waiting for input: while a batch is
         # folded nothing can arrive, and a slow fold must not make the merge give up on order.
         await table.verify_at_start(input_types)
+        consumer = cast(AtLeastOnceConsumer, app.consumer)
         waited = 0.0
         mark = time.monotonic()
         flushed_at = time.monotonic()
@@ -185,6 +186,10 @@ def build_app(settings: Settings) -> faust.App:
                 waited += time.monotonic() - mark
                 for event in batch:
                     message = event.message
+                    if not consumer.admit(message, "customer-decisions"):
+                        # A record before it on its partition never arrived: the consumer
+                        # seeks back to that one, and this one comes again after it.
+                        continue
                     raw_record = RawRecord.of(message)
                     parsed = handler.parse(raw_record)
                     at = None if isinstance(parsed, Handled) else parsed.occurred_at
@@ -260,8 +265,13 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(stat_keys, name="decision-stats")
     async def count(stream: faust.StreamT[int]) -> None:
-        async for key, increment in stream.items():
-            stats[key] += increment
+        consumer = cast(AtLeastOnceConsumer, app.consumer)
+        manual = cast(Any, stream).noack()
+        async for event in manual.events():
+            # A count arriving after a missing one waits for it (the partition is sought back).
+            if consumer.admit(event.message, "decision-stats"):
+                stats[event.key] += event.value
+                await manual.ack(event)
 
     @app.page("/stats/")
     async def stats_view(web: Any, request: Any) -> Any:

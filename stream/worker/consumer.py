@@ -5,21 +5,27 @@ Three defects of faust-streaming 0.15 together lost a record under takeover (doc
 record skipped under takeover"):
 - Records of a batch fetched before a seek were still handed over after it; each moved the
   consumer's read offset past the seek, so the records fetched again from the committed offset
-  were dropped as already read, while the copies handed over before the seek were cleared from
+  were dropped as already read, while the copies handed over around the seek were cleared from
   the agent's queue when the flow resumed.
 - The commit let one missing offset at the head through, and counted the record that revealed a
   gap as a gap too.
 - A record skipped by the stream during a rebalance was acked as if processed.
 
-Here: a record of a batch fetched before a seek of its partition is not handed over; the read
-offset is put back when one was being handed over during the seek; only records the agent
-processed are acked; the commit follows `commits.commit_point`; and a hole (an offset never
-acked while later ones were) is logged, counted, and fetched again by seeking back to it.
+Here:
+- after each record of a batch asked for before a seek of its partition, the read offset is put
+  back to the seek's, so what the seek fetches again is not dropped as read;
+- each agent processes each partition's records in offset order with none missing (`admit`): a
+  record that arrives after a missing one is refused, and the partition is sought back to it;
+- only records the agent processed are acked;
+- the commit follows `commits.commit_point`: should an offset still be missing, it holds there,
+  logged and counted, and never commits past it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
 
@@ -33,10 +39,13 @@ from stream.worker.commits import FetchLedger, commit_point
 
 log = structlog.get_logger(__name__)
 
-#: How long a hole stays before the partition is sought back to it. The agent acks each
-#: partition's records in offset order, so a hole is not a record still in flight; the wait
-#: only keeps a rebalance under way from causing a seek.
-HOLE_GRACE_SECONDS = 3.0
+#: How long a seek back to a missing record may take before a refused record asks for it again.
+SEEK_BACK_RETRY_SECONDS = 5.0
+#: How long a partition with records past what its readers got may stay quiet before it is
+#: sought back (records lost with none after them, so no later record shows the loss).
+QUIET_SECONDS = 10.0
+#: How often a commit held at a hole is logged again.
+HOLE_LOG_SECONDS = 10.0
 
 
 class AtLeastOnceConsumer(AIOKafkaConsumer):
@@ -46,7 +55,7 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
 
     def __init__(self, *args: Any, callback: Any, **kwargs: Any) -> None:
         async def handed_over(message: Message) -> None:
-            self._ledger(message.tp).fetched(message.offset)
+            self._ledger(message.tp).fetched(message.offset, time.monotonic())
             await callback(message)
 
         super().__init__(*args, callback=handed_over, **kwargs)
@@ -54,7 +63,12 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         self._seeks = 0  # seeks started so far
         self._sought_at: dict[TP, int] = {}  # partition -> number of its latest seek
         self._sought_to: dict[TP, int | None] = {}  # partition -> read offset that seek set
-        self._holes: dict[TP, tuple[int, float]] = {}  # partition -> (hole, first seen)
+        self._holes: dict[TP, tuple[int, float]] = {}  # partition -> (hole, last logged)
+        # (partition, reader) -> (offset sought back to, since)
+        self._seeking_back: dict[tuple[TP, str], tuple[int, float]] = {}
+        self._seek_back_task: asyncio.Future[None] | None = None
+        # records whose fetch was asked for before their partition was last sought
+        self._before_seek: weakref.WeakSet[Message] = weakref.WeakSet()
 
     def _ledger(self, tp: TP) -> FetchLedger:
         ledger = self._ledgers.get(tp)
@@ -71,9 +85,10 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
             self._sought_to.pop(tp, None)
 
     def _sought(self, positions: Mapping[TP, int | None]) -> None:
+        now = time.monotonic()
         for tp, offset in positions.items():
             self._sought_to[tp] = offset
-            self._ledger(tp).sought(offset)
+            self._ledger(tp).sought(offset, now)
 
     async def perform_seek(self) -> None:
         tps = {tp for tp in self.assignment() if not self._is_changelog_tp(tp)}
@@ -90,7 +105,11 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         issued = self._seeks
         async for tp, message in super().getmany(timeout):
             if self._sought_at.get(tp, 0) > issued:
-                continue  # fetched before its partition was sought: fetched again after it
+                # Its fetch was asked for before its partition was sought: it may come from the
+                # old position (then the seek fetches it again) or already from the new one
+                # (then it is the only copy). Handed over either way; `admit` tells them apart
+                # by order, and refuses an old one without asking for a seek.
+                self._before_seek.add(message)
             yield tp, message
             # The drain loop has recorded it as read. A seek that began meanwhile set the read
             # offset back; put it back again, or what is fetched again below it is dropped.
@@ -127,34 +146,117 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         return point.offset
 
     def _note_hole(self, tp: TP, hole: int | None) -> None:
+        """A commit held at an offset never acked while later ones were: the agent admits records
+        in order, so this is a path not foreseen; it holds (a restart fetches the record again)
+        and says so, never commits past it."""
         if hole is None:
             self._holes.pop(tp, None)
-        elif self._holes.get(tp, (None, 0.0))[0] != hole:
-            self._holes[tp] = (hole, time.monotonic())
+            return
+        seen = self._holes.get(tp)
+        now = time.monotonic()
+        if seen is not None and seen[0] == hole and now - seen[1] < HOLE_LOG_SECONDS:
+            return
+        self._holes[tp] = (hole, now)
+        log.error(
+            "offset_hole",
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=hole,
+            action="commit held before the offset until it is processed",
+        )
+        metrics.record_offset_hole(tp.topic)
+
+    # -- admission: each partition's records reach the fold in offset order, none missing
+
+    def admit(self, message: Message, reader: str) -> bool:
+        """Whether the agent `reader` may process this record now.
+
+        False for a record that arrives after one lost between fetch and agent: the partition is
+        sought back to the lost one, and this record comes again after it.
+        """
+        tp = message.tp
+        missing = self._ledger(tp).admit(message.offset, reader)
+        pending = self._seeking_back.get((tp, reader))
+        if missing is None:
+            if pending is not None and message.offset == pending[0]:
+                self._seeking_back.pop((tp, reader), None)
+            return True
+        if message in self._before_seek:
+            # From the position before a seek that has not delivered the missing record yet;
+            # that seek went to it or before it, so this record comes again after it.
+            return False
+        now = time.monotonic()
+        if pending is None or pending[0] != missing or now - pending[1] >= SEEK_BACK_RETRY_SECONDS:
+            self._seeking_back[(tp, reader)] = (missing, now)
+            log.warning(
+                "offset_missing",
+                reader=reader,
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=missing,
+                arrived=message.offset,
+                action="refused records after it; seeking back to fetch it again",
+            )
+            metrics.record_offset_hole(tp.topic)
+            self._seek_back_task = asyncio.ensure_future(self._seek_back(tp, missing))
+        return False
+
+    async def _seek_back(self, tp: TP, offset: int | None) -> None:
+        if tp not in self.assignment():
+            return
+        if offset is not None:
+            await self.seek(tp, offset)
+            return
+        # nothing committed and nothing received: back to where `auto.offset.reset` starts
+        self._seeking([tp])
+        await self._thread.seek_to_beginning(tp)
+        self._read_offset.pop(tp, None)
+        self._sought({tp: None})
 
     async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         did_commit = bool(await super().commit(topics, start_new_transaction))
+        if topics is None and not self.app.rebalancing:
+            await self._fetch_lost_tails()
+        return did_commit
+
+    async def _fetch_lost_tails(self) -> None:
+        """Seek back a partition whose readers wait for records the broker has but that stopped
+        coming: lost between fetch and agent with no record after them to show it."""
         now = time.monotonic()
-        for tp, (hole, since) in list(self._holes.items()):
-            if now - since < HOLE_GRACE_SECONDS or tp not in self.assignment():
+        assignment = self.assignment()
+        for tp, ledger in list(self._ledgers.items()):
+            if (
+                tp not in assignment
+                or self._is_changelog_tp(tp)
+                or tp in self._paused_partitions
+                or tp in self._buffered_partitions
+                or not self.app.topics.acks_enabled_for(tp.topic)
+            ):
                 continue
-            log.error(
-                "offset_hole",
+            try:
+                high = self.highwater(tp)
+            except Exception:  # no fetch position yet: nothing to compare with
+                continue
+            if not ledger.stalled(high, now, QUIET_SECONDS):
+                continue
+            lowest = ledger.lowest_next()
+            log.warning(
+                "offset_missing",
                 topic=tp.topic,
                 partition=tp.partition,
-                offset=hole,
-                committed=self._committed_offset.get(tp),
-                action="commit held at the hole; seeking back to fetch it again",
+                offset=lowest,
+                high_watermark=high,
+                action="no record came for it; seeking back to fetch it again",
             )
             metrics.record_offset_hole(tp.topic)
-            self._holes[tp] = (hole, now)
-            await self.seek(tp, hole)
-        return did_commit
+            ledger.active_at = now
+            await self._seek_back(tp, lowest)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
             self._ledgers.pop(tp, None)
             self._holes.pop(tp, None)
+        self._seeking_back = {k: v for k, v in self._seeking_back.items() if k[0] not in revoked}
         await super().on_partitions_revoked(revoked)
 
 

@@ -318,9 +318,13 @@ def install(
         """
         table = StateTable(memories)
         await table.verify_at_start(judging.topics)
-        async for batch in batches(
+        admit = getattr(app.consumer, "admit", None)  # the worker's AtLeastOnceConsumer
+        async for fetched in batches(
             stream, settings.batch_size, settings.calibration_batch_wait_seconds, lambda: False
         ):
+            # A record arriving after one this agent missed waits for it: the consumer seeks
+            # its partition back (stream/worker/consumer.py), and it comes again, unacked.
+            batch = [e for e in fetched if admit is None or admit(e.message, "calibration-judge")]
             for event in batch:
                 table.remember(event)
             judged = judging.handle_batch((RawRecord.of(e.message) for e in batch), table.get)

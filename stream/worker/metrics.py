@@ -119,8 +119,8 @@ RECOVERIES = Counter(
 )
 OFFSET_HOLES = Counter(
     "escalation_offset_holes_total",
-    "Input offsets never processed while later ones were: the commit waits, the partition is "
-    "sought back to fetch them again (stream/worker/consumer.py), by topic.",
+    "Input records lost between fetch and agent (the partition is sought back to them) or "
+    "holding the commit (stream/worker/consumer.py), by topic.",
     ["topic"],
     registry=REGISTRY,
 )

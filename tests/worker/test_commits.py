@@ -109,7 +109,68 @@ def test_a_record_the_stream_skipped_is_not_acked(
     assert list(consumer._acked[PARTITION]) == [9]
 
 
-def test_a_lasting_hole_is_counted_and_sought_back_to(
+def holes(topic: str = TOPIC) -> float:
+    return (
+        metrics.REGISTRY.get_sample_value("escalation_offset_holes_total", {"topic": topic}) or 0.0
+    )
+
+
+def test_a_hole_at_commit_is_counted_and_the_commit_holds(consumer: AtLeastOnceConsumer) -> None:
+    before = holes()
+    consumer._acked[PARTITION] = [9, 10, 11]
+    for _ in range(3):  # logged and counted once per HOLE_LOG_SECONDS, held every time
+        assert consumer._new_offset(PARTITION) is None
+    assert holes() - before == 1.0
+
+
+def test_the_agent_gets_each_partitions_records_in_order_with_none_missing() -> None:
+    ledger = FetchLedger(compacted=False)
+    ledger.sought(8)
+    assert ledger.admit(8) is None
+    assert ledger.admit(10) == 9  # 9 was lost between fetch and agent
+    assert ledger.admit(11) == 9
+    ledger.sought(9)  # the seek back
+    assert ledger.admit(9) is None  # fetched again after it
+    assert ledger.admit(10) is None
+    assert ledger.admit(4) is None  # processed before: folded again, as after a crash
+    assert ledger.next[""] == 11
+
+
+def test_each_reader_of_a_partition_gets_every_record() -> None:
+    ledger = FetchLedger(compacted=False)
+    ledger.sought(0)
+    assert [ledger.admit(o, "decide") for o in (0, 1, 2)] == [None, None, None]
+    assert ledger.admit(0, "judge") is None
+    assert ledger.admit(2, "judge") == 1  # the judge missed 1, which the other reader had
+
+
+def test_a_second_seek_to_the_committed_offset_does_not_move_a_reader_back() -> None:
+    ledger = FetchLedger(compacted=False)
+    ledger.sought(12)
+    assert ledger.admit(12) is None
+    ledger.sought(12)  # Faust seeks again on the same assignment; 12 is with the agent
+    assert ledger.admit(13) is None
+    assert ledger.admit(12) is None  # its copy fetched again: read again
+
+
+def test_a_compacted_topics_gap_is_admitted_only_where_the_broker_showed_it() -> None:
+    ledger = FetchLedger(compacted=True)
+    ledger.sought(0)
+    for offset in (0, 1, 4, 5):
+        ledger.fetched(offset)
+    assert [ledger.admit(o) for o in (0, 1, 4)] == [None, None, None]
+    assert ledger.admit(7) == 5  # 5 was fetched: a record lost, not compacted away
+
+
+def test_with_nothing_committed_the_first_record_fetched_comes_first() -> None:
+    ledger = FetchLedger(compacted=False)
+    ledger.sought(None)
+    ledger.fetched(0)
+    ledger.fetched(1)
+    assert ledger.admit(1) == 0
+
+
+def test_a_refused_record_seeks_its_partition_back_once(
     consumer: AtLeastOnceConsumer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sought: list[tuple[TP, int]] = []
@@ -119,40 +180,68 @@ def test_a_lasting_hole_is_counted_and_sought_back_to(
 
     monkeypatch.setattr(AIOKafkaConsumer, "seek", seek)
     monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION})
-    monkeypatch.setattr("stream.worker.consumer.HOLE_GRACE_SECONDS", 0.0)
-    before = metrics.REGISTRY.get_sample_value("escalation_offset_holes_total", {"topic": TOPIC})
-    consumer._acked[PARTITION] = [9, 10, 11]
-    consumer._new_offset(PARTITION)
-    asyncio.run(consumer.commit())
-    assert sought == [(PARTITION, 8)]
-    after = metrics.REGISTRY.get_sample_value("escalation_offset_holes_total", {"topic": TOPIC})
-    assert (after or 0.0) - (before or 0.0) == 1.0
-    assert consumer._ledgers[PARTITION].expected == 8
+    before = holes()
+
+    async def deliver() -> list[bool]:
+        consumer._sought({PARTITION: 8})
+        admitted = [consumer.admit(Msg(PARTITION, o), "customer-decisions") for o in (8, 10, 11)]
+        await asyncio.sleep(0)  # the seek back runs, and sets the partition's next offset to 9
+        admitted += [consumer.admit(Msg(PARTITION, o), "customer-decisions") for o in (9, 10, 11)]
+        return admitted
+
+    assert asyncio.run(deliver()) == [True, False, False, True, True, True]
+    assert sought == [(PARTITION, 9)]
+    assert holes() - before == 1.0
 
 
-def test_records_fetched_before_a_seek_of_their_partition_are_not_handed_over(
+def test_a_seek_during_a_batch_keeps_its_read_offset_and_old_records_wait_for_it(
     consumer: AtLeastOnceConsumer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = TP(TOPIC, 3)
-    batch = [(PARTITION, Msg(PARTITION, 8)), (PARTITION, Msg(PARTITION, 9)), (other, Msg(other, 4))]
+    batch = [
+        (PARTITION, Msg(PARTITION, 9)),
+        (PARTITION, Msg(PARTITION, 10)),
+        (other, Msg(other, 4)),
+    ]
 
     async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         for item in batch:
             yield item
 
     monkeypatch.setattr(AIOKafkaConsumer, "getmany", getmany)
+    monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION, other})
+    consumer._sought({PARTITION: 8, other: 4})
 
-    async def drain() -> list[int]:
+    async def drain() -> list[Any]:
         seen = []
         async for tp, message in consumer.getmany(1.0):
-            seen.append(message.offset)
+            seen.append(message)
             consumer._read_offset[tp] = message.offset  # as Faust's drain loop does
-            if message.offset == 8:
-                # the partition is sought back to its committed offset while 8 is handed over
+            if message.offset == 9:
+                # the partition is sought back to its committed offset while 9 is handed over
                 consumer._seeking([PARTITION])
                 consumer._sought({PARTITION: 8})
         return seen
 
-    assert asyncio.run(drain()) == [8, 4]
-    # the read offset is the seek's again, so 8 and 9 are fetched anew and not dropped as read
+    seen = asyncio.run(drain())
+    assert [m.offset for m in seen] == [9, 10, 4]
+    # the read offset is the seek's again, so 8, 9 and 10 fetched anew are not dropped as read
     assert consumer._read_offset[PARTITION] == 8
+    # 10 was asked for before the seek and comes after the missing 8: refused, no seek back
+    # (the seek fetches it again); 4 on the other partition goes on
+    before = holes()
+    assert consumer.admit(seen[1], "customer-decisions") is False
+    assert consumer.admit(seen[2], "customer-decisions") is True
+    assert holes() == before
+
+
+def test_a_partition_whose_records_stopped_coming_is_stalled_only_after_a_quiet_time() -> None:
+    ledger = FetchLedger(compacted=False)
+    ledger.sought(12, now=100.0)
+    ledger.fetched(12, now=101.0)
+    ledger.fetched(13, now=101.0)
+    assert ledger.admit(12, "decide") is None  # 13 was lost on its way and nothing came after
+    assert ledger.lowest_next() == 13
+    assert not ledger.stalled(high=20, now=105.0, quiet_s=10.0)
+    assert ledger.stalled(high=20, now=112.0, quiet_s=10.0)
+    assert not ledger.stalled(high=13, now=112.0, quiet_s=10.0)  # caught up: nothing to wait for
