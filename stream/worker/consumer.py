@@ -181,6 +181,9 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
             if pending is not None and message.offset == pending[0]:
                 self._seeking_back.pop((tp, reader), None)
             return True
+        # Refused: never acked, so the commit stays before it; and no longer waited for, so a
+        # rebalance (which waits for every record handed over to be acked) does not hang on it.
+        self._unacked_messages.discard(message)
         if message in self._before_seek:
             # From the position before a seek that has not delivered the missing record yet;
             # that seek went to it or before it, so this record comes again after it.
@@ -202,16 +205,27 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         return False
 
     async def _seek_back(self, tp: TP, offset: int | None) -> None:
+        """Fetch a partition again from `offset`; a failure is logged, never raised: the commit
+        stays before the missing record either way, and the next check asks again."""
         if tp not in self.assignment():
             return
-        if offset is not None:
-            await self.seek(tp, offset)
-            return
-        # nothing committed and nothing received: back to where `auto.offset.reset` starts
-        self._seeking([tp])
-        await self._thread.seek_to_beginning(tp)
-        self._read_offset.pop(tp, None)
-        self._sought({tp: None})
+        try:
+            if offset is not None:
+                await self.seek(tp, offset)
+                return
+            # nothing committed and nothing received: back to where `auto.offset.reset` starts
+            self._seeking([tp])
+            await self._thread.seek_to_beginning(self._new_topicpartition(tp.topic, tp.partition))
+            self._read_offset.pop(tp, None)
+            self._sought({tp: None})
+        except Exception as exc:
+            log.error(
+                "seek_back_failed",
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=offset,
+                error=repr(exc),
+            )
 
     async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         did_commit = bool(await super().commit(topics, start_new_transaction))

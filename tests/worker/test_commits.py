@@ -182,9 +182,13 @@ def test_a_refused_record_seeks_its_partition_back_once(
     monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION})
     before = holes()
 
+    refused = Msg(PARTITION, 10)
+    consumer._unacked_messages.add(refused)
+
     async def deliver() -> list[bool]:
         consumer._sought({PARTITION: 8})
-        admitted = [consumer.admit(Msg(PARTITION, o), "customer-decisions") for o in (8, 10, 11)]
+        admitted = [consumer.admit(m, "customer-decisions") for m in (Msg(PARTITION, 8), refused)]
+        admitted.append(consumer.admit(Msg(PARTITION, 11), "customer-decisions"))
         await asyncio.sleep(0)  # the seek back runs, and sets the partition's next offset to 9
         admitted += [consumer.admit(Msg(PARTITION, o), "customer-decisions") for o in (9, 10, 11)]
         return admitted
@@ -192,6 +196,8 @@ def test_a_refused_record_seeks_its_partition_back_once(
     assert asyncio.run(deliver()) == [True, False, False, True, True, True]
     assert sought == [(PARTITION, 9)]
     assert holes() - before == 1.0
+    # a rebalance does not wait for the refused record to be acked: it comes again
+    assert refused not in consumer._unacked_messages
 
 
 def test_a_seek_during_a_batch_keeps_its_read_offset_and_old_records_wait_for_it(
