@@ -44,7 +44,7 @@ SEEK_BACK_RETRY_SECONDS = 5.0
 #: How long a partition with records past what its readers got may stay quiet before it is
 #: sought back (records lost with none after them, so no later record shows the loss).
 QUIET_SECONDS = 10.0
-#: How often a commit held at a hole is logged again.
+#: How long a commit may be held at a hole before it is logged, and how often again.
 HOLE_LOG_SECONDS = 10.0
 
 
@@ -63,7 +63,8 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         self._seeks = 0  # seeks started so far
         self._sought_at: dict[TP, int] = {}  # partition -> number of its latest seek
         self._sought_to: dict[TP, int | None] = {}  # partition -> read offset that seek set
-        self._holes: dict[TP, tuple[int, float]] = {}  # partition -> (hole, last logged)
+        # partition -> (hole, seen since, last logged)
+        self._holes: dict[TP, tuple[int, float, float | None]] = {}
         # (partition, reader) -> (offset sought back to, since)
         self._seeking_back: dict[tuple[TP, str], tuple[int, float]] = {}
         self._seek_back_task: asyncio.Future[None] | None = None
@@ -146,22 +147,30 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         return point.offset
 
     def _note_hole(self, tp: TP, hole: int | None) -> None:
-        """A commit held at an offset never acked while later ones were: the agent admits records
-        in order, so this is a path not foreseen; it holds (a restart fetches the record again)
-        and says so, never commits past it."""
+        """A commit held at an offset never acked while later ones were. Right after a
+        rebalance that is normal for a moment (records acked just before it, the ones before
+        them fetched again); lasting, it is a path not foreseen: it holds (a restart fetches the
+        record again) and says so, never commits past it."""
         if hole is None:
             self._holes.pop(tp, None)
             return
-        seen = self._holes.get(tp)
         now = time.monotonic()
-        if seen is not None and seen[0] == hole and now - seen[1] < HOLE_LOG_SECONDS:
+        seen = self._holes.get(tp)
+        if seen is None or seen[0] != hole:
+            self._holes[tp] = (hole, now, None)
             return
-        self._holes[tp] = (hole, now)
+        since, logged = seen[1], seen[2]
+        if now - since < HOLE_LOG_SECONDS or (
+            logged is not None and now - logged < HOLE_LOG_SECONDS
+        ):
+            return
+        self._holes[tp] = (hole, since, now)
         log.error(
             "offset_hole",
             topic=tp.topic,
             partition=tp.partition,
             offset=hole,
+            held_seconds=round(now - since, 1),
             action="commit held before the offset until it is processed",
         )
         metrics.record_offset_hole(tp.topic)

@@ -115,12 +115,17 @@ def holes(topic: str = TOPIC) -> float:
     )
 
 
-def test_a_hole_at_commit_is_counted_and_the_commit_holds(consumer: AtLeastOnceConsumer) -> None:
+def test_a_lasting_hole_at_commit_is_counted_and_the_commit_holds(
+    consumer: AtLeastOnceConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = holes()
     consumer._acked[PARTITION] = [9, 10, 11]
-    for _ in range(3):  # logged and counted once per HOLE_LOG_SECONDS, held every time
+    assert consumer._new_offset(PARTITION) is None
+    assert holes() == before  # right after a rebalance this is normal for a moment
+    monkeypatch.setattr("stream.worker.consumer.HOLE_LOG_SECONDS", 0.0)
+    for _ in range(3):
         assert consumer._new_offset(PARTITION) is None
-    assert holes() - before == 1.0
+    assert holes() - before == 3.0
 
 
 def test_the_agent_gets_each_partitions_records_in_order_with_none_missing() -> None:
