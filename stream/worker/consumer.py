@@ -213,20 +213,13 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
             self._seek_back_task = asyncio.ensure_future(self._seek_back(tp, missing))
         return False
 
-    async def _seek_back(self, tp: TP, offset: int | None) -> None:
+    async def _seek_back(self, tp: TP, offset: int) -> None:
         """Fetch a partition again from `offset`; a failure is logged, never raised: the commit
         stays before the missing record either way, and the next check asks again."""
         if tp not in self.assignment():
             return
         try:
-            if offset is not None:
-                await self.seek(tp, offset)
-                return
-            # nothing committed and nothing received: back to where `auto.offset.reset` starts
-            self._seeking([tp])
-            await self._thread.seek_to_beginning(self._new_topicpartition(tp.topic, tp.partition))
-            self._read_offset.pop(tp, None)
-            self._sought({tp: None})
+            await self.seek(tp, offset)
         except Exception as exc:
             log.error(
                 "seek_back_failed",
@@ -260,9 +253,11 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
                 high = self.highwater(tp)
             except Exception:  # no fetch position yet: nothing to compare with
                 continue
-            if not ledger.stalled(high, now, QUIET_SECONDS):
-                continue
             lowest = ledger.lowest_next()
+            # Not known (nothing committed, nothing fetched since the seek): no offset to go
+            # back to; Faust's own position is where `auto.offset.reset` starts.
+            if lowest is None or not ledger.stalled(high, now, QUIET_SECONDS):
+                continue
             log.warning(
                 "offset_missing",
                 topic=tp.topic,
