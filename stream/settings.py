@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # hold the others back (Kafka Streams' max.task.idle.ms), and how many records may be held.
     order_idle_ms: float = Field(default=1000.0, ge=0.0)
     order_max_held: int = Field(default=50_000, ge=1)
+    # The idle sweep (stream/worker/sweep.py): every this many seconds, up to this many keys of
+    # each partition are visited and expired by the partition's event time; 0 switches it off.
+    idle_sweep_seconds: float = Field(default=10.0, ge=0.0)
+    idle_sweep_keys_per_tick: int = Field(default=5_000, ge=1)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

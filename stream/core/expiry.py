@@ -5,7 +5,8 @@ the same kind came, so every customer kept its last conversations (turns, packag
 
 The clock is the customer's own watermark W, the newest event time `step` has seen for it (no
 wall clock). `step` calls `expire` whenever W moves, so a customer shrinks at its next event of
-any kind; one with no new event keeps what it had (bench/state_bench.py measures both). Dropped:
+any kind; one with no new event is shrunk by the worker's idle sweep (stream/core/sweep.py),
+which calls `expire` with a clock taken from its partition instead. Dropped:
 - contacts older than W minus the repeat window minus the lateness: an event that may still fire
   the repeat-contact trigger is at most `lateness_seconds` behind W, and its window reaches back
   `repeat_contact.window_days` from there. The handoff's prior contacts use the repeat window too
@@ -54,9 +55,13 @@ def past_horizon(closed_at: int, at: int, policy: Policy) -> bool:
     return closed_at >= 0 and at > closed_at + horizon_ms(policy)
 
 
-def expire(state: CustomerState, policy: Policy) -> Expired:
-    """Drop, in place, what `state` holds past its windows at its own watermark (module doc)."""
-    mark = state.watermark
+def expire(state: CustomerState, policy: Policy, at: int | None = None) -> Expired:
+    """Drop, in place, what `state` holds past its windows at its own watermark (module doc).
+
+    `at` replaces the watermark as the clock: the idle sweep (stream/core/sweep.py) passes a time
+    no later event of the customer can be more than the lateness behind. The state's watermark
+    and marks are left as they are either way."""
+    mark = state.watermark if at is None else at
     compiled = policy.compiled
     contacts = state.contacts
     dropped_contacts = 0

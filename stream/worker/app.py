@@ -24,6 +24,7 @@ from stream.worker.fold import BatchFold
 from stream.worker.handler import Handled, RawRecord, RecordHandler
 from stream.worker.ordering import EventTimeMerge
 from stream.worker.policy_feed import PolicyFeed, PolicyInForce, rejecting_to_deadletter
+from stream.worker.sweep import IdleSweep
 
 log = structlog.get_logger(__name__)
 
@@ -251,6 +252,21 @@ def build_app(settings: Settings) -> faust.App:
         for decided, append_ms in out.sent:
             metrics.record_decisions(decided, append_ms=append_ms)
         metrics.record_handoffs(len(out.handoffs))
+
+    if settings.idle_sweep_seconds > 0:
+        idle = IdleSweep(
+            table,
+            folder,
+            handler.clock,
+            input_types,
+            merge.times,
+            settings.idle_sweep_keys_per_tick,
+        )
+
+        @app.timer(settings.idle_sweep_seconds)  # type: ignore[untyped-decorator]  # unannotated in Faust
+        async def sweep_idle() -> None:
+            """Expire customers with no new event, by each partition's event time."""
+            idle.tick()
 
     @app.on_partitions_revoked.connect
     def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

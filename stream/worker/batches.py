@@ -122,6 +122,33 @@ class StateTable:
         for partition in partitions:
             self._events.pop(partition, None)
 
+    def partitions(self) -> list[int]:
+        """The partitions this worker has folded records of, and still owns."""
+        return list(self._events)
+
+    def keys_after(self, partition: int, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` keys of the partition's store, in key order, after `after` (None: from
+        the first). Empty for a store with no partitions of its own (the memory store)."""
+        table = cast(Any, self._table)
+        store = table.data
+        dbs = getattr(store, "_dbs", None)
+        if dbs is None or partition not in dbs:
+            return []
+        it = dbs[partition].iter()
+        if after is None:
+            it.seek_to_first()
+        else:
+            it.seek(store._encode_key(after))
+        keys: list[str] = []
+        while it.valid() and len(keys) < limit:
+            raw = it.key()
+            if raw != store.offset_key:
+                key = store._decode_key(raw)
+                if key != after:
+                    keys.append(key)
+            it.next()
+        return keys
+
     def get(self, key: str, partition: int) -> Any:
         token = _current_event.set(weakref.ref(self._events[partition]))
         try:
@@ -137,6 +164,16 @@ class StateTable:
             table = cast(Any, self._table)
             table.data[key] = value
             table.send_changelog(partition, key, value)
+        finally:
+            _current_event.reset(token)
+
+    def delete(self, key: str, partition: int) -> None:
+        """Remove a key from the store and write its tombstone to the changelog partition."""
+        table = cast(Any, self._table)
+        token = _current_event.set(weakref.ref(self._events[partition]))
+        try:
+            del table.data[key]
+            table.send_changelog(partition, key, None, value_serializer="raw")
         finally:
             _current_event.reset(token)
 

@@ -116,6 +116,10 @@ class BatchFold:
         """Customers whose cached state is not written yet."""
         return len(self._dirty)
 
+    def is_dirty(self, customer_id: str) -> bool:
+        """Whether the customer's cached state is newer than the table's."""
+        return customer_id in self._dirty
+
     def _load(self, customer_id: str, partition: int) -> CustomerState | None:
         state = self.cache.get(customer_id)
         if state is not None:

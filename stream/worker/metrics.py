@@ -101,6 +101,12 @@ TRIGGER_ERRORS = Counter(
     ["trigger"],
     registry=REGISTRY,
 )
+IDLE_SWEPT = Counter(
+    "escalation_idle_swept_total",
+    "Idle customers the sweep shrank (trimmed) or deleted from the state table (gone).",
+    ["result"],
+    registry=REGISTRY,
+)
 AGENT_CRASHES = Counter(
     "escalation_agent_crashes_total",
     "Agents that crashed (Faust restarts them in place), by agent.",
@@ -188,6 +194,10 @@ def record_trigger_error(trigger: str) -> None:
 
 def record_offset_hole(topic: str) -> None:
     OFFSET_HOLES.labels(topic=topic).inc()
+
+
+def record_swept(result: str) -> None:
+    IDLE_SWEPT.labels(result=result).inc()
 
 
 def set_policy_feed_healthy(healthy: bool) -> None:

@@ -16,7 +16,7 @@ No Faust import: the caught-up check is a callable, so the merge is tested witho
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
@@ -89,6 +89,15 @@ class EventTimeMerge(Generic[T]):
             self._release_group(partition, group, now, caught_up, forced, out)
         self.held -= len(out)
         return out
+
+    def times(self, partition: int) -> Iterator[int]:
+        """Event times of the records held for `partition` (admitted, not released yet)."""
+        group = self._groups.get(partition)
+        if group is not None:
+            for queue in group.queues.values():
+                for held in queue:
+                    if held.time != UNTIMED:
+                        yield held.time
 
     def drop(self, partitions: Iterable[int]) -> int:
         """Forget what is held for revoked partitions (it is redelivered to their new owner)."""

@@ -408,6 +408,33 @@ def committed_offset(group: str, topic: str, partition: int, bootstrap: str = BO
         consumer.close()
 
 
+def changelog_values(isolated: Isolated, customer_id: str) -> list[bytes | None]:
+    """Every record of the state changelog for one customer, in order (None: a tombstone)."""
+    topic = f"{isolated.app_id}-customer-state-changelog"
+    key = customer_id.encode()
+    consumer = Consumer(
+        {"bootstrap.servers": isolated.bootstrap, "group.id": f"cl-{uuid.uuid4().hex}"}
+    )
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in parts}
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        values: list[bytes | None] = []
+        seen = dict.fromkeys(parts, 0)
+        deadline = time.monotonic() + 60
+        while any(seen[p] < ends[p] for p in parts) and time.monotonic() < deadline:
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error():
+                    continue
+                seen[msg.partition()] = msg.offset() + 1
+                # Faust writes table keys in its JSON serializer: the customer id quoted
+                if msg.key() in (key, b'"' + key + b'"'):
+                    values.append(msg.value())
+        return values
+    finally:
+        consumer.close()
+
+
 def wait_for_log(path: Path, needle: str, timeout: float = 60.0) -> str:
     """The first line of a log that contains `needle` (bounded wait)."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from stream.backtest.run import run_policy
@@ -31,6 +31,7 @@ from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
     assert_backtest_parity,
+    changelog_values,
     produce,
     running_worker,
     stop,
@@ -234,32 +235,6 @@ EMOJI_CONVERSATIONS = 20  # the policy's max_open_conversations
 EMOJI_TURNS = 20  # its max_turns_per_conversation
 
 
-def changelog_sizes(isolated: Isolated, key: bytes) -> list[int]:
-    """Sizes of every record of the state changelog for one customer."""
-    topic = f"{isolated.app_id}-customer-state-changelog"
-    consumer = Consumer(
-        {"bootstrap.servers": isolated.bootstrap, "group.id": f"cl-{time.monotonic_ns()}"}
-    )
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in parts}
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        sizes: list[int] = []
-        seen = dict.fromkeys(parts, 0)
-        deadline = time.monotonic() + 60
-        while any(seen[p] < ends[p] for p in parts) and time.monotonic() < deadline:
-            for msg in consumer.consume(500, timeout=0.5):
-                if msg.error():
-                    continue
-                seen[msg.partition()] = msg.offset() + 1
-                # Faust writes table keys in its JSON serializer: the customer id quoted
-                if msg.key() in (key, b'"' + key + b'"') and msg.value() is not None:
-                    sizes.append(len(msg.value()))
-        return sizes
-    finally:
-        consumer.close()
-
-
 def test_a_customer_at_the_policys_worst_case_in_emoji_does_not_stop_the_partition(
     private: PrivateBroker, tmp_path: Path
 ) -> None:
@@ -306,7 +281,7 @@ def test_a_customer_at_the_policys_worst_case_in_emoji_does_not_stop_the_partiti
 
     # And every state written to the changelog fits the byte budget (the broker took them all)
     budget = default_policy().state.max_state_bytes
-    sizes = changelog_sizes(isolated, cid.encode())
+    sizes = [len(v) for v in changelog_values(isolated, cid) if v is not None]
     assert sizes and max(sizes) <= budget, (len(sizes), max(sizes, default=0))
     print(f"emoji customer: {len(sizes)} changelog records, largest {max(sizes)} B of {budget}")
     assert "state_trimmed" in log.read_text(errors="replace")

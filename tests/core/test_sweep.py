@@ -1,0 +1,240 @@
+"""The idle sweep (stream/core/sweep.py): it shrinks idle customers and never changes a decision.
+
+The property models one partition as the worker sees it: the gate (`EventClock`) with its past
+bound on each input stream, other customers' events that move those streams' watermarks, and one
+customer whose events come late, out of order or weeks apart. The same admitted events go through
+`step` twice, once as the backtest folds them (no sweep) and once with sweeps at arbitrary points
+at the floor the worker would use, and both must give the same decisions, packages and errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from stream.core import statecodec
+from stream.core.events import (
+    AccountEvent,
+    ContactEvent,
+    Event,
+    MessageEvent,
+    OutcomeEvent,
+    ProposedAction,
+    SentimentEvent,
+)
+from stream.core.eventtime import EventClock, TimeBounds
+from stream.core.expiry import horizon_ms
+from stream.core.state import CustomerState
+from stream.core.step import step
+from stream.core.sweep import partition_floor, sweep
+from stream.testing import DAY, HOUR, T0, EventFactory, Run, make_policy
+
+POLICY = make_policy()
+LATENESS = POLICY.compiled.lateness_ms
+BOUNDS = TimeBounds()
+BEHIND = BOUNDS.behind_stream_ms
+STREAMS = ("account", "contact", "message", "sentiment", "outcome")
+GAPS = [0, 1_000, 60_000, HOUR, 30 * HOUR, 50 * HOUR, 3 * DAY, 8 * DAY, 12 * DAY]
+# How far an event is dated before the moment it is produced: up to past the gate's bound.
+BACK = [0, 1_000, LATENESS // 2, 2 * LATENESS, 2 * DAY, 6 * DAY, 8 * DAY]
+TEXTS = ["hello", "I want to talk to a real person", "This is useless, the third time I ask!!!"]
+KINDS = [
+    "customer",
+    "ai_refund",
+    "opened",
+    "reopened",
+    "closed",
+    "outcome",
+    "sentiment",
+    "account",
+    "others",  # other customers' events on every input stream of the partition
+    "sweep",
+]
+
+spec = st.tuples(
+    st.sampled_from(GAPS),
+    st.sampled_from(BACK),
+    st.sampled_from(KINDS),
+    st.sampled_from(["k0", "k1"]),
+    st.sampled_from(["billing:a", "billing:b"]),
+    st.sampled_from(TEXTS),
+)
+
+
+def event_of(n: int, kind: str, at: int, conv: str, issue: str, text: str) -> Event | None:
+    eid = f"e{n}"
+    if kind == "customer":
+        return MessageEvent(eid, "c", at, conv, f"m{n}", "customer", text)
+    if kind == "ai_refund":
+        action = ProposedAction("refund", "financial", 650.0, "USD")
+        return MessageEvent(
+            eid,
+            "c",
+            at,
+            conv,
+            f"m{n}",
+            "ai_agent",
+            "Let me check that.",
+            intent="refund",
+            intent_confidence=0.99,
+            proposed_action=action,
+        )
+    if kind in ("opened", "reopened", "closed"):
+        return ContactEvent(eid, "c", at, f"ct{n}", conv, kind, issue, "billing")
+    if kind == "outcome":
+        return OutcomeEvent(eid, "c", at, f"t{n}", conv, resolved_by="ai")
+    if kind == "sentiment":
+        return SentimentEvent(eid, "c", at, conv, f"m{n - 1}", -0.9)
+    if kind == "account":
+        return AccountEvent(eid, "c", at, tier="standard", primary_email="pat@example.com")
+    return None
+
+
+def outputs(state: CustomerState | None, event: Event) -> tuple[CustomerState, list[Any]]:
+    result = step(state, event, POLICY)
+    out: list[Any] = [d.to_record() for d in result.decisions]
+    out += [h.to_record() for h in result.handoffs]
+    out += [e.trigger for e in result.errors]
+    return result.state, out
+
+
+@settings(
+    max_examples=300
+    if settings.get_current_profile_name() == "default"
+    else settings().max_examples,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.booleans(), st.lists(spec, min_size=1, max_size=50))
+# Two contacts, twelve days of other customers' traffic, a sweep, then a third contact dated six
+# days back: inside the repeat window of the first two, and admitted (the floor is five days after
+# them). A sweep that dropped the contacts a day too early would miss this repeat contact.
+@example(
+    False,
+    [
+        (0, 0, "opened", "k0", "billing:a", "hello"),
+        (1_000, 0, "opened", "k0", "billing:a", "hello"),
+        (12 * DAY, 0, "others", "k0", "billing:a", "hello"),
+        (0, 0, "sweep", "k0", "billing:a", "hello"),
+        (0, 6 * DAY, "opened", "k0", "billing:a", "hello"),
+    ],
+)
+def test_sweeping_never_changes_a_decision_on_an_admitted_event(
+    with_account: bool, specs: list[Any]
+) -> None:
+    gate = EventClock(BOUNDS)
+    now = T0
+    for stream in STREAMS:
+        gate.admit(stream, now, now)
+    backtest: CustomerState | None = None
+    swept: CustomerState | None = None
+    if with_account:
+        first = AccountEvent("acct", "c", T0, tier="gold", primary_email="pat@example.com")
+        assert gate.admit("account", T0, T0) is None
+        backtest, _ = outputs(None, first)
+        swept, _ = outputs(None, first)
+    sweeps = 0
+    deleted = False
+    for n, (gap, back, kind, conv, issue, text) in enumerate(specs):
+        now += gap
+        if kind == "others":
+            for stream in STREAMS:
+                gate.admit(stream, now, now)
+            continue
+        if kind == "sweep":
+            floor = partition_floor((gate.marks.get(s) for s in STREAMS), BEHIND)
+            assert floor is not None
+            if swept is not None:
+                sweeps += 1
+                if sweep(swept, floor, POLICY) == "gone":
+                    swept, deleted = None, True
+            continue
+        event = event_of(n, kind, now - back, conv, issue, text)
+        assert event is not None
+        if gate.admit(event.type, event.occurred_at, now) is not None:
+            continue  # dead-lettered by the worker; the backtest of the topics refuses it too
+        backtest, expected = outputs(backtest, event)
+        swept, got = outputs(swept, event)
+        assert got == expected, f"event {n} ({kind}) after {sweeps} sweeps"
+    if swept is not None and backtest is not None:
+        # And it only ever removes
+        assert set(swept.closed) <= set(backtest.closed)
+        assert set(swept.conversations) <= set(backtest.conversations)
+        assert len(swept.contacts) <= len(backtest.contacts)
+        if not deleted:
+            assert swept.marks == backtest.marks and swept.watermark == backtest.watermark
+
+
+def idle_customer(events: EventFactory, *, account: bool) -> Run:
+    run = Run(POLICY)
+    if account:
+        run.feed(events.account())
+    run.feed(
+        events.contact("conv-1"),
+        events.customer("I want to talk to a real person"),
+        events.contact("conv-1", action="closed"),
+        events.outcome("conv-1"),
+    )
+    return run
+
+
+def test_an_idle_customer_shrinks_without_a_new_event(events: EventFactory) -> None:
+    # Given a customer with an escalated, closed conversation and a contact, and an account
+    run = idle_customer(events, account=True)
+    state = run.state
+    assert state is not None and state.conversations and state.closed and state.contacts
+    before = len(statecodec.encode(state, POLICY.state.max_state_bytes)[0])
+    marks = (dict(state.marks), state.watermark)
+    # When the partition's floor is far enough past its last event
+    window = max(horizon_ms(POLICY), POLICY.compiled.repeat_window_ms)
+    assert sweep(state, state.watermark + window + 1, POLICY) == "trimmed"
+    # Then only the account is left, the marks are untouched, and it is small
+    assert (state.conversations, state.closed, state.contacts) == ({}, {}, [])
+    assert (state.marks, state.watermark) == marks
+    after = len(statecodec.encode(state, POLICY.state.max_state_bytes)[0])
+    assert after <= 512 < before
+    # And a second sweep has nothing more to do
+    assert sweep(state, state.watermark + window + 1, POLICY) == "kept"
+
+
+def test_a_customer_with_nothing_left_is_gone(events: EventFactory) -> None:
+    run = idle_customer(events, account=False)
+    assert run.state is not None
+    window = max(horizon_ms(POLICY), POLICY.compiled.repeat_window_ms)
+    assert sweep(run.state, run.state.watermark + window + 1, POLICY) == "gone"
+
+
+def test_nothing_a_window_needs_goes(events: EventFactory) -> None:
+    """At the edges: a close exactly the horizon before the floor stays, one ms more goes; the
+    same for a contact and the repeat window."""
+    run = idle_customer(events, account=True)
+    state = run.state
+    assert state is not None
+    closed_at = state.closed["conv-1"]
+    assert sweep(state, closed_at + horizon_ms(POLICY), POLICY) == "kept"
+    assert state.closed
+    assert sweep(state, closed_at + horizon_ms(POLICY) + 1, POLICY) == "trimmed"
+    assert not state.closed
+    contact_at = state.contacts[0].at
+    window = POLICY.compiled.repeat_window_ms
+    assert sweep(state, contact_at + window, POLICY) == "kept" and state.contacts
+    assert sweep(state, contact_at + window + 1, POLICY) == "trimmed" and not state.contacts
+
+
+def test_a_customer_seen_lately_is_left_alone(events: EventFactory) -> None:
+    run = idle_customer(events, account=False)
+    state = run.state
+    assert state is not None
+    # Its own watermark is past the floor plus the lateness: its own expiry already ran there
+    assert sweep(state, state.watermark - LATENESS, POLICY) == "kept"
+    assert state.conversations and state.closed and state.contacts
+
+
+def test_the_floor_is_unknown_until_every_stream_has_a_watermark() -> None:
+    assert partition_floor([T0, None, T0], BEHIND) is None
+    assert partition_floor([], BEHIND) is None
+    assert partition_floor([T0 + DAY, T0], BEHIND) == T0 - BEHIND
+    # A record admitted but not folded yet keeps the floor at its own time
+    assert partition_floor([T0 + 30 * DAY], BEHIND, held=[T0]) == T0

@@ -1,0 +1,157 @@
+"""The idle sweep on the real broker: idle customers shrink or go; decisions stay the backtest's.
+
+Customers who never come back are expired by the worker's timer (stream/worker/sweep.py) once
+other customers' events move their partition's event time far enough on every input topic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from stream.core import statecodec
+from stream.core.events import Event, event_to_dict
+from stream.testing import DAY, T0, EventFactory
+from stream.topics import load_definitions
+from tests.integration.kafka_helpers import (
+    Collector,
+    Isolated,
+    assert_backtest_parity,
+    changelog_values,
+    produce,
+    running_worker,
+    wait_for_journal,
+    wait_until_consuming,
+)
+from tests.integration.test_replay_kafka import murmur2_partition
+
+pytestmark = pytest.mark.integration
+
+
+def on_one_partition(names: list[str]) -> dict[str, str]:
+    """Customer ids on one input partition, by role: the sweep's clock is per partition."""
+    count = load_definitions()["support.messages"].partitions
+    target = murmur2_partition(b"idle-0", count)
+    out: dict[str, str] = {}
+    n = 0
+    for name in names:
+        while murmur2_partition(f"{name}-{n}".encode(), count) != target:
+            n += 1
+        out[name] = f"{name}-{n}"
+        n += 1
+    return out
+
+
+def send(isolated: Isolated, events: list[Event]) -> int:
+    return produce(isolated, [(e.type, event_to_dict(e)) for e in events])
+
+
+def wait_for_values(
+    isolated: Isolated,
+    customer_id: str,
+    done: Callable[[list[bytes | None]], bool],
+    timeout: float = 180.0,
+) -> list[bytes | None]:
+    """The customer's changelog once `done(values)` holds (bounded)."""
+    deadline = time.monotonic() + timeout
+    values = changelog_values(isolated, customer_id)
+    while not done(values):
+        assert time.monotonic() < deadline, f"{customer_id}: changelog {values}"
+        time.sleep(2.0)
+        values = changelog_values(isolated, customer_id)
+    return values
+
+
+def test_idle_customers_are_swept_and_later_decisions_stay_the_backtests(
+    isolated: Isolated, tmp_path: Path
+) -> None:
+    ids = on_one_partition(["idle-account", "idle-bare", "back", "others"])
+    events = EventFactory(ids["idle-account"], T0)
+    kept, bare, back, others = (
+        events,
+        events.of(ids["idle-bare"]),
+        events.of(ids["back"]),
+        events.of(ids["others"]),
+    )
+    # Given a customer with an account and an escalated, closed conversation, and one with no
+    # account whose conversation is closed, both idle from day 0
+    first: list[Event] = [
+        kept.account(at=T0),
+        kept.contact("a-1", "billing:inv-1"),
+        kept.customer("I want to talk to a real person", "a-1"),
+        kept.contact("a-1", "billing:inv-1", action="closed"),
+        kept.outcome("a-1"),
+        bare.contact("b-1", "billing:inv-2"),
+        bare.customer("Where is my refund?", "b-1", message_id="b-1-m"),
+        bare.sentiment("b-1-m", -0.2, "b-1"),
+        bare.contact("b-1", "billing:inv-2", action="closed"),
+        bare.outcome("b-1"),
+        # And a customer with two contacts on one issue on days 14 and 15
+        back.account(at=T0 + 14 * DAY),
+        back.contact("r-1", "billing:inv-9", at=T0 + 14 * DAY),
+        back.contact("r-2", "billing:inv-9", at=T0 + 15 * DAY),
+    ]
+    # And other customers' events on every input topic of the partition on day 20: the floor
+    # (day 20 minus the 7-day past bound) is then past the idle customers' windows
+    day20 = T0 + 20 * DAY
+    first += [
+        others.account(at=day20),
+        others.contact("o-1", "baggage:L1", at=day20),
+        others.customer("Where is my bag?", "o-1", at=day20 + 1, message_id="o-1-m"),
+        others.sentiment("o-1-m", 0.1, "o-1", at=day20 + 2),
+        others.outcome("o-1", at=day20 + 3),
+    ]
+    decisions = Collector(isolated, "escalation.decisions")
+    journal = tmp_path / "consumed.tsv"
+    log = tmp_path / "worker.log"
+    env = {"ESCALATION_JOURNAL_PATH": str(journal), "ESCALATION_IDLE_SWEEP_SECONDS": "1"}
+    with running_worker(isolated, tmp_path / "state", log, env) as worker:
+        wait_until_consuming(isolated)
+        send(isolated, first)
+
+        # When the sweep runs, then the customer with nothing left is deleted: a tombstone
+        bare_log = wait_for_values(isolated, ids["idle-bare"], lambda v: bool(v) and v[-1] is None)
+        assert any(v is not None for v in bare_log)
+        # And the one with an account keeps only that: its last state is small
+        kept_log = wait_for_values(
+            isolated,
+            ids["idle-account"],
+            lambda v: bool(v) and v[-1] is not None and not statecodec.decode(v[-1]).closed,
+        )
+        last = kept_log[-1]
+        assert last is not None
+        state = statecodec.decode(last)
+        assert (state.conversations, state.closed, state.contacts) == ({}, {}, [])
+        assert state.account is not None and state.account.known
+        largest = max(len(v) for v in kept_log if v is not None)
+        assert len(last) <= 512 < largest, (len(last), largest)
+        # And the customer seen within its window keeps its contacts
+        back_state = statecodec.decode(changelog_values(isolated, ids["back"])[-1] or b"")
+        assert len(back_state.contacts) == 2
+
+        # When customers come back after the sweep
+        later: list[Event] = [
+            back.contact("r-3", "billing:inv-9", at=day20 + 10),
+            kept.customer("I want to talk to a real person", "a-2", at=day20 + 20),
+        ]
+        send(isolated, later)
+        # Then the third contact in seven days escalates on repeat contact, and the customer
+        # whose state was swept gets a fresh decision
+        out = decisions.wait_for(
+            lambda rs: {r["conversation_id"] for r in rs} >= {"r-3", "a-2"}, timeout=180
+        )
+        consumed = wait_for_journal(journal, len(first) + len(later))
+        decisions.drain(quiet=3.0)
+        assert worker.poll() is None, log.read_text()[-3000:]
+    (repeat,) = [r for r in out if r["conversation_id"] == "r-3"]
+    assert repeat["action"] == "escalate"
+    assert repeat["triggers"][0]["trigger"] == "repeat_contact"
+    swept_back = [r for r in out if r["conversation_id"] == "a-2"]
+    assert [r["action"] for r in swept_back] == ["escalate"]
+    assert "idle_sweep" in log.read_text(errors="replace")
+    # And every decision, before and after the sweep, is the backtest's over what was consumed
+    assert assert_backtest_parity(isolated, consumed, decisions.records) >= 4
+    decisions.close()
