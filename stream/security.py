@@ -27,6 +27,16 @@ class SecurityConfigError(UsageError):
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryTls:
+    """The schema registry's own TLS files, set apart from Kafka's."""
+
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    key_password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClientSecurity:
     """Validated security settings, rendered for each client library."""
 
@@ -39,6 +49,7 @@ class ClientSecurity:
     certfile: Path | None = None
     keyfile: Path | None = None
     key_password: str | None = None
+    registry_tls: RegistryTls | None = None
 
     @property
     def uses_ssl(self) -> bool:
@@ -97,18 +108,57 @@ class ClientSecurity:
         return None
 
     def registry(self, url: str) -> RegistryConfig:
-        """Schema-registry client settings: over https, the same CA and client certificate (with
-        its key password) as the Kafka clients; plain http gets the URL alone."""
+        """Schema-registry client settings: over https, the registry's own TLS files when set,
+        else the same CA and client certificate (with its key password) as the Kafka clients;
+        plain http gets the URL alone."""
         if not url.startswith("https://"):
             return RegistryConfig(url)
-        client_cert = self.certfile is not None and self.keyfile is not None
+        tls = self.registry_tls or RegistryTls(
+            self.cafile, self.certfile, self.keyfile, self.key_password
+        )
+        client_cert = tls.certfile is not None and tls.keyfile is not None
         return RegistryConfig(
             url,
-            ca_location=str(self.cafile) if self.cafile else None,
-            certificate_location=str(self.certfile) if client_cert else None,
-            key_location=str(self.keyfile) if client_cert else None,
-            key_password=self.key_password if client_cert else None,
+            ca_location=str(tls.cafile) if tls.cafile else None,
+            certificate_location=str(tls.certfile) if client_cert else None,
+            key_location=str(tls.keyfile) if client_cert else None,
+            key_password=tls.key_password if client_cert else None,
         )
+
+
+def _registry_tls(settings: Settings, problems: list[str]) -> RegistryTls | None:
+    """The registry's own TLS settings, checked apart from Kafka's protocol; None when unset.
+
+    They need an https registry URL, a client certificate needs its key, a key password needs
+    the key, and every file must be readable."""
+    password = settings.schema_registry_ssl_key_password
+    tls = RegistryTls(
+        settings.schema_registry_ssl_cafile,
+        settings.schema_registry_ssl_certfile,
+        settings.schema_registry_ssl_keyfile,
+        password.get_secret_value() if password else None,
+    )
+    if tls == RegistryTls():
+        return None
+    url = settings.schema_registry_url
+    if not url or not url.startswith("https://"):
+        problems.append(
+            "ESCALATION_SCHEMA_REGISTRY_SSL_* set but ESCALATION_SCHEMA_REGISTRY_URL is "
+            f"{'not set' if not url else repr(url)}: registry TLS needs an https:// URL"
+        )
+    if bool(tls.certfile) != bool(tls.keyfile):
+        problems.append(
+            "a registry client certificate needs both ESCALATION_SCHEMA_REGISTRY_SSL_CERTFILE "
+            "and ESCALATION_SCHEMA_REGISTRY_SSL_KEYFILE"
+        )
+    if tls.key_password and not tls.keyfile:
+        problems.append(
+            "ESCALATION_SCHEMA_REGISTRY_SSL_KEY_PASSWORD set without "
+            "ESCALATION_SCHEMA_REGISTRY_SSL_KEYFILE"
+        )
+    for name in ("cafile", "certfile", "keyfile"):
+        _readable(f"schema_registry_ssl_{name}", getattr(tls, name), problems)
+    return tls
 
 
 def _readable(name: str, path: Path | None, problems: list[str]) -> None:
@@ -126,7 +176,8 @@ def client_security(settings: Settings, bootstrap_servers: str | None = None) ->
 
     SASL needs a mechanism, a username and a password; client TLS needs both a certificate and its
     key; every file named must be readable; and settings the protocol would ignore are an error,
-    not a silent fallback.
+    not a silent fallback. The schema registry's own TLS settings do not depend on the protocol:
+    an https registry may sit behind a private CA while Kafka is PLAINTEXT.
     """
     protocol = settings.security_protocol
     uses_sasl = protocol in ("SASL_PLAINTEXT", "SASL_SSL")
@@ -173,8 +224,10 @@ def client_security(settings: Settings, bootstrap_servers: str | None = None) ->
         if given:
             problems.append(
                 f"{', '.join(given)} set but security protocol {protocol} does not use TLS "
-                "(set ESCALATION_SECURITY_PROTOCOL=SSL or SASL_SSL)"
+                "(set ESCALATION_SECURITY_PROTOCOL=SSL or SASL_SSL; for an https schema "
+                "registry alone, use ESCALATION_SCHEMA_REGISTRY_SSL_CAFILE and its siblings)"
             )
+    registry_tls = _registry_tls(settings, problems)
     if problems:
         raise SecurityConfigError("incomplete security settings: " + "; ".join(problems))
     return ClientSecurity(
@@ -187,4 +240,5 @@ def client_security(settings: Settings, bootstrap_servers: str | None = None) ->
         certfile=settings.ssl_certfile if uses_ssl else None,
         keyfile=settings.ssl_keyfile if uses_ssl else None,
         key_password=key_password if uses_ssl else None,
+        registry_tls=registry_tls,
     )

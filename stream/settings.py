@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = None
     ssl_key_password: SecretStr | None = None
     schema_registry_url: str | None = None
+    # TLS to an https schema registry, whatever the Kafka security protocol (a registry behind a
+    # private CA in front of a PLAINTEXT cluster). Unset: the Kafka TLS files when Kafka uses TLS.
+    schema_registry_ssl_cafile: Path | None = None
+    schema_registry_ssl_certfile: Path | None = None
+    schema_registry_ssl_keyfile: Path | None = None
+    schema_registry_ssl_key_password: SecretStr | None = None
 
     app_id: str = "escalation-stream"
     # Prefix for every topic name: isolates test runs and lets several deployments share a cluster.

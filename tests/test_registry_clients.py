@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from stream.core.policy import default_policy
-from stream.security import client_security
+from stream.security import SecurityConfigError, client_security
 from stream.serde import RegistryConfig, serde_for_topic
 from stream.settings import Settings
 
@@ -144,3 +144,76 @@ def test_every_serde_of_a_registry_is_built_with_its_tls(
     registry = client_security(tls).registry(str(tls.schema_registry_url))
     serde_for_topic("escalation.decisions", registry)
     assert built == [expect_tls(tls, pem)]
+
+
+def test_an_https_registry_with_a_private_ca_on_plaintext_kafka(pem: dict[str, Path]) -> None:
+    # Given Kafka without TLS and a registry behind a private CA that asks for a client cert
+    settings = Settings(
+        schema_registry_url="https://registry:8081",
+        schema_registry_ssl_cafile=pem["ca"],
+        schema_registry_ssl_certfile=pem["cert"],
+        schema_registry_ssl_keyfile=pem["key"],
+        schema_registry_ssl_key_password="key-secret",
+    )
+    # Then Kafka stays plain and the registry gets its CA, certificate, key and password
+    assert settings.confluent_config()["security.protocol"] == "plaintext"
+    assert "ssl.ca.location" not in settings.confluent_config()
+    registry = settings.registry()
+    assert registry is not None
+    assert registry.client_config() == {
+        **expect_tls(settings, pem),
+        "ssl.key.password": "key-secret",
+    }
+    # And the real client loads them (it reads the CA and the certificate chain when built)
+    SchemaRegistryClient(registry.client_config())
+
+
+def test_the_registrys_own_tls_settings_win_over_kafkas(
+    tls: Settings, pem: dict[str, Path], tmp_path: Path
+) -> None:
+    other_ca = tmp_path / "registry-ca.pem"
+    other_ca.write_bytes(pem["ca"].read_bytes())
+    settings = tls.model_copy(update={"schema_registry_ssl_cafile": other_ca})
+    registry = settings.registry()
+    assert registry is not None
+    # Only a CA of its own: the registry is not sent Kafka's client certificate
+    assert registry.client_config() == {
+        "url": settings.schema_registry_url,
+        "ssl.ca.location": str(other_ca),
+    }
+
+
+HTTPS = "https://registry:8081"
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"schema_registry_ssl_cafile": "CA"}, "ESCALATION_SCHEMA_REGISTRY_URL is not set"),
+        (
+            {"schema_registry_url": "http://registry:8081", "schema_registry_ssl_cafile": "CA"},
+            "registry TLS needs an https:// URL",
+        ),
+        (
+            {"schema_registry_url": HTTPS, "schema_registry_ssl_certfile": "CERT"},
+            "needs both ESCALATION_SCHEMA_REGISTRY_SSL_CERTFILE and "
+            "ESCALATION_SCHEMA_REGISTRY_SSL_KEYFILE",
+        ),
+        (
+            {"schema_registry_url": HTTPS, "schema_registry_ssl_key_password": "pw"},
+            "ESCALATION_SCHEMA_REGISTRY_SSL_KEY_PASSWORD set without",
+        ),
+        (
+            {"schema_registry_url": HTTPS, "schema_registry_ssl_cafile": "/nonexistent/ca.pem"},
+            "ESCALATION_SCHEMA_REGISTRY_SSL_CAFILE=/nonexistent/ca.pem cannot be read",
+        ),
+    ],
+)
+def test_incomplete_registry_tls_settings_are_refused_naming_them(
+    pem: dict[str, Path], fields: dict[str, Any], needle: str
+) -> None:
+    files = {"CA": str(pem["ca"]), "CERT": str(pem["cert"])}
+    settings = Settings(**{name: files.get(value, value) for name, value in fields.items()})
+    with pytest.raises(SecurityConfigError, match="incomplete security settings") as refused:
+        client_security(settings)
+    assert needle in str(refused.value)
