@@ -10,7 +10,12 @@ each customer's stored state (stream/core/statecodec.py) two ways:
   customer with no new event keeps.
 - `idle`: the state once the customer's watermark has passed the judging horizon and the repeat
   window (plus the lateness) after its last event: what its next event (any kind) leaves behind,
-  before that event's own fold. This is the bytes an idle customer costs.
+  before that event's own fold. This is the bytes an idle customer costs when it comes back.
+- `swept_at_end`: the worker's idle sweep (stream/core/sweep.py) run once at the end of the replay,
+  at the floor a partition would have then: the replay's last event time minus the past bound
+  (7 days). Customers gone (nothing left, deleted from the table) count as 0 B.
+- `swept_idle`: the sweep once the floor is past every customer's windows: what a customer with
+  no new event costs for good. Customers deleted are counted apart and as 0 B.
 Also the escaped JSON the table stored before statecodec, for reference. Several sizes show the
 growth with the customer count.
 """
@@ -30,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stream.backtest.run import run_policy  # noqa: E402
 from stream.core import statecodec  # noqa: E402
 from stream.core.events import event_from_dict  # noqa: E402
+from stream.core.eventtime import DEFAULT_BOUNDS  # noqa: E402
 from stream.core.expiry import expire, horizon_ms  # noqa: E402
 from stream.core.policy import default_policy  # noqa: E402
+from stream.core.sweep import sweep  # noqa: E402
 from stream.replay import ReplayConfig, iter_events  # noqa: E402
 from stream.settings import Settings  # noqa: E402
 
@@ -51,6 +58,14 @@ def measure(conversations: int) -> dict[str, Any]:
     escaped = []
     at_end = []
     idle = []
+    swept_at_end: list[int] = []
+    swept_idle: list[int] = []
+    gone = {"at_end": 0, "idle": 0}
+    last_event = max(e.occurred_at for e in events)
+    floors = {
+        "at_end": last_event - DEFAULT_BOUNDS.behind_stream_ms,
+        "idle": last_event + idle_after,
+    }
     # Items kept, at the end and once idle: what still stays after expiry is open (never closed)
     # conversations and escalated ones evicted while open (remembered as closed, time -1).
     left = dict.fromkeys(
@@ -67,6 +82,13 @@ def measure(conversations: int) -> dict[str, Any]:
     for state in result.states.values():
         escaped.append(len(json.dumps(state.to_record()).encode()))
         at_end.append(len(statecodec.encode(state, budget)[0]))
+        for name, sizes in (("at_end", swept_at_end), ("idle", swept_idle)):
+            copy = statecodec.decode(statecodec.encode(state, budget)[0])
+            if sweep(copy, floors[name], policy) == "gone":
+                gone[name] += 1
+                sizes.append(0)
+            else:
+                sizes.append(len(statecodec.encode(copy, budget)[0]))
         left["conversations"] += len(state.conversations)
         left["closed"] += len(state.closed)
         left["contacts"] += len(state.contacts)
@@ -93,6 +115,9 @@ def measure(conversations: int) -> dict[str, Any]:
         "customers": len(result.states),
         "bytes_at_end_of_replay": summary(at_end),
         "bytes_idle_after_expiry": summary(idle),
+        "bytes_swept_at_end_of_replay": summary(swept_at_end),
+        "bytes_swept_once_idle": summary(swept_idle),
+        "deleted_by_sweep": gone,
         "bytes_at_end_escaped_json_before_statecodec": summary(escaped),
         "items_at_end_and_idle": left,
         "idle_after_ms": idle_after,
