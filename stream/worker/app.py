@@ -13,6 +13,7 @@ import structlog
 from confluent_kafka import Producer
 
 from stream.core.policy import load_policy, policy_warnings
+from stream.core.turn_model import TurnModel
 from stream.security import client_security
 from stream.settings import Settings
 from stream.topics import EVENT_TOPICS, INPUT_TOPICS, load_definitions
@@ -50,8 +51,10 @@ async def _send_and_wait(topic: faust.TopicT, key: bytes | None, value: bytes) -
     await pending
 
 
-def build_app(settings: Settings) -> faust.App:
-    """Everything the worker runs, named explicitly so changelogs and groups survive restarts."""
+def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.App:
+    """Everything the worker runs, named explicitly so changelogs and groups survive restarts.
+
+    `model` is the turn model `step` scores customer turns with (None: the shipped one)."""
     policy = load_policy(settings.policy_path)
     for warning in policy_warnings(policy):
         log.warning("policy_warning", version=policy.version, warning=warning)
@@ -126,6 +129,7 @@ def build_app(settings: Settings) -> faust.App:
         registry=settings.registry(),
         deadletter_max_bytes=settings.deadletter_max_bytes,
         time_bounds=settings.time_bounds(),
+        model=model,
     )
 
     journal = settings.journal_path.open("a", buffering=1) if settings.journal_path else None

@@ -143,7 +143,8 @@ class BatchFold:
                 continue
             customer_id = parsed.customer_id
             try:
-                result = step(self._load(customer_id, raw.partition), parsed, policy)
+                state = self._load(customer_id, raw.partition)
+                result = step(state, parsed, policy, self.handler.model)
                 if result.errors or result.conflict is not None:
                     self.handler.report(result, parsed, raw, policy)
                 decisions, handoffs = encode(result)
@@ -205,7 +206,7 @@ class BatchFold:
             stored = self.load_state(customer_id, folded[0])
             state = statecodec.decode(stored) if stored is not None else None
             for event in folded[1]:
-                state = step(state, event, policy).state
+                state = step(state, event, policy, self.handler.model).state
         except Exception:
             return False
         if state is not None:

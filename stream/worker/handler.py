@@ -22,6 +22,7 @@ from stream.core.policy import Policy
 from stream.core.state import CustomerState
 from stream.core.step import StepResult, step
 from stream.core.triggers import TriggerError
+from stream.core.turn_model import TurnModel
 from stream.serde import RegistryConfig, Serde, SerdeError, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
 from stream.worker import metrics
@@ -91,8 +92,11 @@ class RecordHandler:
         registry: RegistryConfig | None = None,
         deadletter_max_bytes: int = DEADLETTER_MAX_BYTES,
         time_bounds: TimeBounds = DEFAULT_BOUNDS,
+        model: TurnModel | None = None,
     ) -> None:
         self._policy = policy
+        # The turn model `step` scores customer turns with; None is the shipped one.
+        self.model = model
         # Watermarks per topic partition, in memory: the record timestamp bounds the future from
         # the first record after a restart; the stream bounds build up again as records arrive.
         self.clock = EventClock(time_bounds)
@@ -117,7 +121,7 @@ class RecordHandler:
             raw_state = load_state(parsed.customer_id)
             state = statecodec.decode(raw_state) if raw_state is not None else None
             policy = self._policy()
-            result = step(state, parsed, policy)
+            result = step(state, parsed, policy, self.model)
             self.report(result, parsed, raw, policy)
             stored = self.store(result.state, policy)
             decisions, handoffs = self.encode(result)

@@ -9,6 +9,7 @@ import structlog
 from confluent_kafka import KafkaException
 
 from stream import logs
+from stream.core.turn_model import TurnModel
 from stream.errors import EXIT_FAILED, EscalationError
 from stream.settings import Settings
 from stream.worker import internal_topics, log_limits
@@ -31,7 +32,8 @@ def make_worker(app: faust.App, settings: Settings) -> faust.Worker:
     return worker
 
 
-def main(settings: Settings | None = None) -> None:
+def main(settings: Settings | None = None, *, model: TurnModel | None = None) -> None:
+    """Run one worker; `model` replaces the shipped turn model (a test injects a failing one)."""
     settings = settings or Settings()
     logs.configure(settings.log_level)
     log_limits.install()
@@ -51,6 +53,6 @@ def main(settings: Settings | None = None) -> None:
         )
         raise SystemExit(EXIT_FAILED) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_app(settings)
+    app = build_app(settings, model=model)
     internal_topics.prepare(app, settings.confluent_config())
     make_worker(app, settings).execute_from_commandline()

@@ -244,9 +244,16 @@ class Collector:
 
 @contextmanager
 def running_worker(
-    isolated: Isolated, data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None
+    isolated: Isolated,
+    data_dir: Path,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    module: str = "stream.worker",
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real worker process on the isolated topics; stopped (SIGTERM, then SIGKILL) on exit."""
+    """A real worker process on the isolated topics; stopped (SIGTERM, then SIGKILL) on exit.
+
+    `module` is what `python -m` runs: a test's own entry point may build the worker with a
+    fault injected (tests/integration/broken_model_worker.py)."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": isolated.bootstrap,
@@ -258,7 +265,7 @@ def running_worker(
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "stream.worker"], cwd=REPO, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", module], cwd=REPO, env=env, stdout=log, stderr=log
         )
         try:
             yield process

@@ -158,11 +158,11 @@ def test_a_fold_that_raises_is_a_dead_letter_and_the_state_is_as_before_it(
     fold.fold([record(0)])
     real_step = fold_module.step
 
-    def failing_step(state: Any, event: Event, policy: Any) -> Any:
+    def failing_step(state: Any, event: Event, policy: Any, model: Any = None) -> Any:
         if event.event_id == "msg-c-1-2":
             state.conversations.clear()  # half-way through, the state is already changed
             raise RuntimeError("boom")
-        return real_step(state, event, policy)
+        return real_step(state, event, policy, model)
 
     monkeypatch.setattr(fold_module, "step", failing_step)
     out = fold.fold([record(1), record(2), record(3)])

@@ -1,0 +1,103 @@
+"""Fail safe outside the triggers, in the running worker on the real broker.
+
+The text analysis of a customer turn raises inside the worker (its turn model fails on a marked
+turn: tests/integration/broken_model_worker.py). The published decision must escalate with the
+`trigger_error.text_analysis` hit first, its handoff package must be published, and the error must
+be in the worker's log and in `escalation_trigger_errors_total`; other turns decide as before.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.integration.broken_model_worker import TRIGGER
+from tests.integration.kafka_helpers import (
+    Collector,
+    Isolated,
+    free_port,
+    produce,
+    running_worker,
+    wait_until_consuming,
+)
+from tests.integration.test_worker import T0, account, contact, message, refund
+
+pytestmark = pytest.mark.integration
+
+
+def trigger_errors(port: int, trigger: str) -> float:
+    """The worker's `escalation_trigger_errors_total` for one trigger (0 when absent)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        body = response.read().decode()
+    wanted = f'escalation_trigger_errors_total{{trigger="{trigger}"}} '
+    for line in body.splitlines():
+        if line.startswith(wanted):
+            return float(line.removeprefix(wanted))
+    return 0.0
+
+
+def test_a_text_analysis_failure_in_the_running_worker_escalates_logs_and_counts(
+    isolated: Isolated, tmp_path: Path
+) -> None:
+    # Given a conversation whose second customer turn makes the text analysis raise, and a
+    # customer whose turns analyse fine
+    cid, calm = "c-failsafe", "c-calm"
+    broken_text = f"My bag never arrived {TRIGGER}"
+    events = [
+        account(cid, T0),
+        contact(cid, 1, T0, "baggage:L9", "v-fs"),
+        message(cid, "v-fs", 1, T0 + 1000, "customer", "Hello, where is my bag?"),
+        message(cid, "v-fs", 2, T0 + 2000, "ai_agent", "Let me look that up."),
+        message(cid, "v-fs", 3, T0 + 3000, "customer", broken_text),
+        message(cid, "v-fs", 4, T0 + 4000, "ai_agent", "I can refund it.", **refund(40.0, 0.99)),
+        account(calm, T0),
+        message(calm, "v-calm", 1, T0 + 1000, "customer", "Hello, where is my bag?"),
+    ]
+    decisions = Collector(isolated, "escalation.decisions")
+    handoffs = Collector(isolated, "escalation.handoffs")
+    log = tmp_path / "worker.log"
+    port = free_port()
+    module = "tests.integration.broken_model_worker"
+    env = {"ESCALATION_WEB_PORT": str(port)}
+    with running_worker(isolated, tmp_path / "state", log, env, module=module) as worker:
+        wait_until_consuming(isolated)
+        produce(isolated, events)
+        # When the worker folds them
+        out = decisions.wait_for(
+            lambda rs: {"msg-v-fs-3", "msg-v-calm-1"} <= {r["event_id"] for r in rs}, 180
+        )
+        packages = handoffs.wait_for(lambda rs: any(r["conversation_id"] == "v-fs" for r in rs))
+        deadline = time.monotonic() + 60
+        while trigger_errors(port, "text_analysis") < 1 and time.monotonic() < deadline:
+            time.sleep(1.0)
+        counted = trigger_errors(port, "text_analysis")
+        assert worker.poll() is None, log.read_text()[-3000:]
+
+    by_event = {r["event_id"]: r for r in out}
+    # Then the failing turn escalates, the text analysis's error named first
+    failed = by_event["msg-v-fs-3"]
+    assert failed["action"] == "escalate"
+    assert failed["triggers"][0]["rule"] == "trigger_error.text_analysis"
+    assert "injected turn-model failure" in json.dumps(failed["triggers"][0])
+    # A customer turn proposes no action; the AI turn after the escalation gets no decision, so
+    # the refund it proposes is never decided as a continue (the person owns it now)
+    assert failed["hold_action"] is False
+    assert "msg-v-fs-4" not in by_event
+    # And its package is published, for the same decision
+    (package,) = [p for p in packages if p["decision_id"] == failed["decision_id"]]
+    assert package["conversation_id"] == "v-fs"
+    # And the turns before it, and the other customer's, decide as usual
+    assert by_event["msg-v-fs-1"]["action"] == "continue"
+    assert by_event["msg-v-calm-1"]["action"] == "continue"
+    # And the error is logged, with where the record came from, and counted
+    lines = [json.loads(x) for x in log.read_text().splitlines() if '"trigger_error"' in x]
+    assert [(x["trigger"], x["event_id"]) for x in lines] == [("text_analysis", "msg-v-fs-3")]
+    assert lines[0]["detail"] == "RuntimeError: injected turn-model failure"
+    assert lines[0]["topic"] == isolated.topic("support.messages")
+    assert counted == 1.0
+    decisions.close()
+    handoffs.close()
