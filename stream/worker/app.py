@@ -150,6 +150,15 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
     )
     caught_up = CaughtUp(app)
     unacked: list[Any] = []  # events folded, outputs handed over, states not yet written
+    # Expires customers with no new event, by each partition's event time (stream/worker/sweep.py).
+    idle = IdleSweep(
+        table,
+        folder,
+        handler.clock,
+        input_types,
+        merge.times,
+        settings.idle_sweep_keys_per_tick,
+    )
 
     @app.agent(inputs, name="customer-decisions")
     async def decide(stream: faust.StreamT[bytes]) -> None:
@@ -174,6 +183,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
             written = folder.flush()
             for customer_id, (partition, state) in written.states.items():
                 table.set(customer_id, partition, state)
+            idle.written(written.states)
             for dimension, increment in written.counts.items():
                 stat_keys.send_soon(key=dimension, value=increment)
             for event in unacked:
@@ -258,14 +268,6 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         metrics.record_handoffs(len(out.handoffs))
 
     if settings.idle_sweep_seconds > 0:
-        idle = IdleSweep(
-            table,
-            folder,
-            handler.clock,
-            input_types,
-            merge.times,
-            settings.idle_sweep_keys_per_tick,
-        )
 
         @app.timer(settings.idle_sweep_seconds)  # type: ignore[untyped-decorator]  # unannotated in Faust
         async def sweep_idle() -> None:

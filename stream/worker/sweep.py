@@ -8,13 +8,24 @@ the event-time merge holds for it, admitted but not folded yet. Until every inpu
 partition has had an event since the worker started, the floor is unknown and nothing is swept.
 
 A customer folded since the last flush is skipped: its state in the cache is newer than the
-table's, and it is not idle. A trimmed state is written through the table (store and changelog,
-as the flush writes); a customer with nothing left is deleted, a tombstone in the changelog. Its
-cached copy is dropped, so the next fold reads what the sweep wrote.
+table's, and it is not idle. So is one written less than `RECENT_S` ago: the offsets of the
+records it was folded from may not be committed yet, and after a crash those records are folded
+again from the table, which must then hold what they left (a sweep in between could have dropped
+something an old redelivered record needs). A trimmed state is written through the table (store
+and changelog, as the flush writes); a customer with nothing left is deleted, a tombstone in the
+changelog. Its cached copy is dropped, so the next fold reads what the sweep wrote.
+
+Not covered: the gate's watermarks live in memory (stream/worker/handler.py). After a restart the
+first record of each input topic partition is admitted whatever its time, so a record more than
+the past bound older than its topic, which the gate would have refused before the restart, can
+reach `step` and find its customer's old windows swept, where the backtest of the journal (which
+does not sweep) still has them.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +39,10 @@ from stream.worker import metrics
 from stream.worker.fold import BatchFold
 
 log = structlog.get_logger(__name__)
+
+# Seconds after its state was written during which a customer is not swept: well over the
+# worker's commit interval (1 s), so its records are committed by then.
+RECENT_S = 30.0
 
 
 class SweptTable(Protocol):
@@ -70,6 +85,15 @@ class IdleSweep:
         self._per_tick = per_tick
         # Where the walk of each partition stopped: the last key visited (None: from the start).
         self._cursor: dict[int, str | None] = {}
+        # The customers of each flush in the last RECENT_S seconds, oldest first.
+        self._written: deque[tuple[float, frozenset[str]]] = deque()
+
+    def written(self, customer_ids: Iterable[str], now: float | None = None) -> None:
+        """The agent wrote these customers' states (a flush)."""
+        self._written.append((time.monotonic() if now is None else now, frozenset(customer_ids)))
+
+    def _recent(self, customer_id: str) -> bool:
+        return any(customer_id in ids for _, ids in self._written)
 
     def floor(self, partition: int) -> int | None:
         marks = self._clock.marks
@@ -79,7 +103,11 @@ class IdleSweep:
             self._held(partition),
         )
 
-    def tick(self) -> Tally:
+    def tick(self, now: float | None = None) -> Tally:
+        now = time.monotonic() if now is None else now
+        written = self._written
+        while written and written[0][0] < now - RECENT_S:
+            written.popleft()
         tally = Tally()
         for partition in list(self._table.partitions()):
             floor = self.floor(partition)
@@ -105,7 +133,7 @@ class IdleSweep:
         self._cursor[partition] = keys[-1] if len(keys) == self._per_tick else None
         for customer_id in keys:
             tally.visited += 1
-            if folder.is_dirty(customer_id):
+            if folder.is_dirty(customer_id) or self._recent(customer_id):
                 continue
             stored = table.get(customer_id, partition)
             if stored is None:

@@ -13,7 +13,7 @@ from stream.testing import EventFactory, Run
 from stream.topics import EVENT_TOPICS
 from stream.worker.fold import BatchFold
 from stream.worker.handler import RecordHandler
-from stream.worker.sweep import IdleSweep
+from stream.worker.sweep import RECENT_S, IdleSweep
 
 POLICY = default_policy()
 TOPICS = list(EVENT_TOPICS.values())
@@ -126,4 +126,15 @@ def test_the_walk_goes_on_where_it_stopped_and_starts_over_at_the_end() -> None:
     assert sweep.tick().visited == 1 and table.deletes == ["b-bare"]
     assert sweep.tick().visited == 0  # the end: the next tick starts over
     assert sweep.tick().visited == 1  # and finds nothing more to do
+    assert table.writes == ["a-kept"]
+
+
+def test_a_customer_written_lately_waits_until_its_records_are_surely_committed() -> None:
+    # Its records may be folded again after a crash, from the state the table has: not swept
+    table, _, handler, sweep, last = setup()
+    advance(handler, last + 30 * DAY_MS)
+    sweep.written(["a-kept"], now=100.0)
+    sweep.tick(now=100.0 + RECENT_S - 1)
+    assert table.writes == [] and table.deletes == ["b-bare"]
+    sweep.tick(now=100.0 + RECENT_S + 1)
     assert table.writes == ["a-kept"]
