@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # The idle sweep (stream/worker/sweep.py): every this many seconds, up to this many keys of
     # each partition are visited and expired by the partition's event time; 0 switches it off.
     idle_sweep_seconds: float = Field(default=10.0, ge=0.0)
-    idle_sweep_keys_per_tick: int = Field(default=5_000, ge=1)
+    idle_sweep_keys_per_tick: int = Field(default=1_000, ge=1)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -272,7 +272,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         @app.timer(settings.idle_sweep_seconds)  # type: ignore[untyped-decorator]  # unannotated in Faust
         async def sweep_idle() -> None:
             """Expire customers with no new event, by each partition's event time."""
-            idle.tick()
+            await idle.run()
 
     @app.on_partitions_revoked.connect
     def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from stream.testing import EventFactory, Run
 from stream.topics import EVENT_TOPICS
 from stream.worker.fold import BatchFold
 from stream.worker.handler import RecordHandler
-from stream.worker.sweep import RECENT_S, IdleSweep
+from stream.worker.sweep import RECENT_S, YIELD_EVERY, IdleSweep, Tally
 
 POLICY = default_policy()
 TOPICS = list(EVENT_TOPICS.values())
@@ -138,3 +139,26 @@ def test_a_customer_written_lately_waits_until_its_records_are_surely_committed(
     assert table.writes == [] and table.deletes == ["b-bare"]
     sweep.tick(now=100.0 + RECENT_S + 1)
     assert table.writes == ["a-kept"]
+
+
+def test_the_timer_lets_the_agent_run_and_stops_on_a_partition_revoked_meanwhile() -> None:
+    table, _, handler, sweep, last = setup(per_tick=1000)
+    advance(handler, last + 30 * DAY_MS)
+    many = {f"c-{n:04d}": CustomerState.new(f"c-{n:04d}") for n in range(2 * YIELD_EVERY)}
+    budget = POLICY.state.max_state_bytes
+    table.data.update({k: statecodec.encode(s, budget)[0] for k, s in many.items()})
+    revoked: list[int] = []
+
+    async def agent() -> None:
+        # Runs when the sweep first yields, as the agent would: the partition is revoked
+        revoked.append(0)
+
+    async def both() -> Tally:
+        task = asyncio.create_task(agent())
+        tally = await sweep.run()
+        await task
+        return tally
+
+    table.partitions = lambda: [p for p in [0] if p not in revoked]  # type: ignore[method-assign]
+    tally = asyncio.run(both())
+    assert tally.visited == YIELD_EVERY  # the first slice, then the revoke was seen
