@@ -10,11 +10,12 @@ from stream.core import statecodec
 from stream.core.eventtime import DAY_MS
 from stream.core.policy import default_policy
 from stream.core.state import CustomerState
-from stream.testing import EventFactory, Run
+from stream.testing import EventFactory
 from stream.topics import EVENT_TOPICS
 from stream.worker.fold import BatchFold
 from stream.worker.handler import RecordHandler
 from stream.worker.sweep import RECENT_S, YIELD_EVERY, IdleSweep, Tally
+from tests.core.test_sweep import idle_customer
 
 POLICY = default_policy()
 TOPICS = list(EVENT_TOPICS.values())
@@ -47,29 +48,15 @@ class Table:
         self.deletes.append(key)
 
 
-def idle_state(events: EventFactory, *, account: bool) -> CustomerState:
-    run = Run(POLICY)
-    if account:
-        run.feed(events.account())
-    run.feed(
-        events.contact("conv-1"),
-        events.customer("I want to talk to a real person"),
-        events.contact("conv-1", action="closed"),
-        events.outcome("conv-1"),
-    )
-    assert run.state is not None
-    return run.state
-
-
 def setup(
     held: list[int] | None = None, per_tick: int = 10
 ) -> tuple[Table, BatchFold, RecordHandler, IdleSweep, int]:
     """Two idle customers on partition 0, one with an account; `held`: times the merge holds."""
     events = EventFactory("a-kept")
-    states = {
-        "a-kept": idle_state(events, account=True),
-        "b-bare": idle_state(events.of("b-bare"), account=False),
-    }
+    kept = idle_customer(events, account=True).state
+    bare = idle_customer(events.of("b-bare"), account=False).state
+    assert kept is not None and bare is not None
+    states = {"a-kept": kept, "b-bare": bare}
     last = events.clock
     table = Table(states)
     handler = RecordHandler(default_policy, consumer="tests")
