@@ -36,6 +36,7 @@ from faust.types import TP, Message
 
 from stream.worker import metrics
 from stream.worker.commits import FetchLedger, commit_point
+from stream.worker.producer import DrainingProducer
 
 log = structlog.get_logger(__name__)
 
@@ -279,8 +280,9 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
 
 
 class AtLeastOnceApp(faust.App):
-    """A Faust app whose consumer is `AtLeastOnceConsumer`; `compacted` names the compacted
-    topics it reads, the only ones where an offset can be missing at the broker."""
+    """A Faust app whose consumer is `AtLeastOnceConsumer`, and whose producer's flush before a
+    commit waits for every buffered send (`stream.worker.producer`); `compacted` names the
+    compacted topics it reads, the only ones where an offset can be missing at the broker."""
 
     def __init__(self, *args: Any, compacted: Iterable[str] = (), **kwargs: Any) -> None:
         self._compacted = frozenset(compacted)
@@ -297,3 +299,6 @@ class AtLeastOnceApp(faust.App):
         )
         consumer.compacted = self._compacted
         return consumer
+
+    def _new_producer(self) -> Any:
+        return DrainingProducer(self.transport, loop=self.loop, beacon=self.beacon)

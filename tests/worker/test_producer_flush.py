@@ -8,6 +8,8 @@ from typing import Any
 
 from faust.transport.producer import ProducerBuffer
 
+from stream.settings import Settings
+from stream.worker.app import build_app
 from stream.worker.producer import DrainingBuffer
 
 #: Longer than Faust's own 0.1 s wait for one buffered send.
@@ -62,3 +64,8 @@ def test_draining_flush_returns_only_after_every_send() -> None:
 
 def test_draining_flush_of_an_empty_buffer_returns_at_once() -> None:
     assert asyncio.run(_flushed(DrainingBuffer(), 0)) == []
+
+
+def test_the_worker_app_flushes_through_the_draining_buffer() -> None:
+    app = build_app(Settings(bootstrap_servers="127.0.0.1:1"))
+    assert isinstance(app.producer.buffer, DrainingBuffer)
