@@ -49,10 +49,14 @@ class DrainingBuffer(ProducerBuffer):
                 self._drained.set()
 
     async def flush(self) -> None:
-        # Threaded producers hand messages to another loop; their count is Faust's own.
-        if getattr(self, "threaded_producer", None) is not None:
-            await super().flush()
-            return
+        await self.flush_atmost(None)
+
+    async def flush_atmost(self, max_messages: int | None) -> int:
+        # A bounded flush (Faust's backpressure) and threaded producers, which hand messages to
+        # another loop, keep Faust's own behaviour; only the full flush before a commit drains.
+        if max_messages is not None or getattr(self, "threaded_producer", None) is not None:
+            return await super().flush_atmost(max_messages)
+        before = self.unsent
         while self.unsent:
             if self.state != "running":
                 raise RuntimeError(
@@ -62,13 +66,7 @@ class DrainingBuffer(ProducerBuffer):
                 await asyncio.wait_for(self._drained.wait(), timeout=_RECHECK_SECONDS)
             except TimeoutError:
                 continue
-
-    async def flush_atmost(self, max_messages: int | None) -> int:
-        if max_messages is None:
-            before = self.unsent
-            await self.flush()
-            return before
-        return await super().flush_atmost(max_messages)
+        return before
 
 
 class DrainingProducer(AIOKafkaProducer):

@@ -31,15 +31,19 @@ def _future(channel: SlowChannel, number: int) -> Any:
     return SimpleNamespace(message=SimpleNamespace(channel=channel), number=number)
 
 
-async def _flushed(buffer: ProducerBuffer, count: int) -> list[int]:
-    """Put `count` sends in a running buffer, flush it, and say what was published by then."""
+async def _flushed(buffer: ProducerBuffer, count: int, at_most: int | None = None) -> list[int]:
+    """Put `count` sends in a running buffer, flush it (all, or `at_most`), and say what was
+    published by then."""
     buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
     channel = SlowChannel()
     await buffer.start()
     try:
         for number in range(count):
             buffer.put(_future(channel, number))
-        await buffer.flush()
+        if at_most is None:
+            await buffer.flush()
+        else:
+            await buffer.flush_atmost(at_most)
         at_flush = list(channel.published)
         # Let the rest go out, so that stopping the buffer is not refused (bounded).
         for _ in range(100):
@@ -60,6 +64,11 @@ def test_fausts_own_flush_returns_with_sends_still_buffered() -> None:
 def test_draining_flush_returns_only_after_every_send() -> None:
     published = asyncio.run(_flushed(DrainingBuffer(), 4))
     assert published == [0, 1, 2, 3]
+
+
+def test_a_bounded_flush_still_returns_early_as_fausts_backpressure_expects() -> None:
+    published = asyncio.run(_flushed(DrainingBuffer(), 4, at_most=1))
+    assert len(published) < 4
 
 
 def test_draining_flush_of_an_empty_buffer_returns_at_once() -> None:
