@@ -48,9 +48,6 @@ class DrainingBuffer(ProducerBuffer):
             if self.unsent == 0:
                 self._drained.set()
 
-    async def flush(self) -> None:
-        await self.flush_atmost(None)
-
     async def flush_atmost(self, max_messages: int | None) -> int:
         # A bounded flush (Faust's backpressure) and threaded producers, which hand messages to
         # another loop, keep Faust's own behaviour; only the full flush before a commit drains.
