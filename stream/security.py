@@ -5,6 +5,10 @@ client, the demo and the topics command all connect to the same cluster; each us
 settings its own way, so a setting one of them honoured another silently dropped (SASL without a
 password fell back to PLAINTEXT in Faust only; SSL client certificates never reached Faust).
 `client_security` checks the settings once and every client takes its configuration from it.
+
+The builder reads the settings through `SecuritySettings`, declared here, so that it depends on no
+settings module: `stream.settings.Settings` provides those fields and renders each client's
+configuration through this module, and the imports run one way.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import SecretStr
 
 from stream.errors import UsageError
 from stream.serde import RegistryConfig
-from stream.settings import Settings
 
 if TYPE_CHECKING:
     import faust
@@ -24,6 +29,41 @@ if TYPE_CHECKING:
 
 class SecurityConfigError(UsageError):
     """The security settings are incomplete or contradict each other; the message names them."""
+
+
+class SecuritySettings(Protocol):
+    """The settings the builder reads, each named as its `ESCALATION_*` variable less the prefix.
+
+    Read-only, so the settings class may narrow them (the protocol as a `Literal`)."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+    @property
+    def security_protocol(self) -> str: ...
+    @property
+    def sasl_mechanism(self) -> str | None: ...
+    @property
+    def sasl_username(self) -> str | None: ...
+    @property
+    def sasl_password(self) -> SecretStr | None: ...
+    @property
+    def ssl_cafile(self) -> Path | None: ...
+    @property
+    def ssl_certfile(self) -> Path | None: ...
+    @property
+    def ssl_keyfile(self) -> Path | None: ...
+    @property
+    def ssl_key_password(self) -> SecretStr | None: ...
+    @property
+    def schema_registry_url(self) -> str | None: ...
+    @property
+    def schema_registry_ssl_cafile(self) -> Path | None: ...
+    @property
+    def schema_registry_ssl_certfile(self) -> Path | None: ...
+    @property
+    def schema_registry_ssl_keyfile(self) -> Path | None: ...
+    @property
+    def schema_registry_ssl_key_password(self) -> SecretStr | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +166,7 @@ class ClientSecurity:
         )
 
 
-def _registry_tls(settings: Settings, problems: list[str]) -> RegistryTls | None:
+def _registry_tls(settings: SecuritySettings, problems: list[str]) -> RegistryTls | None:
     """The registry's own TLS settings, checked apart from Kafka's protocol; None when unset.
 
     They need an https registry URL, a client certificate needs its key, a key password needs
@@ -171,7 +211,9 @@ def _readable(name: str, path: Path | None, problems: list[str]) -> None:
         problems.append(f"ESCALATION_{name.upper()}={path} cannot be read: {exc.strerror}")
 
 
-def client_security(settings: Settings, bootstrap_servers: str | None = None) -> ClientSecurity:
+def client_security(
+    settings: SecuritySettings, bootstrap_servers: str | None = None
+) -> ClientSecurity:
     """Checks the security settings and returns them for every client; refuses what is incomplete.
 
     SASL needs a mechanism, a username and a password; client TLS needs both a certificate and its

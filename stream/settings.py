@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.core.eventtime import TimeBounds
 from stream.logs import librdkafka_log
+from stream.security import client_security
 
 if TYPE_CHECKING:
     from stream.serde import RegistryConfig
@@ -118,8 +119,6 @@ class Settings(BaseSettings):
 
     def confluent_config(self) -> dict[str, Any]:
         """librdkafka client settings, security included (stream.security checks and builds it)."""
-        from stream.security import client_security
-
         config = client_security(self).librdkafka()
         # librdkafka's own log lines go through the project's logging, not straight to stderr.
         config["logger"] = librdkafka_log()
@@ -130,8 +129,6 @@ class Settings(BaseSettings):
         export), TLS included, from the one security builder; None without a registry URL."""
         if not self.schema_registry_url:
             return None
-        from stream.security import client_security
-
         return client_security(self).registry(self.schema_registry_url)
 
 
