@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from stream.core.events import Event, event_to_dict
 from stream.replay import CORPUS_PATH
@@ -171,7 +171,7 @@ def produce_raw(
     topic: str,
     key: bytes | None,
     value: bytes | None,
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: list[tuple[str, str | bytes | None]] | None = None,
 ) -> None:
     producer = Producer({"bootstrap.servers": isolated.bootstrap, "partitioner": "murmur2_random"})
     producer.produce(isolated.topic(topic), key=key, value=value, headers=headers)
@@ -431,9 +431,10 @@ def changelog_values(isolated: Isolated, customer_id: str) -> list[bytes | None]
         deadline = time.monotonic() + 60
         while any(seen[p] < ends[p] for p in parts) and time.monotonic() < deadline:
             for msg in consumer.consume(500, timeout=0.5):
-                if msg.error():
+                offset = msg.offset()
+                if msg.error() or offset is None:
                     continue
-                seen[msg.partition()] = msg.offset() + 1
+                seen[msg.partition()] = offset + 1
                 # Faust writes table keys in its JSON serializer: the customer id quoted
                 if msg.key() in (key, b'"' + key + b'"'):
                     values.append(msg.value())
