@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
     ConfigResource,
     NewTopic,
     ResourceType,
@@ -25,12 +24,14 @@ from stream.topics import (
     ensure_topics,
     load_definitions,
 )
+from tests.integration.kafka_helpers import set_topic_config, visible
 
 pytestmark = pytest.mark.integration
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # A customer-keyed input, a compacted snapshot topic and the single-partition policy topic.
 SAMPLE = ("support.messages", "support.accounts", "escalation.policy")
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +71,32 @@ def partitions_of(admin: AdminClient, topic: str) -> int:
         time.sleep(0.5)
 
 
+def while_unknown(call: Callable[[], T], timeout: float = 60.0) -> T:
+    """Calls again while the broker answers "unknown topic or partition" (bounded).
+
+    A loaded broker can list a topic created a moment ago and still not know it when asked for
+    or told its configs; any other error, or the same one past the deadline, is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
 def topic_config(admin: AdminClient, topic: str) -> dict[str, str | None]:
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    entries = admin.describe_configs([resource])[resource].result(timeout=30)
+    entries = while_unknown(lambda: admin.describe_configs([resource])[resource].result(timeout=30))
     return {key: entry.value for key, entry in entries.items()}
 
 
 def create_topic(admin: AdminClient, topic: str, partitions: int) -> None:
     future = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
     future[topic].result(timeout=30)
-    deadline = time.monotonic() + 10
-    while topic not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
-        time.sleep(0.1)
+    visible(BOOTSTRAP, {topic: partitions})
 
 
 def statuses(reports: list[TopicReport]) -> dict[str, str]:
@@ -174,15 +189,9 @@ def test_config_difference_is_reported_then_updated(
     config = admin_config_from_bootstrap(BOOTSTRAP)
     messages = prefix + "support.messages"
     ensure_topics(config, defs)
+    visible(BOOTSTRAP, {name: d.partitions for name, d in defs.items()})
     # Given someone shortened the retention of a topic by hand
-    resource = ConfigResource(
-        ResourceType.TOPIC,
-        messages,
-        incremental_configs=[
-            ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)
-        ],
-    )
-    admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+    while_unknown(lambda: set_topic_config(messages, retention_ms="3600000"))
     defined = defs[messages].config["retention.ms"]
     # A KRaft broker applies a config change after acknowledging it; under load that takes a while.
     wait_for_config(admin, messages, "retention.ms", "3600000")
