@@ -23,8 +23,10 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -141,6 +143,101 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def schedstat(pid: int, tid: int | None = None) -> tuple[int, int]:
+    """Nanoseconds a process (all its threads, or thread `tid`) ran on a CPU, and waited runnable
+    for one (the kernel's /proc schedstat): the second is time lost to the machine's load."""
+    paths = [Path(f"/proc/{pid}/task/{tid}/schedstat")] if tid else None
+    if paths is None:
+        paths = list(Path(f"/proc/{pid}/task").glob("*/schedstat"))
+    ran = waited = 0
+    for path in paths:
+        try:
+            fields = path.read_text().split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        ran += int(fields[0])
+        waited += int(fields[1])
+    return ran, waited
+
+
+class SchedSampler(threading.Thread):
+    """Samples a worker's main thread scheduler counters every few milliseconds while it is fed.
+
+    A decision that took long either waited inside the worker (for a fetch, a batch, the merge)
+    or the worker was runnable and not given a CPU, which on a shared 2-core machine is what
+    other processes cost it; the samples tell the two apart for any time window. All threads are
+    read only at `mark` (a dozen files: reading them every few ms would cost the worker CPU).
+    """
+
+    def __init__(self, pid: int, every_s: float = 0.01) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.every_s = every_s
+        self.samples: list[tuple[float, int, int]] = []  # (wall time, ran ns, waited ns)
+        self.marks: list[tuple[float, int, int]] = []  # the same for all threads
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self.samples.append((time.time(), *schedstat(self.pid, self.pid)))
+            self._stopping.wait(self.every_s)
+
+    def mark(self) -> None:
+        self.marks.append((time.time(), *schedstat(self.pid)))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
+
+    def between(self, start: float, end: float) -> tuple[float, float] | None:
+        """Main thread's (on-CPU, runnable-waiting) milliseconds between two wall times."""
+        times = [s[0] for s in self.samples]
+        i, j = bisect_left(times, start), bisect_right(times, end) - 1
+        if i >= len(self.samples) or j <= i:
+            return None
+        a, b = self.samples[i], self.samples[j]
+        return (b[1] - a[1]) / 1e6, (b[2] - a[2]) / 1e6
+
+    def shares(self) -> dict[str, float]:
+        """Between the first two marks (the paced run), as shares of wall time."""
+        if len(self.marks) < 2:
+            return {}
+        a, b = self.marks[0], self.marks[1]
+        main = self.between(a[0], b[0])
+        wall = b[0] - a[0]
+        out = {
+            "all_threads_on_cpu": round((b[1] - a[1]) / 1e9 / wall, 3),
+            "all_threads_waiting_for_cpu": round((b[2] - a[2]) / 1e9 / wall, 3),
+        }
+        if main is not None:
+            out["main_thread_on_cpu"] = round(main[0] / 1e3 / wall, 3)
+            out["main_thread_waiting_for_cpu"] = round(main[1] / 1e3 / wall, 3)
+        return out
+
+
+def slowest_share(
+    latencies: list[tuple[float, float, float]], sampler: SchedSampler, share: float = 0.01
+) -> dict[str, Any]:
+    """What the slowest `share` of decisions (latency s, sent at, decided at) were made of: the
+    worker's main thread on a CPU, waiting for one, and neither (waiting for I/O or a timer)."""
+    worst = sorted(latencies)[-max(1, int(len(latencies) * share)) :]
+    parts = [(lat, sampler.between(sent, decided)) for lat, sent, decided in worst]
+    known = [(lat, p) for lat, p in parts if p is not None]
+    if not known:
+        return {}
+    n = len(known)
+    mean_ms = sum(lat for lat, _ in known) / n * 1000
+    on_cpu = sum(p[0] for _, p in known) / n
+    waiting = sum(p[1] for _, p in known) / n
+    return {
+        "decisions": n,
+        "mean_latency_ms": round(mean_ms, 1),
+        "main_thread_on_cpu_ms": round(on_cpu, 1),
+        "main_thread_waiting_for_cpu_ms": round(waiting, 1),
+        "main_thread_idle_ms": round(max(mean_ms - on_cpu - waiting, 0.0), 1),
+    }
 
 
 def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]:
@@ -341,19 +438,27 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
         serdes = {k: serde_for_topic(n) for k, n in EVENT_TOPICS.items()}
         decision_serde = serde_for_topic("escalation.decisions")
         latencies: list[float] = []
+        # (latency, sent at, decided at) of each decision, for what the slowest were made of
+        timed: list[tuple[float, float, float]] = []
 
         def collect(batch: list[Any]) -> None:
             for msg in batch:
                 if not msg.error():
                     d = decision_serde.decode(msg.value())
                     if d["event_id"] in sent:
-                        latencies.append(msg.timestamp()[1] / 1000 - sent[d["event_id"]])
+                        decided = msg.timestamp()[1] / 1000
+                        latencies.append(decided - sent[d["event_id"]])
+                        timed.append((latencies[-1], sent[d["event_id"]], decided))
 
         interval = 1.0 / rate
         # The worker's CPU while it is fed at the rate: at a rate it cannot sustain on its share
         # of a loaded machine the latency is queueing, which this (CPU per event at this rate,
         # beside the backlog's) tells apart from waits in the worker.
         cpu_start, paced_start = cpu_seconds(process.pid), time.perf_counter()
+        load_start = os.getloadavg()[0]
+        sampler = SchedSampler(process.pid)
+        sampler.start()
+        sampler.mark()
         next_at = time.perf_counter()
         for kind, record in measured:
             now = time.perf_counter()
@@ -370,7 +475,9 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
             collect(consumer.consume(100, timeout=0))
         paced_cpu = cpu_seconds(process.pid) - cpu_start
         paced_seconds = time.perf_counter() - paced_start
+        sampler.mark()
         producer.flush(30)
+        # Until the last decisions are in: their windows need the samples too.
         expected = sum(
             1 for k, r in measured if k == "message" and r["role"] in ("customer", "ai_agent")
         )
@@ -378,6 +485,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
         while len(latencies) < expected * 0.9 and time.monotonic() < deadline:
             collect(consumer.consume(500, timeout=0.5))
         consumer.close()
+        sampler.stop()
         latencies.sort()
         ms = [x * 1000 for x in latencies]
         return {
@@ -392,6 +500,10 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
             "worker_cpu_us_per_event": round(paced_cpu / len(measured) * 1e6, 1),
             "worker_cpu_share_of_a_core": round(paced_cpu / paced_seconds, 3),
             "load_average": round(os.getloadavg()[0], 2),
+            "load_average_at_start": round(load_start, 2),
+            # Whether the worker got a CPU when it wanted one (shares of the paced run's wall time)
+            "worker_scheduling": sampler.shares(),
+            "slowest_1_percent": slowest_share(timed, sampler),
         }
     finally:
         stop(process)
