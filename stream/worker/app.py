@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from datetime import timedelta
 from functools import partial
@@ -167,6 +168,12 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         # The idle wait of the merge counts only time spent waiting for input: while a batch is
         # folded nothing can arrive, and a slow fold must not make the merge give up on order.
         await table.verify_at_start(input_types)
+        # The modules, functions and tables of a started worker (about 120,000 objects) never
+        # become garbage, yet every full collection walked them: 50-75 ms of CPU with the loop
+        # stopped, every 15 s or so under load. Frozen, a full collection walks only what came
+        # after (about 9 ms); the collection first leaves no start-up garbage behind for good.
+        gc.collect()
+        gc.freeze()
         consumer = cast(AtLeastOnceConsumer, app.consumer)
         waited = 0.0
         mark = time.monotonic()
