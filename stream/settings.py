@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     # batch, or sooner when this many states wait (the cache size): one changelog record per
     # customer per flush. Decisions do not wait for it; offsets are acked after it.
     state_flush_seconds: float = Field(default=1.0, ge=0.0)
+    # How the consumer fetches: the broker answers once this many bytes are there or after this
+    # wait. Faust's minimum of one byte made a fetch request per record or two under paced
+    # traffic, most of the worker's CPU at a few hundred events/s (stream/worker/fetching.py).
+    fetch_min_bytes: int = Field(default=16_384, ge=1)
+    fetch_max_wait_ms: int = Field(default=10, ge=0)
     # Event-time order across the input topics: how long an input with records not yet read may
     # hold the others back (Kafka Streams' max.task.idle.ms), and how many records may be held.
     order_idle_ms: float = Field(default=1000.0, ge=0.0)

@@ -86,6 +86,8 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         # nothing to the agent until the producer is flushed and the commit is done.
         broker_commit_every=1_000_000_000,
         broker_commit_interval=1.0,
+        fetch_min_bytes=settings.fetch_min_bytes,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
 
     def raw(*names: str) -> faust.TopicT:

@@ -36,6 +36,7 @@ from faust.types import TP, Message
 
 from stream.worker import metrics
 from stream.worker.commits import FetchLedger, commit_point
+from stream.worker.fetching import BatchedFetchThread
 from stream.worker.producer import DrainingProducer
 
 log = structlog.get_logger(__name__)
@@ -71,6 +72,10 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         self._seek_back_task: asyncio.Future[None] | None = None
         # records whose fetch was asked for before their partition was last sought
         self._before_seek: weakref.WeakSet[Message] = weakref.WeakSet()
+
+    def _new_consumer_thread(self) -> BatchedFetchThread:
+        """Faust's consumer thread with the app's fetch minimum and wait (worker/fetching.py)."""
+        return BatchedFetchThread(self, loop=self.loop, beacon=self.beacon)
 
     def _ledger(self, tp: TP) -> FetchLedger:
         ledger = self._ledgers.get(tp)
@@ -282,10 +287,20 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
 class AtLeastOnceApp(faust.App):
     """A Faust app whose consumer is `AtLeastOnceConsumer`, and whose producer's flush before a
     commit waits for every buffered send (`stream.worker.producer`); `compacted` names the
-    compacted topics it reads, the only ones where an offset can be missing at the broker."""
+    compacted topics it reads, the only ones where an offset can be missing at the broker;
+    `fetch_min_bytes` and `fetch_max_wait_ms` go to its consumer (None: Faust's)."""
 
-    def __init__(self, *args: Any, compacted: Iterable[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        compacted: Iterable[str] = (),
+        fetch_min_bytes: int | None = None,
+        fetch_max_wait_ms: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._compacted = frozenset(compacted)
+        self.fetch_min_bytes = fetch_min_bytes
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         super().__init__(*args, **kwargs)
 
     def _new_consumer(self) -> Any:
