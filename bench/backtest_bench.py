@@ -38,7 +38,9 @@ from stream.replay import CORPUS_PATH, ReplayConfig, iter_events, write_jsonl
 from stream.settings import REPO_ROOT, Settings
 
 SOURCE = Settings().datasets_dir / CORPUS_PATH
-RESULTS = REPO_ROOT / "bench" / "results" / "backtest.json"
+# Beside this script, in the checkout it is run from: REPO_ROOT is the checkout Python imports
+# `stream` from (an editable install may point at another).
+RESULTS = Path(__file__).resolve().parent / "results" / "backtest.json"
 TARGET = 50_000
 # A plausible policy change: a higher refund limit and a stricter sentiment signal.
 CANDIDATE_YAML = """

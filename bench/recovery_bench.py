@@ -58,7 +58,8 @@ from stream.testing import murmur2_partition  # noqa: E402
 from stream.topics import ensure_topics, load_definitions  # noqa: E402
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
-RESULTS = REPO_ROOT / "bench" / "results" / "recovery.json"
+# Beside this script, in the checkout it is run from, not the one Python imports `stream` from.
+RESULTS = Path(__file__).resolve().parent / "results" / "recovery.json"
 STATE_TABLE = "customer-state"
 
 

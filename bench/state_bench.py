@@ -127,7 +127,9 @@ def measure(conversations: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,3000,10000,30000")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/state.json"))
+    # Beside this script, wherever it is run from.
+    results = Path(__file__).resolve().parent / "results" / "state.json"
+    parser.add_argument("--out", type=Path, default=results)
     args = parser.parse_args()
     started = time.time()
     runs = [measure(int(size)) for size in args.sizes.split(",")]
