@@ -43,8 +43,10 @@ from stream.topics import EVENT_TOPICS, INPUT_TOPICS, ensure_topics, load_defini
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 SOURCE = Settings().datasets_dir / CORPUS_PATH
-RESULTS = REPO_ROOT / "bench" / "results" / "worker.json"
-LOG_DIR = REPO_ROOT / "data" / "bench"
+# Results and logs go to the checkout this script is run from; REPO_ROOT is the checkout Python
+# imports `stream` from, which an editable install may place elsewhere.
+RESULTS = Path(__file__).resolve().parent / "results" / "worker.json"
+LOG_DIR = Path(__file__).resolve().parents[1] / "data" / "bench"
 # Faust broker URL scheme of each driver the bench can try.
 DRIVERS = {"aiokafka": "kafka", "confluent": "rdkafka"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -538,6 +540,7 @@ def main() -> None:
         "--drivers", default="aiokafka", help=f"comma-separated, of {', '.join(DRIVERS)}"
     )
     parser.add_argument("--no-pair", action="store_true", help="skip the two-worker run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the results JSON to write")
     args = parser.parse_args()
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
     unknown = [d for d in drivers if d not in DRIVERS]
@@ -634,7 +637,8 @@ def main() -> None:
         "ratios": ratios,
         "latency_at_half_rate": lat,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
         json.dumps({k: result[k] for k in ("median", "ratios", "latency_at_half_rate")}, indent=2)
     )
