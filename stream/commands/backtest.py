@@ -18,6 +18,15 @@ class OnError(enum.StrEnum):
     skip = "skip"
 
 
+# The options of every command that reads the input history (backtest, export, calibrate).
+Bootstrap = Annotated[
+    str | None, typer.Option(help="Kafka bootstrap servers (default: the settings').")
+]
+OnRunError = Annotated[
+    OnError, typer.Option(help="A malformed line or record: stop the run, or skip it.")
+]
+
+
 def backtest(
     ctx: typer.Context,
     policy: Annotated[Path, typer.Option(help="The candidate policy (YAML).")],
@@ -30,12 +39,8 @@ def backtest(
         str | None, typer.Option("--from", help="Start of a topic time range (ISO-8601 or ms).")
     ] = None,
     to: Annotated[str | None, typer.Option(help="End of the topic time range.")] = None,
-    on_error: Annotated[
-        OnError, typer.Option(help="A malformed line or record: stop the run, or skip it.")
-    ] = OnError.stop,
-    bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap servers (default: the settings').")
-    ] = None,
+    on_error: OnRunError = OnError.stop,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Replay history through a candidate policy, side by side with the one in force."""
     from stream.backtest.cli import backtest_command
@@ -59,9 +64,7 @@ def export(
     from_: Annotated[str, typer.Option("--from", help="Start (ISO-8601 or epoch ms).")],
     to: Annotated[str, typer.Option(help="End (ISO-8601 or epoch ms).")],
     out: Annotated[Path, typer.Option(help="The JSON Lines event file to write.")],
-    bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap servers (default: the settings').")
-    ] = None,
+    bootstrap: Bootstrap = None,
     on_error: Annotated[
         OnError, typer.Option(help="An undecodable record: stop the export, or skip it.")
     ] = OnError.stop,

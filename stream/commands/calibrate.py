@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from stream.commands import settings_of
-from stream.commands.backtest import OnError
+from stream.commands.backtest import Bootstrap, OnError, OnRunError
 
 
 def calibrate(
@@ -20,12 +20,8 @@ def calibrate(
     from_topics: Annotated[
         bool, typer.Option("--from-topics", help="Read the month from the input topics.")
     ] = False,
-    bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap servers (default: the settings').")
-    ] = None,
-    on_error: Annotated[
-        OnError, typer.Option(help="A malformed line or record: stop the run, or skip it.")
-    ] = OnError.stop,
+    bootstrap: Bootstrap = None,
+    on_error: OnRunError = OnError.stop,
     min_cases: Annotated[
         int, typer.Option(help="Judged conversations a change must decide differently, at least.")
     ] = 20,
