@@ -7,11 +7,13 @@ its storage is formatted (`kafka-storage format --add-scram`).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,3 +234,14 @@ class PrivateBroker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running(data_dir: Path, certificates: Certificates | None = None) -> Iterator[PrivateBroker]:
+    """A started private broker, stopped on the way out: the body of a module's broker fixture."""
+    broker = PrivateBroker(data_dir, certificates)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -23,7 +23,7 @@ from tests.integration.kafka_helpers import (
     journalled_worker,
     wait_for_journal,
 )
-from tests.integration.private_broker import PrivateBroker
+from tests.integration.private_broker import PrivateBroker, running
 from tests.integration.test_worker import T0
 
 pytestmark = pytest.mark.integration
@@ -31,12 +31,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(tmp_path_factory.mktemp("poison") / "broker")
-    broker.start()
-    try:
+    with running(tmp_path_factory.mktemp("poison") / "broker") as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def valid_events(customer: str) -> dict[str, dict[str, Any]]:

@@ -28,6 +28,7 @@ from tests.integration.private_broker import (
     Certificates,
     PrivateBroker,
     make_certificates,
+    running,
 )
 from tests.integration.test_worker import T0, account, message
 
@@ -38,12 +39,8 @@ ESCALATION = [sys.executable, "-c", "from stream.cli import app; app()"]
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
     base = tmp_path_factory.mktemp("tls")
-    broker = PrivateBroker(base / "broker", make_certificates(base / "certs"))
-    broker.start()
-    try:
+    with running(base / "broker", make_certificates(base / "certs")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def tls_env(certs: Certificates) -> dict[str, str]:
