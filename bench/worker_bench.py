@@ -32,8 +32,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+)
 
 from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
 from stream.replay.kafka import produce
@@ -242,6 +247,20 @@ def slowest_share(
     }
 
 
+def slowest_to_broker(
+    timed: list[tuple[float, float, float]], sent: dict[str, float], appended: dict[str, float]
+) -> float | None:
+    """Of the slowest 1% of decisions, the mean time their input took to reach the broker."""
+    by_sent = {at: event_id for event_id, at in sent.items()}
+    worst = sorted(timed)[-max(1, len(timed) // 100) :]
+    ways = [
+        appended[by_sent[at]] - at
+        for _, at, _ in worst
+        if at in by_sent and by_sent[at] in appended
+    ]
+    return round(sum(ways) / len(ways) * 1000, 1) if ways else None
+
+
 def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]:
     """The ceiling: what one Python process moves through Kafka with the same serde, no logic."""
     serdes = {prefix + name: serde_for_topic(name) for name in INPUT_TOPICS}
@@ -407,10 +426,62 @@ def _workers(prefix: str, total: int, driver: str, count: int, timeout: float) -
     return result
 
 
+def stamp_on_append(topics: list[str]) -> None:
+    """Have the broker stamp records with their append time, so a decision's latency splits into
+    the way to the broker (the bench's producer and the broker, on the same loaded machine) and
+    the worker's part (broker append -> decision)."""
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    entry = ConfigEntry(
+        "message.timestamp.type",
+        "LogAppendTime",
+        incremental_operation=AlterConfigOpType.SET,
+    )
+    resources = [ConfigResource("topic", t, incremental_configs=[entry]) for t in topics]
+    for future in admin.incremental_alter_configs(resources).values():
+        future.result(timeout=30)
+
+
+def appended_at(prefix: str) -> dict[str, float]:
+    """Event id -> the broker's append time (s) of every record on the input topics."""
+    serdes = {prefix + name: serde_for_topic(name) for name in EVENT_TOPICS.values()}
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": f"lat-append-{uuid.uuid4().hex}",
+            "enable.partition.eof": True,
+        }
+    )
+    parts = partitions_of(list(serdes))
+    for tp in parts:
+        tp.offset = OFFSET_BEGINNING
+    consumer.assign(parts)
+    out: dict[str, float] = {}
+    ended = 0
+    deadline = time.monotonic() + 60
+    try:
+        while ended < len(parts) and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=1.0):
+                error = msg.error()
+                if error is not None:
+                    ended += error.code() == KafkaError._PARTITION_EOF
+                    continue
+                record = serdes[msg.topic()].decode(msg.value())
+                out[record["event_id"]] = msg.timestamp()[1] / 1000
+    finally:
+        consumer.close()
+    return out
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[max(int(len(ordered) * share) - 1, 0)], 1) if ordered else None
+
+
 def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) -> dict[str, Any]:
     """Event produced -> its decision on the output topic, at a steady `rate`."""
     prefix = f"bench-lat-{uuid.uuid4().hex[:8]}."
     make_topics(prefix)
+    stamp_on_append([prefix + name for name in EVENT_TOPICS.values()])
     app_id = f"{prefix}worker"
     process = start_worker(prefix, app_id, driver, 99)
     sent: dict[str, float] = {}
@@ -442,13 +513,15 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
         latencies: list[float] = []
         # (latency, sent at, decided at) of each decision, for what the slowest were made of
         timed: list[tuple[float, float, float]] = []
+        decided_at: dict[str, float] = {}  # event id -> its first decision's time
 
         def collect(batch: list[Any]) -> None:
             for msg in batch:
                 if not msg.error():
                     d = decision_serde.decode(msg.value())
-                    if d["event_id"] in sent:
+                    if d["event_id"] in sent and d["event_id"] not in decided_at:
                         decided = msg.timestamp()[1] / 1000
+                        decided_at[d["event_id"]] = decided
                         latencies.append(decided - sent[d["event_id"]])
                         timed.append((latencies[-1], sent[d["event_id"]], decided))
 
@@ -488,6 +561,13 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
             collect(consumer.consume(500, timeout=0.5))
         consumer.close()
         sampler.stop()
+        appended = appended_at(prefix)
+        # (sent -> broker append, broker append -> decision) of each decision whose input was read
+        split = {
+            event_id: (appended[event_id] - at, decided_at[event_id] - appended[event_id])
+            for event_id, at in sent.items()
+            if event_id in appended and event_id in decided_at
+        }
         latencies.sort()
         ms = [x * 1000 for x in latencies]
         return {
@@ -506,6 +586,12 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
             # Whether the worker got a CPU when it wanted one (shares of the paced run's wall time)
             "worker_scheduling": sampler.shares(),
             "slowest_1_percent": slowest_share(timed, sampler),
+            # The same decisions split at the broker's append of their input record.
+            "to_the_broker_p50_ms": percentile([a * 1000 for a, _ in split.values()], 0.5),
+            "to_the_broker_p99_ms": percentile([a * 1000 for a, _ in split.values()], 0.99),
+            "worker_part_p50_ms": percentile([w * 1000 for _, w in split.values()], 0.5),
+            "worker_part_p99_ms": percentile([w * 1000 for _, w in split.values()], 0.99),
+            "slowest_1_percent_to_the_broker_mean_ms": slowest_to_broker(timed, sent, appended),
         }
     finally:
         stop(process)
