@@ -10,7 +10,9 @@
 (the passthroughs write to topics of their own; each worker run reads a fresh copy of the
 backlog, so its calibration agent sees only the decisions of that run)
 medians over the rounds, ratios within the run, then the latency of a fresh worker fed at half
-its median rate (produce time -> decision time). Writes bench/results/worker.json. Not a test:
+its median rate (produce time -> decision time; split at the broker's append of the input, and
+for the slowest 1% into the worker's main thread on a CPU, waiting for one, and idle, from /proc
+schedstat). Writes bench/results/worker.json. Not a test:
 nothing here asserts a target, and the machine's load average is recorded beside the figures.
 """
 
