@@ -65,6 +65,8 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         self._seeks = 0  # seeks started so far
         self._sought_at: dict[TP, int] = {}  # partition -> number of its latest seek
         self._sought_to: dict[TP, int | None] = {}  # partition -> read offset that seek set
+        # partition with nothing committed -> the first offset it was sought back to
+        self._started_at: dict[TP, int] = {}
         # partition -> (hole, seen since, last logged)
         self._holes: dict[TP, tuple[int, float, float | None]] = {}
         # (partition, reader) -> (offset sought back to, since)
@@ -101,7 +103,43 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         tps = {tp for tp in self.assignment() if not self._is_changelog_tp(tp)}
         self._seeking(tps)
         await super().perform_seek()
-        self._sought({tp: self._read_offset.get(tp) for tp in tps})
+        self._sought({tp: self._started_at.get(tp, self._read_offset.get(tp)) for tp in tps})
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek to the committed offsets, and a partition with none committed to its start.
+
+        aiokafka's `seek_to_committed` leaves a partition with no committed offset (or offset 0)
+        where its fetch position is. Faust counts on this seek after a rebalance to fetch again
+        what it threw away meanwhile (a batch handed over while the flow was stopped, of an
+        old generation, or of a paused partition): those records were taken from the fetcher,
+        and the position had moved past them. So a partition taken over before its first
+        commit lost every record fetched during the rebalance, with no error: the takeover
+        stall (docs/worker.md). Such a partition goes back to its first offset, where
+        `auto_offset_reset = "earliest"` starts it.
+        """
+        committed = await super().seek_to_committed()
+        fresh = [
+            tp
+            for tp, offset in committed.items()
+            if not offset
+            and not self._is_changelog_tp(tp)
+            and self.app.topics.acks_enabled_for(tp.topic)
+        ]
+        for tp in committed:
+            self._started_at.pop(tp, None)
+        if not fresh or self.app.conf.consumer_auto_offset_reset != "earliest":
+            return committed
+        try:
+            starts = dict(await self.earliest_offsets(*fresh))
+        except Exception as exc:  # the reset still works, at an offset the ledger won't know
+            log.warning("earliest_offsets_failed", error=repr(exc), partitions=len(fresh))
+            await self._thread.seek_to_beginning(*fresh)
+            return committed
+        for tp in fresh:
+            start = 0 if committed[tp] == 0 else starts.get(tp, 0)
+            await self._seek(tp, start)
+            self._started_at[tp] = start
+        return committed
 
     async def seek(self, partition: TP, offset: int) -> None:
         self._seeking([partition])
@@ -280,6 +318,7 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         for tp in revoked:
             self._ledgers.pop(tp, None)
             self._holes.pop(tp, None)
+            self._started_at.pop(tp, None)
         self._seeking_back = {k: v for k, v in self._seeking_back.items() if k[0] not in revoked}
         await super().on_partitions_revoked(revoked)
 

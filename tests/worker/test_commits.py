@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiokafka
 import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -256,3 +257,71 @@ def test_a_partition_whose_records_stopped_coming_is_stalled_only_after_a_quiet_
     assert not ledger.stalled(high=20, now=105.0, quiet_s=10.0)
     assert ledger.stalled(high=20, now=112.0, quiet_s=10.0)
     assert not ledger.stalled(high=13, now=112.0, quiet_s=10.0)  # caught up: nothing to wait for
+
+
+FRESH, ZERO, COMMITTED = TP(TOPIC, 0), TP(TOPIC, 1), TP(TOPIC, 3)
+CHANGELOG = TP("worker-customer-state-changelog", 0)
+
+
+def test_aiokafka_leaves_a_partition_with_nothing_committed_where_its_fetch_left_it() -> None:
+    """The takeover stall's cause, in aiokafka itself: Faust's seek to the committed offsets after
+    a rebalance does not move such a partition, so what the fetch took meanwhile and Faust threw
+    away (flow stopped, old generation) is never fetched again."""
+    committed = {FRESH: None, ZERO: 0, COMMITTED: 7}
+    sought: list[tuple[TP, int]] = []
+
+    class Fetcher:
+        def seek_to(self, tp: TP, offset: int) -> None:
+            sought.append((tp, offset))
+
+    async def seek_to_committed() -> dict[Any, Any]:
+        client = aiokafka.AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", group_id="g")
+        client._fetcher = Fetcher()
+        client._subscription.assigned_partitions = lambda: set(committed)  # type: ignore[method-assign]
+
+        async def offset_of(tp: TP) -> int | None:
+            return committed[tp]
+
+        client.committed = offset_of  # type: ignore[method-assign]
+        return dict(await client.seek_to_committed())  # never started: nothing to stop
+
+    assert asyncio.run(seek_to_committed()) == committed
+    assert sought == [(COMMITTED, 7)]
+
+
+def test_a_partition_with_nothing_committed_is_sought_back_to_its_start_after_a_rebalance(
+    consumer: AtLeastOnceConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committed = {FRESH: None, ZERO: 0, COMMITTED: 7, CHANGELOG: None}
+    sought: list[tuple[TP, int]] = []
+
+    async def seek_to_committed() -> dict[TP, int | None]:
+        for tp, offset in committed.items():
+            if offset:  # as aiokafka does
+                sought.append((tp, offset))
+        return dict(committed)
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return {tp: 3 for tp in tps}
+
+    thread = consumer._thread
+    monkeypatch.setattr(thread, "seek_to_committed", seek_to_committed)
+    monkeypatch.setattr(thread, "earliest_offsets", earliest_offsets)
+    monkeypatch.setattr(thread, "seek", lambda tp, offset: sought.append((tp, offset)))
+    monkeypatch.setattr(consumer, "assignment", lambda: set(committed))
+    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp == CHANGELOG)
+    monkeypatch.setattr(consumer.app.topics, "acks_enabled_for", lambda topic: topic == TOPIC)
+
+    # Faust's own seek leaves the partitions with nothing (or 0) committed where they were
+    asyncio.run(AIOKafkaConsumer.seek_to_committed(consumer))
+    assert sought == [(COMMITTED, 7)]
+
+    sought.clear()
+    asyncio.run(consumer.perform_seek())
+    # the worker's sends them back to where `auto_offset_reset = "earliest"` starts them; the
+    # changelog's position is the table recovery's business and stays
+    assert sorted(sought) == [(FRESH, 3), (ZERO, 0), (COMMITTED, 7)]
+    assert consumer._committed_offset.get(FRESH) is None  # nothing claimed as committed
+    # and the ledger knows where to seek back should its records stop coming
+    assert consumer._ledger(FRESH).lowest_next() == 3
+    assert consumer._ledger(ZERO).lowest_next() == 0
