@@ -156,11 +156,6 @@ def wait_for_members(isolated: Isolated, count: int, timeout: float = 180.0) -> 
     raise AssertionError(f"group {isolated.app_id} not stable with {count} members: {seen}")
 
 
-# Rerun once, for an open defect: the record committed past under takeover is fixed
-# (docs/worker.md), but in 2 of about 8 full-suite runs after that fix the survivor still decided
-# nothing more of one taken-over partition after "Worker ready" (28 events undecided, no error
-# logged). A rerun keeps it from hiding other regressions; a stall on both tries still fails.
-@pytest.mark.flaky(reruns=1)
 def test_two_workers_one_killed_the_survivor_carries_on_with_the_state(
     private: PrivateBroker, tmp_path: Path
 ) -> None:
