@@ -16,6 +16,12 @@ Which references are used, and why:
   record timestamp, because a replay or a backlog legitimately carries old event times in new
   records. It must be at least the policy's `lateness_seconds`, which keeps late events that are
   still useful.
+- before the partition's floor (`floor`), when the worker has one: the earliest event time an
+  idle sweep of the partition may have assumed no later event would have (stream/core/sweep.py).
+  The watermarks live in memory and start empty after a restart or a takeover; the floor is kept
+  in the worker's floor table, with the partition, so the gate still refuses what a sweep may have
+  expired the windows of. Any event the floor refuses, an uninterrupted gate refuses too: a floor
+  is at most the past bound behind every input stream's watermark when it was taken.
 A refused event does not move the watermark.
 
 A JSON Lines file has neither record timestamps nor a consumption order it must follow (a
@@ -78,9 +84,14 @@ def _span(ms: int) -> str:
 
 
 def out_of_bounds(
-    occurred_at: int, record_ms: int | None, watermark: int | None, bounds: TimeBounds
+    occurred_at: int,
+    record_ms: int | None,
+    watermark: int | None,
+    bounds: TimeBounds,
+    floor: int | None = None,
 ) -> str | None:
-    """Why `occurred_at` is refused, or None; `watermark` is the stream's newest admitted time.
+    """Why `occurred_at` is refused, or None; `watermark` is the stream's newest admitted time,
+    `floor` the partition's floor (module doc).
 
     With a record timestamp the future is bounded by it alone: the stream's watermark could have
     been set by an event from the distant past, and must not then refuse every real one after it.
@@ -101,6 +112,11 @@ def out_of_bounds(
             f"event time {_iso(occurred_at)} is more than {_span(bounds.behind_stream_ms)} "
             f"behind the stream's watermark {_iso(watermark)}"
         )
+    if floor is not None and occurred_at < floor:
+        return (
+            f"event time {_iso(occurred_at)} is before the partition's floor {_iso(floor)}, "
+            "the time up to which its idle customers may have been swept"
+        )
     return None
 
 
@@ -115,13 +131,17 @@ class EventClock:
         self.refused = 0
 
     def admit(
-        self, stream: str | None, occurred_at: int, record_ms: int | None = None
+        self,
+        stream: str | None,
+        occurred_at: int,
+        record_ms: int | None = None,
+        floor: int | None = None,
     ) -> str | None:
         """None when the event may be folded (its time then advances the stream's watermark);
         otherwise the reason it is refused, prefixed `event time out of bounds:`. A `stream` of
-        None has no watermark: only the bound against `record_ms` applies."""
+        None has no watermark: only the bounds against `record_ms` and `floor` apply."""
         mark = self.marks.get(stream) if stream is not None else None
-        why = out_of_bounds(occurred_at, record_ms, mark, self.bounds)
+        why = out_of_bounds(occurred_at, record_ms, mark, self.bounds, floor)
         if why is not None:
             self.refused += 1
             return f"event time out of bounds: {why}"

@@ -25,6 +25,18 @@ whose watermark is less than `floor` plus the lateness is deleted from the table
 its changelog): no event the gate admits can then be late by its marks, so a fresh state decides
 the same.
 
+A restart or a takeover empties the gate's watermarks, and the first record of each input stream
+would then be admitted whatever its age: an event older than an earlier sweep's floor could meet
+the windows that sweep expired, where the backtest still has them. So a sweep uses only a floor
+the worker has kept with the partition (its floor table, stream/worker/floors.py), and the gate
+refuses anything older than the kept floor (stream/core/eventtime.py), before the first record
+after a restart too. `FloorLedger` decides which floor may be kept: one proposed at a tick is
+kept only once every record the worker had read on the partition by then is committed. A record
+read after the proposal passed the gate against watermarks at least as new, so it is not older
+than the floor; one read before is never read again. Without that wait, a record folded just
+before a floor jumped past it, not committed yet, would be refused when redelivered after a
+crash although it was decided before (tests/core/test_sweep.py checks both on generated runs).
+
 What stays after a sweep: the account snapshot, open conversations (a later turn of one resumes
 it, however late, so nothing can drop it exactly), escalated conversations evicted while open
 (closed to every later event), and the marks. The count caps of the `state` section are the one
@@ -33,7 +45,8 @@ inexactness expiry already has (stream/core/expiry.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from stream.core.expiry import expire
@@ -79,3 +92,45 @@ def sweep(state: CustomerState, floor: int, policy: Policy) -> Swept:
     if state.account is None and not (state.contacts or state.conversations or state.closed):
         return "gone"
     return "trimmed" if expired.contacts or expired.conversations else "kept"
+
+
+@dataclass(slots=True)
+class FloorLedger:
+    """One partition's kept floor, and the floor proposed to replace it (module doc).
+
+    `read` holds, per input stream, the offset of the last record read on the partition when the
+    floor was proposed; `committed` (in `ripe`) the committed offset of each stream, the next
+    record to process.
+    """
+
+    kept: int | None = None
+    proposed: int | None = None
+    read: dict[str, int] = field(default_factory=dict)
+
+    def propose(self, floor: int | None, read: Mapping[str, int]) -> None:
+        """Propose a floor taken now, unless one is pending or it is not above the kept one: a
+        pending floor is replaced by none newer, which would wait on still later records."""
+        if floor is None or self.proposed is not None:
+            return
+        if self.kept is not None and floor <= self.kept:
+            return
+        self.proposed = floor
+        self.read = dict(read)
+
+    def ripe(self, committed: Mapping[str, int | None]) -> int | None:
+        """The proposed floor once every record read before it was proposed is committed (it is
+        then no longer pending), else None. Keep it with `keep` once it is stored."""
+        if self.proposed is None:
+            return None
+        for stream, offset in self.read.items():
+            done = committed.get(stream)
+            if done is None or done <= offset:
+                return None
+        floor = self.proposed
+        self.proposed = None
+        self.read = {}
+        return floor
+
+    def keep(self, floor: int) -> None:
+        """The floor is stored: sweeps may use it and the gate refuses anything older."""
+        self.kept = floor if self.kept is None else max(self.kept, floor)

@@ -28,7 +28,7 @@ from stream.core.eventtime import EventClock, TimeBounds
 from stream.core.expiry import horizon_ms
 from stream.core.state import CustomerState
 from stream.core.step import step
-from stream.core.sweep import partition_floor, sweep
+from stream.core.sweep import FloorLedger, partition_floor, sweep
 from stream.testing import DAY, HOUR, T0, EventFactory, Run, make_policy
 
 POLICY = make_policy()
@@ -238,3 +238,123 @@ def test_the_floor_is_unknown_until_every_stream_has_a_watermark() -> None:
     assert partition_floor([T0 + DAY, T0], BEHIND) == T0 - BEHIND
     # A record admitted but not folded yet keeps the floor at its own time
     assert partition_floor([T0 + 30 * DAY], BEHIND, held=[T0]) == T0
+
+
+# The floor across restarts: one partition with two input streams, records read in any
+# interleaving, commits, sweep ticks and crashes at arbitrary points.
+FLOOR_STREAMS = ("a", "b")
+step_spec = st.tuples(
+    st.sampled_from(["produce", "read", "commit", "tick", "crash"]),
+    st.sampled_from(FLOOR_STREAMS),
+    st.sampled_from(GAPS),
+    st.sampled_from(BACK),
+)
+
+
+@settings(
+    max_examples=300
+    if settings.get_current_profile_name() == "default"
+    else settings().max_examples,
+    deadline=None,
+)
+@given(st.lists(step_spec, min_size=1, max_size=80))
+# A record read and admitted, other records twelve days later on both streams, a floor past the
+# first record, then a crash before the first record is committed: it is read again and must be
+# admitted again (the floor waits for its commit).
+@example(
+    [
+        ("produce", "a", 0, 0),
+        ("read", "a", 0, 0),
+        ("produce", "a", 12 * DAY, 0),
+        ("produce", "b", 0, 0),
+        ("read", "a", 0, 0),
+        ("read", "b", 0, 0),
+        ("tick", "a", 0, 0),
+        ("tick", "a", 0, 0),
+        ("crash", "a", 0, 0),
+        ("read", "a", 0, 0),
+    ]
+)
+# A floor kept from watermarks twelve days on, a crash, then a record dated eight days back on a
+# stream the restarted gate has no watermark for: only the kept floor refuses it.
+@example(
+    [
+        ("produce", "a", 0, 0),
+        ("produce", "b", 0, 0),
+        ("read", "a", 0, 0),
+        ("read", "b", 0, 0),
+        ("produce", "a", 12 * DAY, 0),
+        ("produce", "b", 0, 0),
+        ("read", "a", 0, 0),
+        ("read", "b", 0, 0),
+        ("commit", "a", 0, 0),
+        ("tick", "a", 0, 0),
+        ("tick", "a", 0, 0),
+        ("crash", "a", 0, 0),
+        ("produce", "a", 0, 8 * DAY),
+        ("read", "a", 0, 0),
+    ]
+)
+def test_a_kept_floor_refuses_only_what_an_uninterrupted_gate_refuses(steps: list[Any]) -> None:
+    """Across crashes the kept floor (FloorLedger) never refuses a record the worker admitted
+    before the crash and reads again, nor a new record an uninterrupted gate would admit; and
+    every record admitted after a sweep is at or after the floor that sweep used."""
+    logs: dict[str, list[int]] = {s: [] for s in FLOOR_STREAMS}
+    read = {s: -1 for s in FLOOR_STREAMS}  # the last offset read, per stream
+    committed = {s: 0 for s in FLOOR_STREAMS}  # the next offset to process
+    first: dict[tuple[str, int], bool] = {}  # whether a record was admitted when first read
+    gate = EventClock(BOUNDS)
+    reference = EventClock(BOUNDS)  # the gate of a worker that never stops, each record once
+    ledger = FloorLedger()
+    swept: int | None = None  # the highest floor a sweep used
+    now = T0
+    for kind, stream, gap, back in steps:
+        now += gap
+        if kind == "produce":
+            logs[stream].append(now - back)
+        elif kind == "read":
+            offset = read[stream] + 1
+            if offset >= len(logs[stream]):
+                continue
+            read[stream] = offset
+            at = logs[stream][offset]
+            admitted = gate.admit(stream, at, now, ledger.kept) is None
+            if (stream, offset) in first:
+                assert admitted or not first[stream, offset], f"{stream}@{offset} refused again"
+            else:
+                first[stream, offset] = admitted
+                if not admitted and ledger.kept is not None and at < ledger.kept:
+                    assert reference.admit(stream, at, now) is not None, "floor refused more"
+                else:
+                    reference.admit(stream, at, now)
+            if admitted and swept is not None:
+                assert at >= swept, f"{stream}@{offset} admitted under a swept floor"
+        elif kind == "commit":
+            committed = {s: read[s] + 1 for s in FLOOR_STREAMS}
+        elif kind == "tick":
+            ripe = ledger.ripe(committed)
+            if ripe is not None:
+                ledger.keep(ripe)
+            if ledger.kept is not None:
+                swept = ledger.kept if swept is None else max(swept, ledger.kept)
+            marks = (gate.marks.get(s) for s in FLOOR_STREAMS)
+            ledger.propose(
+                partition_floor(marks, BEHIND), {s: o for s, o in read.items() if o >= 0}
+            )
+        else:  # a crash: the gate starts empty, the kept floor is restored, reading resumes
+            gate = EventClock(BOUNDS)
+            ledger = FloorLedger(kept=ledger.kept)
+            read = {s: committed[s] - 1 for s in FLOOR_STREAMS}
+
+
+def test_a_floor_ledger_keeps_one_proposal_and_only_rising_floors() -> None:
+    ledger = FloorLedger()
+    ledger.propose(T0, {"a": 4})
+    ledger.propose(T0 + DAY, {"a": 9})  # one is pending: not replaced
+    assert ledger.ripe({"a": 4}) is None  # offset 4 is not committed yet
+    assert ledger.ripe({"a": 5}) == T0 and ledger.ripe({"a": 5}) is None
+    ledger.keep(T0)
+    ledger.propose(T0 - DAY, {"a": 9})  # not above the kept floor
+    assert ledger.proposed is None
+    ledger.keep(T0 - DAY)
+    assert ledger.kept == T0
