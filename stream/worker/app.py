@@ -12,6 +12,7 @@ from typing import Any, cast
 import faust
 import structlog
 from confluent_kafka import Producer
+from faust.types import TP
 
 from stream.core.policy import load_policy, policy_warnings
 from stream.core.turn_model import TurnModel
@@ -22,6 +23,7 @@ from stream.worker import health, judging, log_limits, metrics
 from stream.worker.batches import CaughtUp, StateTable, batches
 from stream.worker.consumer import AtLeastOnceApp, AtLeastOnceConsumer
 from stream.worker.deadletters import deadletter_key, deliver_until_written
+from stream.worker.floors import FLOOR_TABLE, PartitionFloors
 from stream.worker.fold import BatchFold
 from stream.worker.handler import Handled, RawRecord, RecordHandler
 from stream.worker.ordering import EventTimeMerge
@@ -125,6 +127,24 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         expires=timedelta(seconds=settings.stats_window_seconds * 24),
     )
 
+    # Each partition's kept floor (stream/worker/floors.py), recovered with the partition: the gate
+    # refuses what an earlier sweep may have expired, after a restart or a takeover too.
+    floor_table = app.Table(
+        FLOOR_TABLE,
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,
+        value_type=bytes,
+        options={"driver": "rocksdict"},
+        help="The idle sweep's kept floor of each partition; the gate refuses older events.",
+    )
+
+    def committed(topic: str, partition: int) -> int | None:
+        offsets = cast(Any, app.consumer)._committed_offset
+        return cast("int | None", offsets.get(TP(topic, partition)))
+
+    floors = PartitionFloors(StateTable(floor_table), committed)
+
     handler = RecordHandler(
         in_force.get,
         topic_prefix=settings.topic_prefix,
@@ -133,6 +153,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         deadletter_max_bytes=settings.deadletter_max_bytes,
         time_bounds=settings.time_bounds(),
         model=model,
+        floor=floors.get,
     )
 
     journal = settings.journal_path.open("a", buffering=1) if settings.journal_path else None
@@ -157,6 +178,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
     idle = IdleSweep(
         table,
         folder,
+        floors,
         handler.clock,
         input_types,
         merge.times,
@@ -214,6 +236,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
                         # A record before it on its partition never arrived: the consumer
                         # seeks back to that one, and this one comes again after it.
                         continue
+                    floors.restore(event)
                     raw_record = RawRecord.of(message)
                     parsed = handler.parse(raw_record)
                     at = None if isinstance(parsed, Handled) else parsed.occurred_at
@@ -291,6 +314,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         merge.drop(partitions)
         table.forget(partitions)
         folder.forget(partitions)
+        floors.forget(partitions)
         # Not acked, so folded again by the next owner from the state the table has.
         unacked[:] = [e for e in unacked if e.message.partition not in partitions]
 

@@ -156,14 +156,15 @@ class StateTable:
         finally:
             _current_event.reset(token)
 
-    def set(self, key: str, partition: int, value: Any) -> None:
+    def set(self, key: str, partition: int, value: Any) -> Any:
+        """Returns the changelog send's future, done once the broker has the record."""
         event = self._events[partition]
         self._verify_partitions(event.message.topic)
         token = _current_event.set(weakref.ref(event))
         try:
             table = cast(Any, self._table)
             table.data[key] = value
-            table.send_changelog(partition, key, value)
+            return table.send_changelog(partition, key, value)
         finally:
             _current_event.reset(token)
 

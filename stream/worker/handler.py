@@ -93,8 +93,12 @@ class RecordHandler:
         deadletter_max_bytes: int = DEADLETTER_MAX_BYTES,
         time_bounds: TimeBounds = DEFAULT_BOUNDS,
         model: TurnModel | None = None,
+        floor: Callable[[int], int | None] | None = None,
     ) -> None:
         self._policy = policy
+        # The kept floor of an input partition (stream/worker/floors.py): it survives restarts
+        # and takeovers, where the watermarks below start empty.
+        self._floor = floor
         # The turn model `step` scores customer turns with; None is the shipped one.
         self.model = model
         # Watermarks per topic partition, in memory: the record timestamp bounds the future from
@@ -162,7 +166,10 @@ class RecordHandler:
                 f"key {shown!r} is not the record's customer_id {customer_id!r}",
             )
         refused = self.clock.admit(
-            f"{raw.topic}[{raw.partition}]", event.occurred_at, raw.timestamp_ms
+            f"{raw.topic}[{raw.partition}]",
+            event.occurred_at,
+            raw.timestamp_ms,
+            None if self._floor is None else self._floor(raw.partition),
         )
         if refused is not None:
             return self.dead(raw, "event_time", refused)

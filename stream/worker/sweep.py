@@ -3,10 +3,13 @@
 Each tick walks up to `per_tick` keys of each partition's RocksDB store, after where the last tick
 stopped, so a million customers cost a bounded slice of work per tick and every key is visited
 again after a full pass; the agent gets the event loop every `YIELD_EVERY` keys. The clock of a
-partition is its floor (stream/core/sweep.py): the gate's watermark of each input topic of the
+partition is its kept floor (stream/worker/floors.py). Each tick proposes the floor the partition's
+watermarks allow now (stream/core/sweep.py): the gate's watermark of each input topic of the
 partition minus the past bound, and the time of any record the event-time merge holds for it,
-admitted but not folded yet. Until every input topic of the partition has had an event since the
-worker started, the floor is unknown and nothing is swept.
+admitted but not folded yet; it is kept once the records read before it are committed and its
+write to the floor table is acknowledged. Until every input topic of the partition has had an
+event since the worker started, nothing is proposed; a floor restored from the table after a
+restart or a takeover is swept at from the start, since the gate refuses anything older.
 
 A customer folded since the last flush is skipped: its state in the cache is newer than the
 table's, and it is not idle. So is one written less than `RECENT_S` ago: the offsets of the
@@ -15,12 +18,6 @@ again from the table, which must then hold what they left (a sweep in between co
 something an old redelivered record needs). A trimmed state is written through the table (store
 and changelog, as the flush writes); a customer with nothing left is deleted, a tombstone in the
 changelog. Its cached copy is dropped, so the next fold reads what the sweep wrote.
-
-Not covered: the gate's watermarks live in memory (stream/worker/handler.py). After a restart the
-first record of each input topic partition is admitted whatever its time, so a record more than
-the past bound older than its topic, which the gate would have refused before the restart, can
-reach `step` and find its customer's old windows swept, where the backtest of the journal (which
-does not sweep) still has them.
 """
 
 from __future__ import annotations
@@ -38,6 +35,7 @@ from stream.core import statecodec
 from stream.core.eventtime import EventClock
 from stream.core.sweep import partition_floor, sweep
 from stream.worker import metrics
+from stream.worker.floors import PartitionFloors
 from stream.worker.fold import BatchFold
 
 log = structlog.get_logger(__name__)
@@ -76,6 +74,7 @@ class IdleSweep:
         self,
         table: SweptTable,
         folder: BatchFold,
+        floors: PartitionFloors,
         clock: EventClock,
         input_topics: Iterable[str],
         held: Callable[[int], Iterator[int]],
@@ -83,6 +82,7 @@ class IdleSweep:
     ) -> None:
         self._table = table
         self._folder = folder
+        self._floors = floors
         self._clock = clock
         self._topics = list(input_topics)
         self._held = held
@@ -99,7 +99,8 @@ class IdleSweep:
     def _recent(self, customer_id: str) -> bool:
         return any(customer_id in ids for _, ids in self._written)
 
-    def floor(self, partition: int) -> int | None:
+    def candidate(self, partition: int) -> int | None:
+        """The floor the partition's watermarks and held records allow now (None: unknown)."""
         marks = self._clock.marks
         return partition_floor(
             (marks.get(f"{topic}[{partition}]") for topic in self._topics),
@@ -143,7 +144,8 @@ class IdleSweep:
 
     def _visits(self, tally: Tally) -> Iterator[None]:
         for partition in list(self._table.partitions()):
-            floor = self.floor(partition)
+            self._floors.advance(partition, self.candidate(partition))
+            floor = self._floors.get(partition)
             tally.floors[partition] = floor
             if floor is not None:
                 yield from self._partition(partition, floor, tally)

@@ -14,13 +14,14 @@ import pytest
 
 from stream.core import statecodec
 from stream.core.events import Event, event_to_dict
-from stream.testing import DAY, T0, EventFactory
+from stream.testing import DAY, HOUR, T0, EventFactory
 from stream.topics import load_definitions
 from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
     assert_backtest_parity,
     changelog_values,
+    isolated_topics,
     produce,
     running_worker,
     wait_for_journal,
@@ -29,6 +30,9 @@ from tests.integration.kafka_helpers import (
 from tests.integration.test_replay_kafka import murmur2_partition
 
 pytestmark = pytest.mark.integration
+
+# Topics and an app id per test: a floor kept by one test's worker would govern the next's events.
+isolated = pytest.fixture(isolated_topics)
 
 
 def on_one_partition(names: list[str]) -> dict[str, str]:
@@ -43,6 +47,18 @@ def on_one_partition(names: list[str]) -> dict[str, str]:
         out[name] = f"{name}-{n}"
         n += 1
     return out
+
+
+def on_every_input_topic(others: EventFactory, at: int) -> list[Event]:
+    """Another customer's events on every input topic, from `at`: they move the partition's
+    watermarks, and so its floor, to `at` minus the past bound."""
+    return [
+        others.account(at=at),
+        others.contact("o-1", "baggage:L1", at=at),
+        others.customer("Where is my bag?", "o-1", at=at + 1, message_id="o-1-m"),
+        others.sentiment("o-1-m", 0.1, "o-1", at=at + 2),
+        others.outcome("o-1", at=at + 3),
+    ]
 
 
 def send(isolated: Isolated, events: list[Event]) -> int:
@@ -97,13 +113,7 @@ def test_idle_customers_are_swept_and_later_decisions_stay_the_backtests(
     # And other customers' events on every input topic of the partition on day 20: the floor
     # (day 20 minus the 7-day past bound) is then past the idle customers' windows
     day20 = T0 + 20 * DAY
-    first += [
-        others.account(at=day20),
-        others.contact("o-1", "baggage:L1", at=day20),
-        others.customer("Where is my bag?", "o-1", at=day20 + 1, message_id="o-1-m"),
-        others.sentiment("o-1-m", 0.1, "o-1", at=day20 + 2),
-        others.outcome("o-1", at=day20 + 3),
-    ]
+    first += on_every_input_topic(others, day20)
     decisions = Collector(isolated, "escalation.decisions")
     journal = tmp_path / "consumed.tsv"
     log = tmp_path / "worker.log"
@@ -155,3 +165,68 @@ def test_idle_customers_are_swept_and_later_decisions_stay_the_backtests(
     # And every decision, before and after the sweep, is the backtest's over what was consumed
     assert assert_backtest_parity(isolated, consumed, decisions.records) >= 4
     decisions.close()
+
+
+def test_after_a_restart_an_event_older_than_the_swept_floor_is_refused_as_the_backtest_does(
+    isolated: Isolated, tmp_path: Path
+) -> None:
+    ids = on_one_partition(["gone", "others"])
+    gone = EventFactory(ids["gone"], T0)
+    others = gone.of(ids["others"])
+    # Given a customer with two closed conversations on one issue, on days 0 and 1
+    first: list[Event] = [
+        gone.contact("g-1", "billing:inv-5", at=T0),
+        gone.contact("g-1", "billing:inv-5", action="closed", at=T0 + HOUR),
+        gone.contact("g-2", "billing:inv-5", at=T0 + DAY),
+        gone.contact("g-2", "billing:inv-5", action="closed", at=T0 + DAY + HOUR),
+    ]
+    # And other customers' events on every input topic of the partition on day 20, so the
+    # partition's floor (day 13) is past that customer's windows and it is swept away
+    day20 = T0 + 20 * DAY
+    first += on_every_input_topic(others, day20)
+    decisions = Collector(isolated, "escalation.decisions")
+    dead = Collector(isolated, "support.deadletter")
+    journal = tmp_path / "consumed.tsv"
+    log = tmp_path / "worker.log"
+    env = {"ESCALATION_JOURNAL_PATH": str(journal), "ESCALATION_IDLE_SWEEP_SECONDS": "1"}
+    with running_worker(isolated, tmp_path / "state-a", log, env) as worker:
+        wait_until_consuming(isolated)
+        send(isolated, first)
+        try:
+            wait_for_values(isolated, ids["gone"], lambda v: bool(v) and v[-1] is None)
+        except AssertionError as exc:
+            alive = "running" if worker.poll() is None else f"exited {worker.returncode}"
+            raise AssertionError(f"{exc}; worker {alive}: {log.read_text()[-4000:]}") from None
+
+    # When the worker restarts with an empty local store (the state and the floor come back
+    # from the changelogs, the gate's watermarks do not), and a third contact on the issue
+    # comes dated day 2: more than the 7-day past bound behind the partition, under its floor
+    later: list[Event] = [
+        gone.contact("g-3", "billing:inv-5", at=T0 + 2 * DAY),
+        others.customer("Still no bag, a new chat", "o-2", at=day20 + 10, message_id="o-2-m"),
+    ]
+    with running_worker(isolated, tmp_path / "state-b", log, env) as worker:
+        wait_until_consuming(isolated)
+        send(isolated, later)
+        letters = dead.wait_for(lambda rs: len(rs) >= 1, timeout=180)
+        last = later[-1].event_id
+        decisions.wait_for(lambda rs: any(r["event_id"] == last for r in rs), timeout=180)
+        consumed = wait_for_journal(journal, len(first) + len(later))
+        decisions.drain(quiet=3.0)
+        dead.drain(quiet=1.0)
+        assert worker.poll() is None, log.read_text()[-3000:]
+    # Then it is dead-lettered, naming the floor, as an uninterrupted gate would refuse it (once,
+    # or again when the record was handed over twice around the assignment)
+    refused = {(r["source_topic"], r["partition"], r["offset"]) for r in letters}
+    assert len(refused) == 1, letters
+    for letter in dead.records:
+        assert letter["error_type"] == "event_time"
+        assert "before the partition's floor" in letter["reason"], letter["reason"]
+    assert "partition_floor_restored" in log.read_text(errors="replace")
+    assert not [r for r in decisions.records if r["conversation_id"] == "g-3"]
+    # And every published decision is the backtest's over what the worker folded
+    folded = [p for p in consumed if p not in refused]
+    assert len(folded) < len(consumed)
+    assert assert_backtest_parity(isolated, folded, decisions.records) >= 2
+    decisions.close()
+    dead.close()
