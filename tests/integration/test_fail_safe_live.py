@@ -1,5 +1,8 @@
 """Fail safe outside the triggers, in the running worker on the real broker.
 
+Two faults, each in a worker of its own: the text analysis raising, and the handoff builder
+raising on the escalation of a refund over the limit (the held action).
+
 The text analysis of a customer turn raises inside the worker (its turn model fails on a marked
 turn: tests/integration/broken_model_worker.py). The published decision must escalate with the
 `trigger_error.text_analysis` hit first, its handoff package must be published, and the error must
@@ -15,18 +18,27 @@ from pathlib import Path
 
 import pytest
 
+from stream.core import handoff
+from tests.integration.broken_handoff_worker import TRIGGER as HANDOFF_TRIGGER
+from tests.integration.broken_handoff_worker import broken_build
 from tests.integration.broken_model_worker import TRIGGER
 from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
+    assert_backtest_parity,
     free_port,
+    isolated_topics,
     produce,
     running_worker,
+    wait_for_journal,
     wait_until_consuming,
 )
 from tests.integration.test_worker import T0, account, contact, message, refund
 
 pytestmark = pytest.mark.integration
+
+# Topics and an app id per test: each test's decisions are compared with its own journal.
+isolated = pytest.fixture(isolated_topics)
 
 
 def trigger_errors(port: int, trigger: str) -> float:
@@ -38,6 +50,14 @@ def trigger_errors(port: int, trigger: str) -> float:
         if line.startswith(wanted):
             return float(line.removeprefix(wanted))
     return 0.0
+
+
+def counted_once(port: int, trigger: str, timeout: float = 60.0) -> float:
+    """The trigger's error count once it reaches 1, or what it is after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while trigger_errors(port, trigger) < 1 and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return trigger_errors(port, trigger)
 
 
 def test_a_text_analysis_failure_in_the_running_worker_escalates_logs_and_counts(
@@ -71,10 +91,7 @@ def test_a_text_analysis_failure_in_the_running_worker_escalates_logs_and_counts
             lambda rs: {"msg-v-fs-3", "msg-v-calm-1"} <= {r["event_id"] for r in rs}, 180
         )
         packages = handoffs.wait_for(lambda rs: any(r["conversation_id"] == "v-fs" for r in rs))
-        deadline = time.monotonic() + 60
-        while trigger_errors(port, "text_analysis") < 1 and time.monotonic() < deadline:
-            time.sleep(1.0)
-        counted = trigger_errors(port, "text_analysis")
+        counted = counted_once(port, "text_analysis")
         assert worker.poll() is None, log.read_text()[-3000:]
 
     by_event = {r["event_id"]: r for r in out}
@@ -99,5 +116,79 @@ def test_a_text_analysis_failure_in_the_running_worker_escalates_logs_and_counts
     assert lines[0]["detail"] == "RuntimeError: injected turn-model failure"
     assert lines[0]["topic"] == isolated.topic("support.messages")
     assert counted == 1.0
+    decisions.close()
+    handoffs.close()
+
+
+def test_a_handoff_failure_on_a_refund_holds_the_action_escalates_logs_and_counts(
+    isolated: Isolated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an AI turn proposing a 650 USD refund, over the refund limit, whose escalation makes
+    # the handoff builder raise; and another customer's refund within the limit
+    cid, calm = "c-held", "c-small"
+    events = [
+        account(cid, T0),
+        contact(cid, 1, T0, "billing:inv-3", "v-held"),
+        message(cid, "v-held", 1, T0 + 1000, "customer", "I was charged twice, refund me"),
+        message(
+            cid,
+            "v-held",
+            2,
+            T0 + 2000,
+            "ai_agent",
+            f"I can refund it. {HANDOFF_TRIGGER}",
+            **refund(650.0, 0.99),
+        ),  # fmt: skip
+        account(calm, T0),
+        contact(calm, 1, T0, "billing:inv-4", "v-small"),
+        message(calm, "v-small", 1, T0 + 1000, "customer", "I was charged twice, refund me"),
+        message(
+            calm, "v-small", 2, T0 + 2000, "ai_agent", "I can refund it.", **refund(40.0, 0.99)
+        ),
+    ]
+    decisions = Collector(isolated, "escalation.decisions")
+    handoffs = Collector(isolated, "escalation.handoffs")
+    log = tmp_path / "worker.log"
+    journal = tmp_path / "consumed.tsv"
+    port = free_port()
+    module = "tests.integration.broken_handoff_worker"
+    env = {"ESCALATION_WEB_PORT": str(port), "ESCALATION_JOURNAL_PATH": str(journal)}
+    with running_worker(isolated, tmp_path / "state", log, env, module=module) as worker:
+        wait_until_consuming(isolated)
+        produce(isolated, events)
+        # When the worker folds them
+        out = decisions.wait_for(
+            lambda rs: {"msg-v-held-2", "msg-v-small-2"} <= {r["event_id"] for r in rs}, 180
+        )
+        packages = handoffs.wait_for(lambda rs: any(r["conversation_id"] == "v-held" for r in rs))
+        counted = counted_once(port, "handoff")
+        consumed = wait_for_journal(journal, len(events))
+        decisions.drain(quiet=3.0)
+        assert worker.poll() is None, log.read_text()[-3000:]
+
+    by_event = {r["event_id"]: r for r in out}
+    # Then the refund is held and escalated, the handoff failure named first, the boundary hit
+    # that caused the escalation kept
+    held = by_event["msg-v-held-2"]
+    assert (held["action"], held["hold_action"]) == ("escalate", True)
+    assert held["triggers"][0]["rule"] == "trigger_error.handoff"
+    assert "injected handoff failure" in json.dumps(held["triggers"][0])
+    assert "policy_boundary" in [t["trigger"] for t in held["triggers"]]
+    # And the fallback package is published for the same decision, saying what is missing
+    (package,) = [p for p in packages if p["decision_id"] == held["decision_id"]]
+    assert package["ticket"]["tags"] == ["handoff_error"]
+    assert "injected handoff failure" in package["ticket"]["body"]
+    # And the refund within the limit continues, not held
+    small = by_event["msg-v-small-2"]
+    assert (small["action"], small["hold_action"]) == ("continue", False)
+    # And the error is logged, with where the record came from, and counted
+    lines = [json.loads(x) for x in log.read_text().splitlines() if '"trigger_error"' in x]
+    assert [(x["trigger"], x["event_id"]) for x in lines] == [("handoff", "msg-v-held-2")]
+    assert lines[0]["detail"] == "RuntimeError: injected handoff failure"
+    assert lines[0]["topic"] == isolated.topic("support.messages")
+    assert counted == 1.0
+    # And the backtest of what the worker folded, with the same fault, gives the same decisions
+    monkeypatch.setattr(handoff, "build", broken_build)
+    assert assert_backtest_parity(isolated, consumed, decisions.records) >= 4
     decisions.close()
     handoffs.close()
