@@ -39,8 +39,13 @@ crash although it was decided before (tests/core/test_sweep.py checks both on ge
 
 What stays after a sweep: the account snapshot, open conversations (a later turn of one resumes
 it, however late, so nothing can drop it exactly), escalated conversations evicted while open
-(closed to every later event), and the marks. The count caps of the `state` section are the one
-inexactness expiry already has (stream/core/expiry.py).
+(closed to every later event), and the marks. An open conversation has no idle limit in `step`:
+its next turn, weeks later, still counts the old turns in the sentiment window, revises the
+escalation's package, or is refused to the AI when a person owns it (tests/core/test_sweep.py
+shows a transfer offered on two angry turns twenty days apart). Dropping one needs that limit in
+`step` first, live and in the backtest alike; then it would expire as a closed one does. The
+count caps of the `state` section are the one inexactness expiry already has
+(stream/core/expiry.py).
 """
 
 from __future__ import annotations

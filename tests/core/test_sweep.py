@@ -358,3 +358,28 @@ def test_a_floor_ledger_keeps_one_proposal_and_only_rising_floors() -> None:
     assert ledger.proposed is None
     ledger.keep(T0 - DAY)
     assert ledger.kept == T0
+
+
+def test_an_open_conversation_is_kept_however_old_since_its_next_turn_still_counts_the_old_ones(
+    events: EventFactory,
+) -> None:
+    """Why the sweep keeps open conversations: `step` has no idle limit on an open conversation,
+    so dropping one would change the decision of its next turn, in any month."""
+    angry = "This is useless!!! I asked three times already and nobody helps"
+    run = Run(POLICY)
+    run.feed(events.contact("conv-1"), events.customer(angry))
+    assert [d.action for d in run.decisions] == ["continue"]
+    state = run.state
+    assert state is not None
+    # Given twenty days of silence, and a floor far past every window of the first turn
+    later = events.customer("I am so frustrated, this is ridiculous", at=events.clock + 20 * DAY)
+    window = max(horizon_ms(POLICY), POLICY.compiled.repeat_window_ms)
+    dropped = statecodec.decode(statecodec.encode(state, POLICY.state.max_state_bytes)[0])
+    # When the sweep runs, then the open conversation stays
+    sweep(state, later.occurred_at - window, POLICY)
+    assert "conv-1" in state.conversations
+    # And the next turn offers a transfer on the two angry turns, twenty days apart; without the
+    # conversation it would continue
+    assert [d.action for d in step(state, later, POLICY).decisions] == ["offer_transfer"]
+    dropped.conversations.clear()
+    assert [d.action for d in step(dropped, later, POLICY).decisions] == ["continue"]
