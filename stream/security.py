@@ -5,10 +5,6 @@ client, the demo and the topics command all connect to the same cluster; each us
 settings its own way, so a setting one of them honoured another silently dropped (SASL without a
 password fell back to PLAINTEXT in Faust only; SSL client certificates never reached Faust).
 `client_security` checks the settings once and every client takes its configuration from it.
-
-The builder reads the settings through `SecuritySettings`, declared here, so that it depends on no
-settings module: `stream.settings.Settings` provides those fields and renders each client's
-configuration through this module, and the imports run one way.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -27,6 +23,10 @@ if TYPE_CHECKING:
     import faust
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 class SecurityConfigError(UsageError):
     """The security settings are incomplete or contradict each other; the message names them."""
 
@@ -34,36 +34,23 @@ class SecurityConfigError(UsageError):
 class SecuritySettings(Protocol):
     """The settings the builder reads, each named as its `ESCALATION_*` variable less the prefix.
 
-    Read-only, so the settings class may narrow them (the protocol as a `Literal`)."""
+    `stream.settings.Settings` has them; declared here, so that the builder imports no settings
+    module and the settings render each client's configuration through it."""
 
-    @property
-    def bootstrap_servers(self) -> str: ...
-    @property
-    def security_protocol(self) -> str: ...
-    @property
-    def sasl_mechanism(self) -> str | None: ...
-    @property
-    def sasl_username(self) -> str | None: ...
-    @property
-    def sasl_password(self) -> SecretStr | None: ...
-    @property
-    def ssl_cafile(self) -> Path | None: ...
-    @property
-    def ssl_certfile(self) -> Path | None: ...
-    @property
-    def ssl_keyfile(self) -> Path | None: ...
-    @property
-    def ssl_key_password(self) -> SecretStr | None: ...
-    @property
-    def schema_registry_url(self) -> str | None: ...
-    @property
-    def schema_registry_ssl_cafile(self) -> Path | None: ...
-    @property
-    def schema_registry_ssl_certfile(self) -> Path | None: ...
-    @property
-    def schema_registry_ssl_keyfile(self) -> Path | None: ...
-    @property
-    def schema_registry_ssl_key_password(self) -> SecretStr | None: ...
+    bootstrap_servers: str
+    security_protocol: SecurityProtocol
+    sasl_mechanism: SaslMechanism | None
+    sasl_username: str | None
+    sasl_password: SecretStr | None
+    ssl_cafile: Path | None
+    ssl_certfile: Path | None
+    ssl_keyfile: Path | None
+    ssl_key_password: SecretStr | None
+    schema_registry_url: str | None
+    schema_registry_ssl_cafile: Path | None
+    schema_registry_ssl_certfile: Path | None
+    schema_registry_ssl_keyfile: Path | None
+    schema_registry_ssl_key_password: SecretStr | None
 
 
 @dataclass(frozen=True, slots=True)

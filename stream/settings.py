@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.core.eventtime import TimeBounds
 from stream.logs import librdkafka_log
-from stream.security import client_security
+from stream.security import SaslMechanism, SecurityProtocol, client_security
 
 if TYPE_CHECKING:
     from stream.serde import RegistryConfig
@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     )
     # How long a command waits for the first broker to answer before it says none did.
     broker_wait_seconds: float = Field(default=10.0, gt=0)
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
