@@ -65,7 +65,7 @@ def personal_data(line: str, texts: list[str]) -> list[str]:
         # is never an ISO date, and a run of 12 or more bare digits is a timestamp, not a phone.
         bare_long = match.group().isdigit() and len(digits) >= 12
         iso_date = re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", match.group())
-        decimal = re.fullmatch(r"\(?\d+\.\d+\)?", match.group())  # a duration, a ratio
+        decimal = re.fullmatch(r"[+-]?\(?\d+\.\d+\)?", match.group())  # a drift, a ratio
         if 9 <= len(digits) <= 15 and not (bare_long or iso_date or decimal):
             found.append(f"phone {match.group()}")
     for match in CARD.finditer(line):
@@ -93,6 +93,7 @@ def test_the_detector_finds_each_kind_of_personal_data() -> None:
     assert personal_data(clean, texts) == []
     for timer in (
         "Timer commit woke up too late, with a drift of +0.6357121119999647 runtime=5.9e-05",
+        "Timer commit woke up too late, with a drift of +0.68506316300045 runtime=5.9e-05",
         "Timer Monitor.sampler woke up too late, runtime=2.58e-05 sleeptime=1.88780573799977",
         "Timer commit is overlapping (interval=1.0 runtime=7.55960711499938)",
     ):
