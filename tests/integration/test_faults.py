@@ -26,6 +26,7 @@ from stream.backtest.run import run_policy
 from stream.backtest.sources import KafkaSource, topics_with_prefix
 from stream.core.policy import default_policy
 from stream.serde import serde_for_topic
+from stream.testing import murmur2_partition
 from stream.topics import EVENT_TOPICS, load_definitions
 from tests.integration.kafka_helpers import (
     Collector,
@@ -40,7 +41,6 @@ from tests.integration.kafka_helpers import (
 )
 from tests.integration.private_broker import PrivateBroker
 from tests.integration.test_crash import conversation
-from tests.integration.test_replay_kafka import murmur2_partition
 from tests.integration.test_worker import DAY, T0, account, contact, message
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import pytest
 
 from stream.core import statecodec
 from stream.core.events import Event, event_to_dict
-from stream.testing import DAY, HOUR, T0, EventFactory
+from stream.testing import DAY, HOUR, T0, EventFactory, murmur2_partition
 from stream.topics import load_definitions
 from tests.integration.kafka_helpers import (
     Collector,
@@ -27,7 +27,6 @@ from tests.integration.kafka_helpers import (
     wait_for_journal,
     wait_until_consuming,
 )
-from tests.integration.test_replay_kafka import murmur2_partition
 
 pytestmark = pytest.mark.integration
 
