@@ -186,6 +186,11 @@ def test_two_workers_one_killed_the_survivor_carries_on_with_the_state(
         feeding.start()
         # When one of them is killed with SIGKILL mid-stream
         decisions.wait_for(lambda rs: len(rs) >= len(messages) // 3, timeout=180)
+        # (once it has folded messages of its own: a worker slow to recover may have none yet)
+        deadline = time.monotonic() + 120
+        while not any(t.endswith("messages") for t, _, _ in journal(journals["a"])):
+            assert time.monotonic() < deadline, "the worker to kill folded no message in 120 s"
+            time.sleep(0.2)
         stop(a, signal.SIGKILL)
         feeding.join(timeout=300)
         # All of it out before the third contacts, so none overtakes a customer's second
