@@ -23,10 +23,11 @@ from stream.core.state import CustomerState
 from stream.core.step import StepResult, step
 from stream.core.triggers import TriggerError
 from stream.core.turn_model import TurnModel
-from stream.serde import RegistryConfig, Serde, SerdeError, serde_for_schema, serde_for_topic
+from stream.serde import RegistryConfig, Serde, serde_for_schema, serde_for_topic
 from stream.topics import EVENT_TOPICS
 from stream.worker import metrics
 from stream.worker.deadletters import fit_deadletter
+from stream.worker.decoding import TopicDecoder, Undecoded
 
 # Under the broker's default record limit (message.max.bytes 1048588) and librdkafka's default
 # producer limit (1000000), with room for the record's key and framing.
@@ -106,11 +107,12 @@ class RecordHandler:
         self.clock = EventClock(time_bounds)
         self._deadletter_max_bytes = deadletter_max_bytes
         self._consumer = consumer
-        self._types = {f"{topic_prefix}{name}": kind for kind, name in EVENT_TOPICS.items()}
-        self._serdes: dict[str, Serde] = {
-            f"{topic_prefix}{name}": serde_for_topic(name, registry)
-            for name in EVENT_TOPICS.values()
-        }
+        self._decoder = TopicDecoder(
+            {name: kind for kind, name in EVENT_TOPICS.items()},
+            topic=lambda name: f"{topic_prefix}{name}",
+            registry=registry,
+            unknown="no event type is defined for topic {topic!r}",
+        )
         self._decision_serde = serde_for_topic("escalation.decisions", registry)
         self._handoff_serde = serde_for_topic("escalation.handoffs", registry)
         self._deadletter_serde: Serde = serde_for_schema("escalation.DeadLetter")
@@ -143,13 +145,10 @@ class RecordHandler:
 
     def parse(self, raw: RawRecord) -> Event | Handled:
         """The typed event of a record, or its dead letter (`Handled` with the reason)."""
-        kind = self._types.get(raw.topic)
-        if kind is None:
-            return self.dead(raw, "validation", f"no event type is defined for topic {raw.topic!r}")
-        try:
-            record = self._serdes[raw.topic].decode(raw.value)
-        except SerdeError as exc:
-            return self.dead(raw, "decode", str(exc))
+        decoded = self._decoder.decode(raw.topic, raw.value)
+        if isinstance(decoded, Undecoded):
+            return self.dead(raw, decoded.error_type, decoded.reason)
+        kind, record = decoded
         try:
             event = event_from_dict(kind, record)
         except EventError as exc:

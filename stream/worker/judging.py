@@ -35,11 +35,12 @@ from stream.core.judge import JudgeSettings
 from stream.core.judging import JudgingMemory, MemoryLimits, remember
 from stream.core.policy import Policy
 from stream.core.records import RecordError
-from stream.serde import SerdeError, serde_for_topic
+from stream.serde import serde_for_topic
 from stream.settings import Settings
 from stream.worker import metrics
 from stream.worker.batches import StateTable, batches
 from stream.worker.deadletters import deadletter_key, deliver_until_written
+from stream.worker.decoding import TopicDecoder, Undecoded
 from stream.worker.handler import RawRecord
 
 log = structlog.get_logger(__name__)
@@ -109,16 +110,18 @@ class Judging:
         self._policy = policy
         self._settings = settings
         self._deadletter = deadletter
-        self._kinds = {settings.topic(name): kind for name, kind in _SOURCES.items()}
-        self._serdes = {
-            settings.topic(name): serde_for_topic(name, settings.registry()) for name in _SOURCES
-        }
+        self._decoder = TopicDecoder(
+            _SOURCES,
+            topic=settings.topic,
+            registry=settings.registry(),
+            unknown="topic {topic!r} is not judged here",
+        )
         self.output = serde_for_topic(OUTPUT_TOPIC, settings.registry())
         self.skipped = 0
 
     @property
     def topics(self) -> list[str]:
-        return list(self._kinds)
+        return list(self._decoder.kinds)
 
     def handle(self, raw: RawRecord, load: Callable[[str], Any]) -> Judged:
         """The judged outcome of one record; never raises for a bad record or a failed fold."""
@@ -175,13 +178,10 @@ class Judging:
 
     def _item(self, raw: RawRecord) -> Item | Judged:
         """The decoded decision, closed contact or outcome; else what to do with the record."""
-        kind = self._kinds.get(raw.topic)
-        if kind is None:
-            return self._refused(raw, "validation", f"topic {raw.topic!r} is not judged here")
-        try:
-            record = self._serdes[raw.topic].decode(raw.value)
-        except SerdeError as exc:
-            return self._refused(raw, "decode", str(exc), kind)
+        decoded = self._decoder.decode(raw.topic, raw.value)
+        if isinstance(decoded, Undecoded):
+            return self._refused(raw, decoded.error_type, decoded.reason, decoded.kind or "")
+        kind, record = decoded
         try:
             item: Item
             if kind == "decision":

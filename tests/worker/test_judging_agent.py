@@ -71,6 +71,16 @@ def test_an_undecodable_decision_is_dead_lettered_with_the_reason() -> None:
     assert judging.skipped == 1
 
 
+def test_a_record_of_a_topic_it_does_not_judge_is_dead_lettered_with_the_topic() -> None:
+    judging = judging_of(Settings())
+    judged = judging.handle(raw("support.messages", b"\x00garbage"), dict().get)
+    assert judged.deadletter is not None
+    letter = DEADLETTER.decode(judged.deadletter)
+    assert letter["error_type"] == "validation"
+    assert letter["reason"] == "topic 'support.messages' is not judged here"
+    assert judging.skipped == 1
+
+
 def test_a_decision_missing_fields_is_dead_lettered_as_invalid() -> None:
     judging = judging_of(Settings())
     # A valid record of another schema on the decisions topic: it decodes as nothing usable.
