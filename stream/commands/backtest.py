@@ -25,6 +25,7 @@ Bootstrap = Annotated[
 OnRunError = Annotated[
     OnError, typer.Option(help="A malformed line or record: stop the run, or skip it.")
 ]
+EventsFile = Annotated[Path | None, typer.Option(help="A JSON Lines event file.")]
 
 
 def backtest(
@@ -34,7 +35,7 @@ def backtest(
     baseline: Annotated[
         Path | None, typer.Option(help="The policy in force; the shipped default if omitted.")
     ] = None,
-    events: Annotated[Path | None, typer.Option(help="A JSON Lines event file.")] = None,
+    events: EventsFile = None,
     from_: Annotated[
         str | None, typer.Option("--from", help="Start of a topic time range (ISO-8601 or ms).")
     ] = None,

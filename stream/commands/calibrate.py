@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from stream.commands import settings_of
-from stream.commands.backtest import Bootstrap, OnError, OnRunError
+from stream.commands.backtest import Bootstrap, EventsFile, OnError, OnRunError
 
 
 def calibrate(
@@ -16,7 +16,7 @@ def calibrate(
     month: Annotated[str, typer.Option(help="The month to review, YYYY-MM (UTC).")],
     policy: Annotated[Path, typer.Option(help="The policy in force during the month (YAML).")],
     out: Annotated[Path, typer.Option(help="Directory for report.json/.html and proposal.yaml.")],
-    events: Annotated[Path | None, typer.Option(help="A JSON Lines event file.")] = None,
+    events: EventsFile = None,
     from_topics: Annotated[
         bool, typer.Option("--from-topics", help="Read the month from the input topics.")
     ] = False,
