@@ -228,8 +228,7 @@ class _Generator:
             return f"{self._bind(encode, 'enc')}({src})"
         inner = _optional_of(hint)
         if inner is not None:
-            var = self._name("v")
-            return f"(None if ({var} := {src}) is None else {self._encode(inner, var)})"
+            return self._optional(inner, src, self._encode)
         items = _item_hints(hint)
         if items is not None:
             if _is_plain(items[0]):
@@ -245,10 +244,7 @@ class _Generator:
             parts = ", ".join(self._encode(arg, f"{var}[{i}]") for i, arg in enumerate(args))
             return f"(lambda {var}: [{parts}])({src})"
         if origin in (dict, Mapping):
-            if not args or _is_plain(args[1]):
-                return f"dict({src})"
-            key, var = self._name("k"), self._name("x")
-            return f"{{{key}: {self._encode(args[1], var)} for {key}, {var} in {src}.items()}}"
+            return self._mapping(args, src, self._encode)
         return f"{self._bind(_encode_any, 'any')}({src})"
 
     def _decode(self, hint: Any, src: str, metadata: Mapping[str, Any]) -> str:
@@ -272,8 +268,7 @@ class _Generator:
             return f"{self._bind(decode, 'dec')}({src})"
         inner = _optional_of(hint)
         if inner is not None:
-            var = self._name("v")
-            return f"(None if ({var} := {src}) is None else {self._decode(inner, var, metadata)})"
+            return self._optional(inner, src, lambda h, s: self._decode(h, s, metadata))
         origin = typing.get_origin(hint)
         args = typing.get_args(hint)
         items = _item_hints(hint)
@@ -291,11 +286,20 @@ class _Generator:
             )
             return f"(lambda {var}: ({parts}))({src})"
         if origin in (dict, Mapping):
-            if not args or _is_plain(args[1]):
-                return f"dict({src})"
-            key, var = self._name("k"), self._name("x")
-            return f"{{{key}: {self._decode(args[1], var, {})} for {key}, {var} in {src}.items()}}"
+            return self._mapping(args, src, lambda h, s: self._decode(h, s, {}))
         return src
+
+    # The two forms both directions generate alike, each with the direction's own converter.
+
+    def _optional(self, inner: Any, src: str, convert: Callable[[Any, str], str]) -> str:
+        var = self._name("v")
+        return f"(None if ({var} := {src}) is None else {convert(inner, var)})"
+
+    def _mapping(self, args: tuple[Any, ...], src: str, convert: Callable[[Any, str], str]) -> str:
+        if not args or _is_plain(args[1]):
+            return f"dict({src})"
+        key, var = self._name("k"), self._name("x")
+        return f"{{{key}: {convert(args[1], var)} for {key}, {var} in {src}.items()}}"
 
 
 def _plain_value(value: Any) -> bool:
