@@ -61,6 +61,11 @@ class RawRecord:
             int(message.timestamp * 1000) if message.timestamp else None,
         )
 
+    @property
+    def where(self) -> dict[str, Any]:
+        """Where the record is, as the log fields of every line about it."""
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
 
 @dataclass(slots=True)
 class Handled:
@@ -196,7 +201,7 @@ class RecordHandler:
 
     def report(self, result: StepResult, event: Event, raw: RawRecord, policy: Policy) -> None:
         """Log and count what went wrong in one step: a conflicting duplicate, trigger errors."""
-        where = {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset}
+        where = raw.where
         if result.conflict is not None:
             log.warning(
                 "conflicting_duplicate",

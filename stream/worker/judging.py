@@ -242,9 +242,7 @@ class Judging:
         if kind in _LETTERED_BY_CUSTOMER_AGENT:
             log.warning(
                 "calibration_skipped",
-                topic=raw.topic,
-                partition=raw.partition,
-                offset=raw.offset,
+                **raw.where,
                 reason=reason[:300],
                 dead_lettered_by="customer-decisions",
             )
@@ -331,11 +329,7 @@ def install(
             for record, refused in judged.refused:
                 if refused.deadletter is None:
                     continue
-                where = {
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                }
+                where = record.where
                 log.warning(
                     "dead_letter", agent="calibration-judge", **where, reason=refused.reason
                 )
