@@ -53,6 +53,7 @@ class Variant:
     c: float = 4.0
     tweet_weight: float = 1.0
     balanced: bool = True
+    soft: bool = False
 
 
 SHIPPED = "shipped turn-signal-1 features (text, markers, lexicon, length, caps)"
@@ -75,6 +76,19 @@ VARIANTS: dict[str, Variant] = {
     ),
     "+ repetition + position + AI turn kind + previous turn + tweet column": Variant(
         ("repeat", "position", "ai", "previous"), True
+    ),
+    "+ repetition + position + AI turn kind + previous turn + AI words + tweet column": Variant(
+        ("repeat", "position", "ai", "previous", "aiwords"), True
+    ),
+    "+ repetition + position + AI turn kind + previous turn + AI words": Variant(
+        ("repeat", "position", "ai", "previous", "aiwords")
+    ),
+    "soft labels (share of raters who gave 1-2)": Variant(soft=True),
+    "soft labels + repetition + position + AI turn kind + previous turn": Variant(
+        ("repeat", "position", "ai", "previous"), soft=True
+    ),
+    "soft labels + repetition + position + AI turn kind + previous turn + tweet column": Variant(
+        ("repeat", "position", "ai", "previous"), True, soft=True
     ),
     "tweets weighted 0.5 (dialogue sets 1)": Variant(tweet_weight=0.5),
     "tweets weighted 0.3 (dialogue sets 1)": Variant(tweet_weight=0.3),
@@ -152,6 +166,12 @@ def previous_turn_features(turn: LabelledTurn) -> set[str]:
     }
 
 
+def ai_word_features(turn: LabelledTurn) -> set[str]:
+    """The words of the AI agent's turn before: in the rated dialogues a customer's rating
+    judges the agent's last answer as much as the customer's own words."""
+    return {"a:" + word for word in _words(turn.previous_ai)}
+
+
 def char_features(turn: LabelledTurn) -> set[str]:
     """Character 3- to 5-grams of each word, with its boundaries marked."""
     out: set[str] = set()
@@ -168,6 +188,7 @@ EXTRAS: dict[str, Callable[[LabelledTurn], set[str]]] = {
     "position": position_features,
     "previous": previous_turn_features,
     "chars": char_features,
+    "aiwords": ai_word_features,
 }
 
 
@@ -403,6 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             tweet_column=variant.tweet_column,
             tweet_weight=variant.tweet_weight,
             balanced=variant.balanced,
+            shares=[float(t.label) if t.share is None else t.share for t in turns]
+            if variant.soft
+            else None,
         )
         summary = summarise(scores, labels, datasets)
         summary["settings"] = {
@@ -411,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "C": variant.c,
             "tweet_weight": variant.tweet_weight,
             "balanced": variant.balanced,
+            "soft_labels": variant.soft,
         }
         summary["fold_roc_auc"] = fold_aucs(scores, labels, datasets, folds)
         shipped = result["variants"].get(SHIPPED, summary if name == SHIPPED else None)

@@ -60,6 +60,7 @@ def fit(
     tweet_column: bool = True,
     tweet_weight: float = 1.0,
     balanced: bool = True,
+    shares: Sequence[float] | None = None,
 ) -> Fitted:
     """Logistic regression (lbfgs), classes balanced, each data set weighted alike.
 
@@ -67,7 +68,10 @@ def fit(
     scorer does. The tweet column (value 1, not counted in that number) is present only in
     training: it takes the tweets' far higher base rate, so the other weights need not.
     `tweet_weight` scales the tweets' share against the dialogue sets' (1: each set alike);
-    `balanced` False leaves the classes at their base rates.
+    `balanced` False leaves the classes at their base rates. `shares` (soft labels), when given,
+    is each turn's share of raters who judged it dissatisfied: the turn is fitted once as
+    dissatisfied with that share of its weight and once as not with the rest, so a turn one rater
+    of three gave a 1 teaches more than one nobody did. Classes are then balanced by mass.
     """
     import numpy as np
     from scipy.sparse import csr_matrix
@@ -99,14 +103,30 @@ def fit(
             for d in datasets
         ]
     )
+    y = np.array(labels, dtype=int)
+    class_weight: str | None = "balanced" if balanced else None
+    if shares is not None:
+        share = np.array(shares, dtype=float)
+        rows = np.concatenate([np.arange(len(features)), np.arange(len(features))])
+        y = np.concatenate([np.ones(len(features), int), np.zeros(len(features), int)])
+        mass = np.concatenate([share, 1.0 - share])
+        if balanced:
+            total = mass.sum()
+            mass = np.where(y == 1, mass * total / (2 * share.sum()), mass)
+            mass = np.where(y == 0, mass * total / (2 * (1.0 - share).sum()), mass)
+        keep = mass > 0
+        matrix = matrix[rows[keep]]
+        y = y[keep]
+        sample_weight = np.concatenate([sample_weight, sample_weight])[keep] * mass[keep]
+        class_weight = None
     model = LogisticRegression(
         C=c,
-        class_weight="balanced" if balanced else None,
+        class_weight=class_weight,
         max_iter=5000,
         tol=1e-6,
         random_state=seed,
     )
-    model.fit(matrix, np.array(labels, dtype=int), sample_weight=sample_weight)
+    model.fit(matrix, y, sample_weight=sample_weight)
     coef = [float(w) for w in model.coef_[0]]
     return Fitted(
         dict(zip(vocabulary, coef[: len(vocabulary)], strict=True)),
@@ -125,12 +145,14 @@ def out_of_fold(
     """Each turn's score by the model fitted on the other folds, and the FOLDS models."""
     scores = [0.0] * len(features)
     models: list[Fitted] = []
+    shares = settings.pop("shares", None)
     for held in range(FOLDS):
         train = [i for i, f in enumerate(folds) if f != held]
         model = fit(
             [features[i] for i in train],
             [labels[i] for i in train],
             [datasets[i] for i in train],
+            shares=None if shares is None else [shares[i] for i in train],
             **settings,
         )
         models.append(model)

@@ -51,6 +51,8 @@ class LabelledTurn:
     previous_customer: tuple[str, ...]  # the customer's earlier turns, oldest first
     label: bool  # dissatisfied (dialogues) / negative (tweets)
     previous_ai: str = ""  # the AI agent's last turn before this one ("" when there is none)
+    # Share of raters who gave 1 or 2 (dialogues); the label itself for tweets.
+    share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class Dialogue:
     turns: tuple[tuple[str, str], ...]  # (role "customer" | "ai_agent", text)
     turn_labels: tuple[bool | None, ...]  # per turn: dissatisfied (customer turns) or None
     overall: tuple[int, ...]  # the raters' scores of the whole dialogue
+    # per turn: share of raters who gave 1 or 2 (rated customer turns) or None
+    turn_shares: tuple[float | None, ...] = ()
 
 
 def dissatisfied(ratings: Sequence[int]) -> bool:
@@ -112,6 +116,7 @@ def load_dialogues(name: str, root: Path = DATA_ROOT) -> list[Dialogue]:
     for number, block in enumerate(_blocks(root / "uss-dev" / f"{name}.txt")):
         turns: list[tuple[str, str]] = []
         labels: list[bool | None] = []
+        shares: list[float | None] = []
         overall: tuple[int, ...] = ()
         for fields in block:
             role, text = fields[0], fields[1]
@@ -122,12 +127,16 @@ def load_dialogues(name: str, root: Path = DATA_ROOT) -> list[Dialogue]:
             if role == "USER":
                 turns.append(("customer", text))
                 labels.append(dissatisfied(ratings) if ratings else None)
+                shares.append(sum(r <= 2 for r in ratings) / len(ratings) if ratings else None)
             else:
                 turns.append(("ai_agent", text))
                 labels.append(None)
+                shares.append(None)
         key = str(number)
         dialogues.append(
-            Dialogue(name, key, part_of(name, key), tuple(turns), tuple(labels), overall)
+            Dialogue(
+                name, key, part_of(name, key), tuple(turns), tuple(labels), overall, tuple(shares)
+            )
         )
     return dialogues
 
@@ -137,7 +146,9 @@ def dialogue_turns(dialogue: Dialogue) -> list[LabelledTurn]:
     out: list[LabelledTurn] = []
     previous_customer: list[str] = []
     previous_ai = ""
-    for (role, text), label in zip(dialogue.turns, dialogue.turn_labels, strict=True):
+    for (role, text), label, share in zip(
+        dialogue.turns, dialogue.turn_labels, dialogue.turn_shares, strict=True
+    ):
         if role == "ai_agent":
             previous_ai = text
             continue
@@ -151,6 +162,7 @@ def dialogue_turns(dialogue: Dialogue) -> list[LabelledTurn]:
                     previous_customer=tuple(previous_customer),
                     label=label,
                     previous_ai=previous_ai,
+                    share=share,
                 )
             )
         previous_customer.append(text)
