@@ -97,73 +97,17 @@ VARIANTS: dict[str, Variant] = {
     "classes not balanced": Variant(balanced=False),
 }
 
-# The AI turn before: the last sentence with a question mark decides its kind.
-_YES_NO_OPENERS = frozenset(
-    ("have", "has", "had", "did", "do", "does", "are", "is", "was", "were", "would", "could")
-    + ("can", "will", "should", "shall", "may", "might", "ever", "any")
-)
-_OPEN_OPENERS = frozenset(("what", "which", "who", "whom", "whose", "why", "how", "where", "when"))
-
-
-def ai_turn_kind(previous_ai: str) -> str:
-    """ "yn" (yes/no question), "wh" (open question), "q" (other question), "st" (no question)."""
-    cut = previous_ai[-turn_model.MAX_CHARS :].lower()
-    mark = cut.rfind("?")
-    if mark < 0:
-        return "st"
-    start = max(cut.rfind(".", 0, mark), cut.rfind("!", 0, mark), cut.rfind("?", 0, mark))
-    words = turn_model._tokens(cut[start + 1 : mark])
-    if not words:
-        return "q"
-    if words[0] in _YES_NO_OPENERS:
-        return "yn"
-    if words[0] in _OPEN_OPENERS:
-        return "wh"
-    return "q"
-
-
-def context_features(text: str, previous_ai: str) -> set[str]:
-    """The kind of the AI turn before, and that kind crossed with the answer's first word."""
-    if not previous_ai:
-        return set()
-    kind = ai_turn_kind(previous_ai)
-    words = turn_model._tokens(text[: turn_model.MAX_CHARS].lower())
-    return {f"ai:{kind}", f"x:{kind}:{words[0] if words else '$'}"}
-
 
 def _words(text: str) -> list[str]:
     return turn_model._tokens(text[: turn_model.MAX_CHARS].lower())
 
 
-def repeat_features(turn: LabelledTurn) -> set[str]:
-    """How much of the turn's words the customer already wrote (best word Jaccard, 5 buckets)."""
-    words = set(_words(turn.text))
-    best = 0.0
-    for earlier in turn.previous_customer[-train_signal.REPEAT_LOOKBACK :]:
-        seen = set(_words(earlier))
-        if words and seen:
-            best = max(best, len(words & seen) / len(words | seen))
-    return {f"rep:{min(4, int(best * 5))}"}
-
-
-def position_features(turn: LabelledTurn) -> set[str]:
-    """How far into the exchange the turn comes, alone and crossed with its length."""
-    earlier = len(turn.previous_customer)
-    where = 0 if earlier == 0 else 1 if earlier <= 2 else 2 if earlier <= 5 else 3
-    length = len(_words(turn.text))
-    size = 0 if length <= 3 else 1 if length <= 10 else 2
-    return {f"pos:{where}", f"pos:{where}:len{size}"}
-
-
-def previous_turn_features(turn: LabelledTurn) -> set[str]:
-    """The markers and lexicon bucket of the customer's turn before this one."""
-    if not turn.previous_customer:
-        return set()
-    earlier = turn.previous_customer
-    signal = analyze_turn(earlier[-1], earlier[-1 - train_signal.REPEAT_LOOKBACK : -1])
-    return {"pm:" + marker.kind for marker in signal.markers} | {
-        f"ps:{turn_model._score_bucket(signal.score)}"
-    }
+def _context_group(group: str) -> Callable[[LabelledTurn], set[str]]:
+    # The scorer's own context features (stream.core.turn_model), so a variant chosen here is
+    # what the shipped model computes.
+    return lambda turn: turn_model.context_features(
+        turn.text, train_signal.context_of(turn), (group,)
+    )
 
 
 def ai_word_features(turn: LabelledTurn) -> set[str]:
@@ -183,10 +127,7 @@ def char_features(turn: LabelledTurn) -> set[str]:
 
 
 EXTRAS: dict[str, Callable[[LabelledTurn], set[str]]] = {
-    "ai": lambda turn: context_features(turn.text, turn.previous_ai),
-    "repeat": repeat_features,
-    "position": position_features,
-    "previous": previous_turn_features,
+    **{group: _context_group(group) for group in turn_model.CONTEXT_GROUPS},
     "chars": char_features,
     "aiwords": ai_word_features,
 }

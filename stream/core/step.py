@@ -73,7 +73,7 @@ from stream.core.triggers import (
     repeat_contact,
     sentiment,
 )
-from stream.core.turn_model import TurnModel, load_shipped
+from stream.core.turn_model import CONTEXT_TURNS, TurnContext, TurnModel, load_shipped
 from stream.core.vocabulary import (
     CONFIDENCE,
     EXPLICIT_REQUEST,
@@ -100,10 +100,33 @@ _NO_SIGNAL: Final[TextSignal] = TextSignal(
 
 
 @lru_cache(maxsize=4096)
-def _turn_signal(model: TurnModel, text: str, signal: TextSignal) -> float:
+def _turn_signal(model: TurnModel, text: str, signal: TextSignal, context: TurnContext) -> float:
     # Like the markers: a backtest folds each turn through every policy it compares, and the score
-    # depends on the model, the text and its markers only, so the second policy reuses the first's.
-    return round(model.score(text, signal), 4)
+    # depends on the model, the text, its markers and the turns before it only, so the second
+    # policy reuses the first's.
+    return round(model.score(text, signal, context), 4)
+
+
+def _context(conv: ConversationState, at: int) -> TurnContext:
+    """What the turn model may know of the conversation before a customer turn at `at`: the AI
+    agent's last turn, the customer's last few turns, and how many customer turns came before
+    (the count survives the state's cut of old turns; turns folded late, with a later time, are
+    not "before")."""
+    previous_ai = ""
+    previous: list[str] = []
+    later = 0
+    for known in conv.turns:
+        if known.at > at:
+            later += known.role == "customer"
+        elif known.role == "customer":
+            previous.append(known.text)
+        elif known.role == "ai_agent":
+            previous_ai = known.text
+    return TurnContext(
+        previous_ai,
+        tuple(previous[-CONTEXT_TURNS:]),
+        max(len(previous), conv.customer_turns - later),
+    )
 
 
 class StepResult(NamedTuple):
@@ -224,10 +247,10 @@ def _on_message(
     # it fails safe like one whose trigger failed.
     analysis: TriggerResult | None = None
     if role == "customer":
-        previous = [t.text for t in conv.turns if t.role == "customer" and t.at <= at]
+        context = _context(conv, at)
         try:
-            signal = analyze_turn(text, previous[-_REPEAT_LOOKBACK:])
-            score: float | None = _turn_signal(model, text, signal)
+            signal = analyze_turn(text, context.previous_customer[-_REPEAT_LOOKBACK:])
+            score: float | None = _turn_signal(model, text, signal, context)
         except Exception as exc:  # acted on below: hold and escalate, never a silent continue
             signal, score, analysis = _NO_SIGNAL, None, failed(TEXT_ANALYSIS, exc)
         turn = Turn(

@@ -31,14 +31,19 @@ from importlib.resources.abc import Traversable
 from itertools import repeat
 from typing import Any
 
-from stream.core.markers import TextSignal
+from stream.core.markers import TextSignal, analyze_turn
 
 __all__ = [
+    "CONTEXT_GROUPS",
+    "CONTEXT_TURNS",
     "FORMAT",
     "MAX_CHARS",
+    "NO_CONTEXT",
     "ModelFormatError",
     "SHIPPED_VERSION",
+    "TurnContext",
     "TurnModel",
+    "context_features",
     "load_shipped",
     "turn_features",
 ]
@@ -46,6 +51,10 @@ __all__ = [
 FORMAT = "escalation-stream/turn-model/1"
 # The weights file under stream/models/ that the default policy's threshold was chosen for.
 SHIPPED_VERSION = "turn-signal-1"
+# Earlier customer turns the repeat features look at (as the repeat_question marker does).
+REPEAT_LOOKBACK = 5
+# Earlier customer turns a context needs: the repeat lookback, and the previous turn's own.
+CONTEXT_TURNS = REPEAT_LOOKBACK + 1
 # Characters of the turn that are scored. Support turns are far shorter; a pasted log is not
 # more dissatisfied for being long, and the cut bounds the cost of any input.
 MAX_CHARS = 600
@@ -88,6 +97,107 @@ def _tokens(lower: str) -> list[str]:
     return lower.translate(_TOKEN_TABLE).split()
 
 
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What the core knows of the conversation before a customer turn.
+
+    `previous_customer` holds the customer's earlier turns, oldest first (the last CONTEXT_TURNS
+    are enough); `earlier_turns` counts all of them, however many the state still keeps.
+    """
+
+    previous_ai: str = ""
+    previous_customer: tuple[str, ...] = ()
+    earlier_turns: int = 0
+
+
+NO_CONTEXT = TurnContext()
+
+# Context feature groups a model may use (its weights file lists them under "context").
+CONTEXT_GROUPS = ("ai", "position", "previous", "repeat")
+
+# The AI turn before: the last sentence with a question mark decides its kind.
+_YES_NO_OPENERS = frozenset(
+    ("have", "has", "had", "did", "do", "does", "are", "is", "was", "were", "would", "could")
+    + ("can", "will", "should", "shall", "may", "might", "ever", "any")
+)
+_OPEN_OPENERS = frozenset(("what", "which", "who", "whom", "whose", "why", "how", "where", "when"))
+
+
+def ai_turn_kind(previous_ai: str) -> str:
+    """ "yn" (yes/no question), "wh" (open question), "q" (other question), "st" (no question)."""
+    cut = previous_ai[-MAX_CHARS:].lower()
+    mark = cut.rfind("?")
+    if mark < 0:
+        return "st"
+    start = max(cut.rfind(".", 0, mark), cut.rfind("!", 0, mark), cut.rfind("?", 0, mark))
+    words = _tokens(cut[start + 1 : mark])
+    if not words:
+        return "q"
+    if words[0] in _YES_NO_OPENERS:
+        return "yn"
+    if words[0] in _OPEN_OPENERS:
+        return "wh"
+    return "q"
+
+
+def _ai_features(words: list[str], context: TurnContext) -> set[str]:
+    # The kind of the AI turn before, and that kind crossed with the answer's first word: "no"
+    # after "Have you seen it?" is an answer, "no" after a statement is not.
+    if not context.previous_ai:
+        return set()
+    kind = ai_turn_kind(context.previous_ai)
+    return {f"ai:{kind}", f"x:{kind}:{words[0] if words else '$'}"}
+
+
+def _position_features(words: list[str], context: TurnContext) -> set[str]:
+    # How far into the exchange the turn comes, alone and crossed with its length: a short turn
+    # late in a long exchange.
+    earlier = context.earlier_turns
+    where = 0 if earlier == 0 else 1 if earlier <= 2 else 2 if earlier <= 5 else 3
+    size = 0 if len(words) <= 3 else 1 if len(words) <= 10 else 2
+    return {f"pos:{where}", f"pos:{where}:len{size}"}
+
+
+def _previous_features(words: list[str], context: TurnContext) -> set[str]:
+    # The markers and lexicon bucket of the customer's turn before this one.
+    earlier = context.previous_customer
+    if not earlier:
+        return set()
+    signal = analyze_turn(earlier[-1], earlier[-1 - REPEAT_LOOKBACK : -1])
+    return {"pm:" + marker.kind for marker in signal.markers} | {
+        f"ps:{_score_bucket(signal.score)}"
+    }
+
+
+def _repeat_features(words: list[str], context: TurnContext) -> set[str]:
+    # How much of the turn the customer already wrote: the best word Jaccard overlap with the
+    # last REPEAT_LOOKBACK customer turns, in 5 buckets (finer than the repeat_question marker).
+    mine = set(words)
+    best = 0.0
+    for earlier in context.previous_customer[-REPEAT_LOOKBACK:]:
+        seen = set(_tokens(earlier[:MAX_CHARS].lower()))
+        if mine and seen:
+            best = max(best, len(mine & seen) / len(mine | seen))
+    return {f"rep:{min(4, int(best * 5))}"}
+
+
+_CONTEXT_FEATURES = {
+    "ai": _ai_features,
+    "position": _position_features,
+    "previous": _previous_features,
+    "repeat": _repeat_features,
+}
+
+
+def context_features(text: str, context: TurnContext, groups: tuple[str, ...]) -> set[str]:
+    """The features of the conversation before the turn, for the named CONTEXT_GROUPS."""
+    words = _tokens(text[:MAX_CHARS].lower())
+    out: set[str] = set()
+    for group in groups:
+        out |= _CONTEXT_FEATURES[group](words, context)
+    return out
+
+
 def turn_features(text: str, signal: TextSignal) -> set[str]:
     """The names of the features of one customer turn (all features are binary).
 
@@ -118,6 +228,7 @@ class TurnModel:
     version: str
     bias: float
     weights: Mapping[str, float]
+    context: tuple[str, ...] = ()  # the CONTEXT_GROUPS the model was trained with
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TurnModel:
@@ -135,7 +246,24 @@ class TurnModel:
         for name, weight in weights.items():
             if not isinstance(weight, int | float) or not math.isfinite(weight):
                 raise ModelFormatError(f"weight of {name!r} must be a finite number")
-        return cls(version, float(bias), {str(k): float(v) for k, v in weights.items()})
+        context = data.get("context", [])
+        if not isinstance(context, list) or any(g not in CONTEXT_GROUPS for g in context):
+            raise ModelFormatError(f"context must be a list of groups of {CONTEXT_GROUPS}")
+        return cls(
+            version,
+            float(bias),
+            {str(k): float(v) for k, v in weights.items()},
+            tuple(sorted(set(context))),
+        )
+
+    def features(
+        self, text: str, signal: TextSignal, context: TurnContext = NO_CONTEXT
+    ) -> set[str]:
+        """The turn's features, with the context groups this model was trained with."""
+        features = turn_features(text, signal)
+        if self.context:
+            features |= context_features(text, context, self.context)
+        return features
 
     def probability(self, features: set[str]) -> float:
         """The logistic of bias + the features' weights summed and scaled by 1/sqrt(count)."""
@@ -146,9 +274,9 @@ class TurnModel:
         margin = -_MAX_MARGIN if margin < -_MAX_MARGIN else min(margin, _MAX_MARGIN)
         return 1.0 / (1.0 + math.exp(-margin))
 
-    def score(self, text: str, signal: TextSignal) -> float:
+    def score(self, text: str, signal: TextSignal, context: TurnContext = NO_CONTEXT) -> float:
         """Probability (0..1) that a customer turn shows dissatisfaction."""
-        return self.probability(turn_features(text, signal))
+        return self.probability(self.features(text, signal, context))
 
 
 def load_shipped(version: str = SHIPPED_VERSION, folder: Traversable | None = None) -> TurnModel:

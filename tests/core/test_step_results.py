@@ -18,7 +18,7 @@ from stream.core.markers import TextSignal
 from stream.core.policy import Policy
 from stream.core.step import StepResult, step
 from stream.core.triggers import TriggerError, repeat_contact, sentiment
-from stream.core.turn_model import TurnModel
+from stream.core.turn_model import NO_CONTEXT, TurnContext, TurnModel
 from stream.testing import DAY, HOUR, T0, EventFactory, make_policy
 from tests.faults import inject_fault
 
@@ -26,7 +26,7 @@ from tests.faults import inject_fault
 class WordModel:
     """Scores 0.9 a turn with "bad" in it, 0.6 one with "meh", and 0.1 anything else."""
 
-    def score(self, text: str, signal: TextSignal) -> float:
+    def score(self, text: str, signal: TextSignal, context: TurnContext = NO_CONTEXT) -> float:
         words = text.lower().split()
         return 0.9 if "bad" in words else 0.6 if "meh" in words else 0.1
 

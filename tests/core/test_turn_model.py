@@ -12,17 +12,21 @@ from typing import Any
 
 import pytest
 
-from stream.core.markers import analyze
-from stream.core.step import SHIPPED_MODEL
+from stream.core.markers import TextSignal, analyze
+from stream.core.policy import default_policy
+from stream.core.step import SHIPPED_MODEL, step
 from stream.core.turn_model import (
     FORMAT,
     MAX_CHARS,
+    NO_CONTEXT,
     SHIPPED_VERSION,
     ModelFormatError,
+    TurnContext,
     TurnModel,
     load_shipped,
     turn_features,
 )
+from stream.testing import EventFactory
 
 MODELS = resources.files("stream.models")
 
@@ -156,3 +160,101 @@ def test_weights_that_do_not_match_their_manifest_are_refused(tmp_path: Path) ->
     )
     with pytest.raises(ModelFormatError, match="make train-signal"):
         load_shipped(folder=tmp_path)  # type: ignore[arg-type]
+
+
+# --- the conversation context `step` passes the scorer -------------------------------------------
+
+CONTEXT_MODEL = TurnModel.from_dict(
+    {
+        "format": FORMAT,
+        "version": "context-test",
+        "bias": -2.0,
+        "context": ["ai", "position", "previous", "repeat"],
+        "weights": {"ai:yn": 3.0, "x:yn:no": -3.0, "rep:4": 4.0, "pos:3": 2.0},
+    }
+)
+
+
+class RecordingModel(TurnModel):
+    """A context model that keeps the context of every turn it scores."""
+
+    seen: list[tuple[str, TurnContext]]
+
+    def score(self, text: str, signal: TextSignal, context: TurnContext = NO_CONTEXT) -> float:
+        self.seen.append((text, context))
+        return TurnModel.score(self, text, signal, context)
+
+
+def recording() -> RecordingModel:
+    model = RecordingModel("recording", CONTEXT_MODEL.bias, CONTEXT_MODEL.weights, ("ai",))
+    object.__setattr__(model, "seen", [])
+    return model
+
+
+def test_step_passes_the_ai_turn_and_the_customer_s_earlier_turns() -> None:
+    model = recording()
+    make = EventFactory("cust-ctx")
+    events = [
+        make.customer("my parcel is late"),
+        make.ai("Sorry. Have you checked the tracking page?"),
+        make.customer("yes, it shows nothing"),
+        make.customer("the tracking page shows nothing at all"),
+    ]
+    state = None
+    for event in events:
+        state = step(state, event, default_policy(), model).state
+    assert model.seen == [
+        ("my parcel is late", TurnContext("", (), 0)),
+        (
+            "yes, it shows nothing",
+            TurnContext("Sorry. Have you checked the tracking page?", ("my parcel is late",), 1),
+        ),
+        (
+            "the tracking page shows nothing at all",
+            TurnContext(
+                "Sorry. Have you checked the tracking page?",
+                ("my parcel is late", "yes, it shows nothing"),
+                2,
+            ),
+        ),
+    ]
+
+
+def test_a_turn_folded_late_sees_only_the_turns_before_it() -> None:
+    model = recording()
+    make = EventFactory("cust-late")
+    first = make.customer("one")
+    second = make.customer("two")
+    late = make.customer("between", at=first.occurred_at + 1)
+    state = None
+    for event in (first, second, late):
+        state = step(state, event, default_policy(), model).state
+    assert model.seen[-1] == ("between", TurnContext("", ("one",), 1))
+
+
+def test_context_features_move_the_score_only_for_a_model_trained_with_them() -> None:
+    text = "no"
+    signal = analyze(text)
+    after_question = TurnContext("Did that help?", ("it broke",), 1)
+    after_statement = TurnContext("I restarted it.", ("it broke",), 1)
+    # "no" after a yes/no question is an answer: its crossed feature cancels the kind's weight.
+    assert CONTEXT_MODEL.score(text, signal, after_question) == CONTEXT_MODEL.score(
+        text, signal, after_statement
+    )
+    assert CONTEXT_MODEL.score("still", analyze("still"), after_question) > CONTEXT_MODEL.score(
+        "still", analyze("still"), after_statement
+    )
+    repeated = TurnContext("", ("where is my refund",) * 2 + ("a", "b", "c"), 6)
+    assert CONTEXT_MODEL.features(
+        "where is my refund", analyze("where is my refund"), repeated
+    ) >= {"rep:4", "pos:3", "pos:3:len1"}
+    # The shipped model has no context groups: whatever the context, the same score.
+    for text in ("Still nothing. This is useless!!!", "No."):
+        assert SHIPPED_MODEL.score(text, analyze(text), after_question) == score(text)
+
+
+def test_a_model_naming_an_unknown_context_group_is_refused() -> None:
+    with pytest.raises(ModelFormatError, match="context"):
+        TurnModel.from_dict(
+            {"format": FORMAT, "version": "v", "bias": 0, "weights": {}, "context": ["mood"]}
+        )

@@ -9,7 +9,7 @@ contains `TRIGGER`: a failure inside the text analysis of the running worker, on
 from __future__ import annotations
 
 from stream.core.markers import TextSignal
-from stream.core.turn_model import TurnModel, load_shipped
+from stream.core.turn_model import NO_CONTEXT, TurnContext, TurnModel, load_shipped
 from stream.worker.run import main
 
 TRIGGER = "[inject-text-analysis-failure]"
@@ -18,10 +18,10 @@ TRIGGER = "[inject-text-analysis-failure]"
 class BrokenTurnModel(TurnModel):
     """The shipped weights, whose score raises on a turn that asks for it."""
 
-    def score(self, text: str, signal: TextSignal) -> float:
+    def score(self, text: str, signal: TextSignal, context: TurnContext = NO_CONTEXT) -> float:
         if TRIGGER in text:
             raise RuntimeError("injected turn-model failure")
-        return TurnModel.score(self, text, signal)
+        return TurnModel.score(self, text, signal, context)
 
 
 if __name__ == "__main__":
