@@ -74,14 +74,14 @@ def test_choose_and_measure_run_end_to_end(tmp_path: Path) -> None:
     data = tmp_path / "data"
     made_up_data(data)
     cv_out = tmp_path / "signal_cv.json"
-    shipped = choose_signal.SHIPPED
+    chosen = choose_signal.CHOSEN
     assert (
-        choose_signal.main(["--data", str(data), "--output", str(cv_out), "--variants", shipped])
+        choose_signal.main(["--data", str(data), "--output", str(cv_out), "--variants", chosen])
         == 0
     )
     cv = json.loads(cv_out.read_text())
     assert cv["read"].startswith("train and dev parts only")
-    variant = cv["variants"][shipped]
+    variant = cv["variants"][chosen]
     # The made-up angry turns are easy: the out-of-fold AUC is far above chance.
     assert variant["CCPE"]["roc_auc"] > 0.8
     at_policy = variant["dialogue_level_at_policy_threshold"]
@@ -139,7 +139,7 @@ def test_the_direct_rule_count_skips_a_bare_no_to_a_yes_no_question_as_step_does
 
     everything_high = signal_cv.Fitted({}, 10.0, 0.0)
     policy = choose_signal.policy_at(0.5)
-    as_model = choose_signal.as_turn_model(everything_high, "all-high")
+    as_model = choose_signal.as_turn_model(everything_high, "all-high", ())
     for answer, fires in (("No.", False), ("nope", False), ("No, that one was awful.", True)):
         assert choose_signal.rule_fires(dialogue(answer), everything_high, (), 0.5, policy) is fires
         assert choose_signal.offered(dialogue(answer), policy, as_model) is fires

@@ -54,9 +54,17 @@ class Variant:
     tweet_weight: float = 1.0
     balanced: bool = True
     soft: bool = False
+    # Context dropout (train/train_signal.py): the share of a turn's weight shown without context.
+    dropout: float = 0.0
 
 
+# The baseline every variant is set against (the bar): turn-signal-1's features and fit.
 SHIPPED = "shipped turn-signal-1 features (text, markers, lexicon, length, caps)"
+# The variant turn-signal-2 ships (train/train_signal.py): replayed through `step` at the policy's
+# threshold for the dialogue level.
+CHOSEN = (
+    "soft labels + repetition + AI turn kind + previous turn + tweet column, context dropout 0.4"
+)
 VARIANTS: dict[str, Variant] = {
     SHIPPED: Variant(),
     "+ AI turn kind and answer opener + training-only tweet column": Variant(("ai",), True),
@@ -90,6 +98,18 @@ VARIANTS: dict[str, Variant] = {
     "soft labels + repetition + position + AI turn kind + previous turn + tweet column": Variant(
         ("repeat", "position", "ai", "previous"), True, soft=True
     ),
+    "soft labels + repetition + AI turn kind + previous turn + tweet column": Variant(
+        ("repeat", "ai", "previous"), True, soft=True
+    ),
+    "soft labels + repetition + AI turn kind + previous turn + tweet column, context dropout 0.2": (
+        Variant(("repeat", "ai", "previous"), True, soft=True, dropout=0.2)
+    ),
+    "soft labels + repetition + AI turn kind + previous turn + tweet column, context dropout 0.4": (
+        Variant(("repeat", "ai", "previous"), True, soft=True, dropout=0.4)
+    ),
+    "soft labels + repetition + AI turn kind + previous turn + tweet column, context dropout 0.6": (
+        Variant(("repeat", "ai", "previous"), True, soft=True, dropout=0.6)
+    ),
     "tweets weighted 0.5 (dialogue sets 1)": Variant(tweet_weight=0.5),
     "tweets weighted 0.3 (dialogue sets 1)": Variant(tweet_weight=0.3),
     "C = 1": Variant(c=1.0),
@@ -106,7 +126,7 @@ def _context_group(group: str) -> Callable[[LabelledTurn], set[str]]:
     # The scorer's own context features (stream.core.turn_model), so a variant chosen here is
     # what the shipped model computes.
     return lambda turn: turn_model.context_features(
-        turn.text, train_signal.context_of(turn), (group,)
+        turn.text, signal_data.context_of(turn), (group,)
     )
 
 
@@ -149,8 +169,16 @@ def summarise(
         return [scores[i] for i in picked], [labels[i] for i in picked]
 
     chat = signal_cv.best_threshold(*of(CHAT_SETS))
-    social = signal_cv.best_threshold(*of(("tweets",)))
-    out: dict[str, Any] = {"chat_threshold": chat, "social_threshold": social}
+    # The social point as training chooses it: the best tweet F1 at a false-positive rate no
+    # higher than the chat point's (train_signal.choose_thresholds says why).
+    chat_fpr = train_signal.false_positive_rate(*of(CHAT_SETS), chat)
+    social = train_signal.social_point(*of(("tweets",)), chat_fpr)
+    out: dict[str, Any] = {
+        "chat_threshold": chat,
+        "chat_false_positive_rate": round(chat_fpr, 4),
+        "social_threshold": social,
+        "social_threshold_best_f1": signal_cv.best_threshold(*of(("tweets",))),
+    }
     for name in ("tweets", *CHAT_SETS):
         s, y = of((name,))
         point = social if name == "tweets" else chat
@@ -225,12 +253,15 @@ def offered(dialogue: Dialogue, policy: Policy, model: turn_model.TurnModel) -> 
     return False
 
 
-def as_turn_model(fitted: signal_cv.Fitted, name: str) -> turn_model.TurnModel:
+def as_turn_model(
+    fitted: signal_cv.Fitted, name: str, extras: Sequence[str]
+) -> turn_model.TurnModel:
     return turn_model.TurnModel.from_dict(
         {
             "format": turn_model.FORMAT,
             "version": name,
             "bias": fitted.bias,
+            "context": [e for e in extras if e in turn_model.CONTEXT_GROUPS],
             "weights": fitted.weights,
         }
     )
@@ -292,8 +323,9 @@ def dialogue_level(
     root: Path = signal_data.DATA_ROOT,
 ) -> dict[str, Any]:
     """Low- vs high-rated training-portion dialogues where the rule fires, each dialogue judged
-    by the fold model that did not train on it. `replay` also runs `stream.core.step` (shipped
-    features only: step gives the model no context) as a check of the direct rule."""
+    by the fold model that did not train on it. `replay` also runs `stream.core.step` with the
+    fold models (given the context groups among `extras`, as step passes them) as a check of the
+    direct rule."""
     policy = policy_at(threshold)
     out: dict[str, Any] = {"threshold": threshold}
     for name in CHAT_SETS:
@@ -313,7 +345,7 @@ def dialogue_level(
         }
         out[name] = rates_of(direct, sizes)
         if replay:
-            fold_models = [as_turn_model(m, f"cv-fold-{i}") for i, m in enumerate(models)]
+            fold_models = [as_turn_model(m, f"cv-fold-{i}", extras) for i, m in enumerate(models)]
             replayed = {
                 group: [
                     d.key
@@ -341,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {
         "command": "make choose-signal",
         "shipped": SHIPPED,
+        "chosen": CHOSEN,
         "read": "train and dev parts only; the test part is not read",
         "folds": signal_cv.FOLDS,
         "fold_salt": signal_cv.FOLD_SALT,
@@ -353,22 +386,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, variant in VARIANTS.items():
         if args.variants and name not in args.variants:
             continue
-        features = [features_of(t, variant.extras) for t in turns]
-        scores, models = signal_cv.out_of_fold(
+        owners, features, row_weights, own_row = train_signal.training_rows(
+            turns, variant.extras, variant.dropout, features_of
+        )
+        row_scores, models = signal_cv.out_of_fold(
             features,
-            labels,
-            datasets,
-            folds,
+            [labels[i] for i in owners],
+            [datasets[i] for i in owners],
+            [folds[i] for i in owners],
             c=variant.c,
             min_count=train_signal.MIN_COUNT,
             seed=train_signal.SEED,
             tweet_column=variant.tweet_column,
             tweet_weight=variant.tweet_weight,
             balanced=variant.balanced,
-            shares=[float(t.label) if t.share is None else t.share for t in turns]
-            if variant.soft
-            else None,
+            shares=[train_signal.share_of(turns[i]) for i in owners] if variant.soft else None,
+            row_weights=row_weights if variant.dropout else None,
         )
+        scores = [row_scores[row] for row in own_row]
         summary = summarise(scores, labels, datasets)
         summary["settings"] = {
             "extras": list(variant.extras),
@@ -377,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tweet_weight": variant.tweet_weight,
             "balanced": variant.balanced,
             "soft_labels": variant.soft,
+            "context_dropout": variant.dropout,
         }
         summary["fold_roc_auc"] = fold_aucs(scores, labels, datasets, folds)
         shipped = result["variants"].get(SHIPPED, summary if name == SHIPPED else None)
@@ -385,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary["dialogue_level_at_cv_threshold"] = dialogue_level(
             models, variant.extras, summary["chat_threshold"], replay=False, root=args.data
         )
-        if name == SHIPPED:
+        if name == CHOSEN:
             point = default.sentiment.turn_threshold
             summary["f1_at_policy_threshold"] = {
                 n: round(

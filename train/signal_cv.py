@@ -61,6 +61,7 @@ def fit(
     tweet_weight: float = 1.0,
     balanced: bool = True,
     shares: Sequence[float] | None = None,
+    row_weights: Sequence[float] | None = None,
 ) -> Fitted:
     """Logistic regression (lbfgs), classes balanced, each data set weighted alike.
 
@@ -72,15 +73,25 @@ def fit(
     is each turn's share of raters who judged it dissatisfied: the turn is fitted once as
     dissatisfied with that share of its weight and once as not with the rest, so a turn one rater
     of three gave a 1 teaches more than one nobody did. Classes are then balanced by mass.
+    `row_weights`, when given, scales each row (context dropout gives a turn several rows, one
+    per context it is shown with, whose weights sum to 1); a set's share is then its rows' mass.
     """
     import numpy as np
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
-    counts: Counter[str] = Counter()
-    for turn in features:
-        counts.update(turn)
-    vocabulary = sorted(name for name, count in counts.items() if count >= min_count)
+    if row_weights is None:
+        counts: Counter[str] = Counter()
+        for turn in features:
+            counts.update(turn)
+        vocabulary = sorted(name for name, count in counts.items() if count >= min_count)
+    else:
+        # A turn's rows together count once: a feature is kept when it has min_count turns' mass.
+        seen: dict[str, float] = {}
+        for turn, weight in zip(features, row_weights, strict=True):
+            for name in turn:
+                seen[name] = seen.get(name, 0.0) + weight
+        vocabulary = sorted(name for name, got in seen.items() if got >= min_count - 1e-9)
     column = {name: index for index, name in enumerate(vocabulary)}
     width = len(vocabulary) + (1 if tweet_column else 0)
     data: list[float] = []
@@ -96,11 +107,15 @@ def fit(
             data.append(1.0)
         indptr.append(len(indices))
     matrix = csr_matrix((data, indices, indptr), shape=(len(features), width))
-    per_set = Counter(datasets)
+    rows_weight = [1.0] * len(features) if row_weights is None else list(row_weights)
+    per_set: dict[str, float] = {}
+    for dataset, weight in zip(datasets, rows_weight, strict=True):
+        per_set[dataset] = per_set.get(dataset, 0.0) + weight
+    total_mass = sum(rows_weight)
     sample_weight = np.array(
         [
-            len(datasets) / (len(per_set) * per_set[d]) * (tweet_weight if d == "tweets" else 1.0)
-            for d in datasets
+            total_mass / (len(per_set) * per_set[d]) * (tweet_weight if d == "tweets" else 1.0) * w
+            for d, w in zip(datasets, rows_weight, strict=True)
         ]
     )
     y = np.array(labels, dtype=int)
@@ -111,9 +126,13 @@ def fit(
         y = np.concatenate([np.ones(len(features), int), np.zeros(len(features), int)])
         mass = np.concatenate([share, 1.0 - share])
         if balanced:
-            total = mass.sum()
-            mass = np.where(y == 1, mass * total / (2 * share.sum()), mass)
-            mass = np.where(y == 0, mass * total / (2 * (1.0 - share).sum()), mass)
+            # Each class's mass, counting a turn's rows by their weights (together once).
+            counted = np.array(rows_weight)
+            total = (mass * np.concatenate([counted, counted])).sum()
+            positive = (share * counted).sum()
+            negative = ((1.0 - share) * counted).sum()
+            mass = np.where(y == 1, mass * total / (2 * positive), mass)
+            mass = np.where(y == 0, mass * total / (2 * negative), mass)
         keep = mass > 0
         matrix = matrix[rows[keep]]
         y = y[keep]
@@ -146,6 +165,7 @@ def out_of_fold(
     scores = [0.0] * len(features)
     models: list[Fitted] = []
     shares = settings.pop("shares", None)
+    row_weights = settings.pop("row_weights", None)
     for held in range(FOLDS):
         train = [i for i, f in enumerate(folds) if f != held]
         model = fit(
@@ -153,6 +173,7 @@ def out_of_fold(
             [labels[i] for i in train],
             [datasets[i] for i in train],
             shares=None if shares is None else [shares[i] for i in train],
+            row_weights=None if row_weights is None else [row_weights[i] for i in train],
             **settings,
         )
         models.append(model)

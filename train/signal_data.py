@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from stream.core.turn_model import CONTEXT_TURNS, TurnContext
 from stream.settings import Settings
 
 Part = Literal["train", "dev", "test"]
@@ -167,6 +168,13 @@ def dialogue_turns(dialogue: Dialogue) -> list[LabelledTurn]:
             )
         previous_customer.append(text)
     return out
+
+
+def context_of(turn: LabelledTurn) -> TurnContext:
+    """The context `stream.core.step` passes the turn model, from a labelled turn."""
+    return TurnContext(
+        turn.previous_ai, turn.previous_customer[-CONTEXT_TURNS:], len(turn.previous_customer)
+    )
 
 
 def load_all(root: Path = DATA_ROOT) -> dict[str, list[LabelledTurn]]:

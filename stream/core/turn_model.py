@@ -6,10 +6,11 @@ features this module computes: word unigrams and bigrams, the text markers and l
 turns), the turn's length and whether it is shouted. Training calls the same `turn_features`, so
 the scorer and the trained weights cannot disagree on what a feature is.
 
-Context such as the AI agent's previous turn or the turn's position was tried and left out: in the
-development sets it mostly tells the data sets apart (a tweet never has an AI turn before it), and
-with it plain frustration in the middle of a chat ("Still nothing. This is useless!!!") scored
-low. docs/signal.md has the figures.
+A model may also use the conversation before the turn (`TurnContext`, which `stream.core.step`
+builds from the state it already keeps): the kind of the AI agent's last turn, the turn's position
+and length, the customer's previous turn and how much the turn repeats earlier ones. Its weights
+file names the groups it was trained with (`context`); a model that names none scores the turn
+alone, whatever context it is given. docs/signal.md says which groups were tried and why.
 
 The scorer is pure: it is built once from the weights mapping (`TurnModel.from_dict`) and then only
 reads it. `load_shipped` reads the packaged weights (`stream/models/`) and checks them against the
@@ -24,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from itertools import repeat
@@ -43,6 +46,7 @@ __all__ = [
     "SHIPPED_VERSION",
     "TurnContext",
     "TurnModel",
+    "clear_caches",
     "context_features",
     "load_shipped",
     "turn_features",
@@ -50,11 +54,15 @@ __all__ = [
 
 FORMAT = "escalation-stream/turn-model/1"
 # The weights file under stream/models/ that the default policy's threshold was chosen for.
-SHIPPED_VERSION = "turn-signal-1"
+SHIPPED_VERSION = "turn-signal-2"
 # Earlier customer turns the repeat features look at (as the repeat_question marker does).
 REPEAT_LOOKBACK = 5
 # Earlier customer turns a context needs: the repeat lookback, and the previous turn's own.
 CONTEXT_TURNS = REPEAT_LOOKBACK + 1
+# Characters of an earlier customer turn whose markers are features: the policy's default cut of a
+# stored turn (state.max_text_chars), longer than any turn of the development sets, so the cut
+# bounds the cost of any input without changing a feature the model was trained on.
+PREVIOUS_MAX_CHARS = 2000
 # Characters of the turn that are scored. Support turns are far shorter; a pasted log is not
 # more dissatisfied for being long, and the cut bounds the cost of any input.
 MAX_CHARS = 600
@@ -123,6 +131,7 @@ _YES_NO_OPENERS = frozenset(
 _OPEN_OPENERS = frozenset(("what", "which", "who", "whom", "whose", "why", "how", "where", "when"))
 
 
+@lru_cache(maxsize=4096)
 def ai_turn_kind(previous_ai: str) -> str:
     """ "yn" (yes/no question), "wh" (open question), "q" (other question), "st" (no question)."""
     cut = previous_ai[-MAX_CHARS:].lower()
@@ -158,30 +167,55 @@ def _position_features(words: list[str], context: TurnContext) -> set[str]:
     return {f"pos:{where}", f"pos:{where}:len{size}"}
 
 
-def _previous_features(words: list[str], context: TurnContext) -> set[str]:
+def _previous_features(words: list[str], context: TurnContext) -> frozenset[str]:
     # The markers and lexicon bucket of the customer's turn before this one.
     earlier = context.previous_customer
     if not earlier:
-        return set()
-    signal = analyze_turn(earlier[-1], earlier[-1 - REPEAT_LOOKBACK : -1])
-    return {"pm:" + marker.kind for marker in signal.markers} | {
-        f"ps:{_score_bucket(signal.score)}"
-    }
+        return frozenset()
+    return _previous_of(earlier[-1 - REPEAT_LOOKBACK :])
+
+
+@lru_cache(maxsize=4096)
+def _previous_of(earlier: tuple[str, ...]) -> frozenset[str]:
+    # Cached: the next customer turn has the same turns before it, and a backtest folds each turn
+    # through every policy it compares.
+    cut = [turn[:PREVIOUS_MAX_CHARS] for turn in earlier]
+    signal = analyze_turn(cut[-1], cut[:-1])
+    return frozenset(
+        {"pm:" + marker.kind for marker in signal.markers} | {f"ps:{_score_bucket(signal.score)}"}
+    )
 
 
 def _repeat_features(words: list[str], context: TurnContext) -> set[str]:
     # How much of the turn the customer already wrote: the best word Jaccard overlap with the
     # last REPEAT_LOOKBACK customer turns, in 5 buckets (finer than the repeat_question marker).
+    # With no earlier customer turn there is nothing to compare: no feature, as for the other
+    # groups, so a missing context is a neutral value and not evidence of a calm turn.
+    if not context.previous_customer:
+        return set()
     mine = set(words)
     best = 0.0
     for earlier in context.previous_customer[-REPEAT_LOOKBACK:]:
-        seen = set(_tokens(earlier[:MAX_CHARS].lower()))
+        seen = _word_set(earlier[:MAX_CHARS])
         if mine and seen:
             best = max(best, len(mine & seen) / len(mine | seen))
     return {f"rep:{min(4, int(best * 5))}"}
 
 
-_CONTEXT_FEATURES = {
+@lru_cache(maxsize=4096)
+def _word_set(text: str) -> frozenset[str]:
+    # Cached: each earlier turn is compared with the next few customer turns.
+    return frozenset(_tokens(text.lower()))
+
+
+def clear_caches() -> None:
+    """Forget the cached context features (a benchmark times the scorer as a new turn sees it)."""
+    ai_turn_kind.cache_clear()
+    _previous_of.cache_clear()
+    _word_set.cache_clear()
+
+
+_CONTEXT_FEATURES: dict[str, Callable[[list[str], TurnContext], AbstractSet[str]]] = {
     "ai": _ai_features,
     "position": _position_features,
     "previous": _previous_features,
@@ -189,9 +223,14 @@ _CONTEXT_FEATURES = {
 }
 
 
-def context_features(text: str, context: TurnContext, groups: tuple[str, ...]) -> set[str]:
-    """The features of the conversation before the turn, for the named CONTEXT_GROUPS."""
-    words = _tokens(text[:MAX_CHARS].lower())
+def context_features(
+    text: str, context: TurnContext, groups: tuple[str, ...], words: list[str] | None = None
+) -> set[str]:
+    """The features of the conversation before the turn, for the named CONTEXT_GROUPS.
+
+    `words` are the turn's tokens when the caller has them already (TurnModel.features)."""
+    if words is None:
+        words = _tokens(text[:MAX_CHARS].lower())
     out: set[str] = set()
     for group in groups:
         out |= _CONTEXT_FEATURES[group](words, context)
@@ -205,7 +244,10 @@ def turn_features(text: str, signal: TextSignal) -> set[str]:
     which already compared the turn with the customer's earlier turns (repeat_question).
     """
     cut = text[:MAX_CHARS]
-    words = _tokens(cut.lower())
+    return _turn_features(cut, _tokens(cut.lower()), signal)
+
+
+def _turn_features(cut: str, words: list[str], signal: TextSignal) -> set[str]:
     features = set(map(_UNIGRAM.__add__, words))
     if words:
         features.update(map(_BIGRAM.__mod__, zip(["^", *words], [*words, "$"], strict=True)))
@@ -260,9 +302,11 @@ class TurnModel:
         self, text: str, signal: TextSignal, context: TurnContext = NO_CONTEXT
     ) -> set[str]:
         """The turn's features, with the context groups this model was trained with."""
-        features = turn_features(text, signal)
+        cut = text[:MAX_CHARS]
+        words = _tokens(cut.lower())
+        features = _turn_features(cut, words, signal)
         if self.context:
-            features |= context_features(text, context, self.context)
+            features |= context_features(cut, context, self.context, words)
         return features
 
     def probability(self, features: set[str]) -> float:

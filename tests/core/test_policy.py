@@ -52,8 +52,8 @@ def test_default_policy_uses_exactly_the_design_defaults_table() -> None:
         ]
     }
     assert policy.sentiment.min_turns == 2
-    assert policy.sentiment.turn_threshold == 0.53
-    assert policy.sentiment.turn_threshold_by_channel == {"social": 0.65}
+    assert policy.sentiment.turn_threshold == 0.45
+    assert policy.sentiment.turn_threshold_by_channel == {"social": 0.24}
     assert policy.sentiment.window_turns == 3
     assert policy.sentiment.score_floor == -0.6
     assert policy.sentiment.consecutive_low_scores == 2

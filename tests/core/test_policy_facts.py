@@ -19,11 +19,11 @@ from stream.testing import make_policy, policy_yaml
 def test_the_compiled_thresholds_a_decision_records() -> None:
     policy = make_policy({"sentiment": {"turn_threshold_by_channel": {"social": 0.65, "sms": 0.6}}})
     compiled = policy.compiled
-    assert compiled.version == policy.version == "2026.11-default-turn-signal"
+    assert compiled.version == policy.version == "2026.11-default-turn-signal-2"
     assert compiled.customer_thresholds == {
         "sentiment.window_turns": 3.0,
         "sentiment.min_turns": 2.0,
-        "sentiment.turn_threshold": 0.53,
+        "sentiment.turn_threshold": 0.45,
         "sentiment.turn_threshold_by_channel.sms": 0.6,
         "sentiment.turn_threshold_by_channel.social": 0.65,
         "sentiment.score_floor": -0.6,

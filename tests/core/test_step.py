@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from stream.core.decision import decision_id_for
-from stream.core.policy import Policy
+from stream.core.policy import Policy, default_policy
 from stream.core.state import CustomerState
 from stream.core.step import step
 from stream.testing import DAY, SECOND, T0, EventFactory, Run, avro_valid
@@ -148,10 +148,11 @@ def test_sentiment_offers_transfer_once_then_explicit_request_escalates(
         "This is ridiculous, I already told you my order number!",
         "Still nothing. This is useless!!!",
     ]
-    assert all(e.value is not None and e.value >= 0.53 for e in hit.evidence)
+    point = default_policy().sentiment.turn_threshold
+    assert all(e.value is not None and e.value >= point for e in hit.evidence)
     assert "frustration: 'useless'" in hit.evidence[1].detail
     assert offer.customer_message is not None and "connect you" in offer.customer_message
-    assert offer.thresholds["sentiment.turn_threshold"] == 0.53
+    assert offer.thresholds["sentiment.turn_threshold"] == point
     assert run.handoffs == []
     # When the frustration continues, the offer is not repeated
     again = run.one(events.customer("Unbelievable, I already told you twice!"))
@@ -164,9 +165,11 @@ def test_sentiment_offers_transfer_once_then_explicit_request_escalates(
 
 
 def test_sentiment_scores_from_the_topic_offer_transfer(run: Run, events: EventFactory) -> None:
-    m1 = events.customer("My invoice is wrong")
-    m2 = events.customer("It's still wrong")
-    run.feed(m1, m2)
+    # Turns the turn signal reads as calm: the offer comes from the sentiment topic's scores
+    m1 = events.customer("About my invoice")
+    m2 = events.customer("The one from March")
+    decisions, _ = run.feed(m1, m2)
+    assert [d.action for d in decisions] == ["continue", "continue"]
     assert run.feed(events.sentiment(m1.message_id, -0.7)) == ([], [])
     decisions, _ = run.feed(events.sentiment(m2.message_id, -0.6))
     (decision,) = decisions
@@ -194,6 +197,38 @@ def test_sentiment_may_escalate_by_policy(
     decision = run.one(events.customer("Still nothing. This is useless!!!"))
     assert decision is not None and decision.action == "escalate"
     assert decision.triggers[0].trigger == "sentiment"
+
+
+OPENING = "This is ridiculous, I already told you my order number!"
+RIGHT_AFTER = "I am so frustrated, this is unacceptable"
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        pytest.param((), id="complaint-first-then-another-with-no-ai-reply"),
+        pytest.param(("ai", "Hi! How can I help you today?"), id="after-greeting-back-to-back"),
+        pytest.param(("between", "Sorry to hear that. Let me look."), id="ai-reply-between"),
+    ],
+)
+def test_a_complaint_opening_the_conversation_counts(
+    run: Run, events: EventFactory, before: tuple[str, ...]
+) -> None:
+    # Given a complaint as the customer's first turn (after a greeting, or with nothing before)
+    if before and before[0] == "ai":
+        run.feed(events.ai(before[1]))
+    first = run.one(events.customer(OPENING))
+    assert first is not None and first.action == "continue"
+    if before and before[0] == "between":
+        run.feed(events.ai(before[1]))
+    # When the next customer turn complains again, with or without an AI reply between
+    offer = run.one(events.customer(RIGHT_AFTER))
+    # Then both turns count and the transfer is offered before any ask
+    assert offer is not None and offer.action == "offer_transfer"
+    (hit,) = offer.triggers
+    assert [e.text for e in hit.evidence] == [OPENING, RIGHT_AFTER]
+    point = default_policy().sentiment.turn_threshold
+    assert all(e.value is not None and e.value >= point for e in hit.evidence)
 
 
 # --- escalate once, revisions ----------------------------------------------------------------

@@ -114,10 +114,10 @@ def test_at_most_four_markers_are_quoted_and_the_rest_counted(
 
 def test_the_evidence_cites_the_signal_at_the_threshold_and_not_below_it() -> None:
     # Dissatisfied by its signal exactly at the bar, and by its score alone with a low signal.
-    at_bar = dissatisfied(1, signal=0.53)
+    at_bar = dissatisfied(1, signal=0.45)
     by_score = dissatisfied(2, signal=0.1, score=-0.6)
     first, second = details([at_bar, by_score])
-    assert "0.53 >= 0.53" in first
+    assert "0.45 >= 0.45" in first
     assert "0.10" not in second
     assert "-0.60 <= -0.60" in second
 

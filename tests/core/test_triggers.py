@@ -245,7 +245,7 @@ def turn(n: int, *kinds: str, signal: float = 0.1, score: float | None = None) -
 
 
 # The shipped policy's operating point for chat.
-AT = 0.53
+AT = 0.45
 HIGH = 0.9
 
 
@@ -288,7 +288,7 @@ def test_sentiment_evidence_shows_the_signal_and_the_markers(policy: Policy) -> 
     assert [e.message_id for e in hit.evidence] == ["m1", "m3"]
     first = hit.evidence[0]
     assert (first.kind, first.value, first.threshold) == ("dissatisfied_turn", 0.8, AT)
-    assert "turn signal 0.80 >= 0.53" in first.detail
+    assert "turn signal 0.80 >= 0.45" in first.detail
     assert "frustration: 'frustration-text'" in first.detail
     assert hit.reason.startswith("2 of the customer's last 3 turns show dissatisfaction")
 
@@ -305,11 +305,13 @@ def test_sentiment_threshold_and_turn_count_are_policy(
 
 
 def test_sentiment_threshold_per_channel(policy: Policy) -> None:
-    # The shipped policy asks more of public social-media turns, which are mostly negative.
-    turns = [turn(1, signal=0.6), turn(2, signal=0.6)]
-    assert sentiment.check(turns, policy, "chat").hits
-    assert not sentiment.check(turns, policy, "social").hits
-    assert sentiment.check([turn(1, signal=0.7), turn(2, signal=0.7)], policy, "social").hits
+    # The shipped policy has its own point for public social-media turns: the model's tweet base
+    # rate is a training-only column, so tweets score low on the scale (docs/signal.md).
+    turns = [turn(1, signal=0.3), turn(2, signal=0.3)]
+    assert not sentiment.check(turns, policy, "chat").hits
+    assert sentiment.check(turns, policy, "social").hits
+    low = [turn(1, signal=0.2), turn(2, signal=0.2)]
+    assert not sentiment.check(low, policy, "social").hits
 
 
 # --- explicit request ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from stream.testing import EventFactory, Run, labelled
 T0 = 1_700_000_000_000
 HIGH = 0.9
 # The shipped policy's operating point for chat.
-AT = 0.53
+AT = 0.45
 QUESTION = "Your booking is confirmed. Would you like to add travel insurance?"
 
 

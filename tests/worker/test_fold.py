@@ -106,7 +106,8 @@ def test_batches_between_flushes_write_each_customer_once_and_nothing_before(
     assert len(fold.cache) == fold.dirty == 2
     written = fold.flush()
     assert sorted(written.states) == ["c-0", "c-1"]
-    assert sum(written.counts[f"action:{a}"] for a in ("continue", "escalate")) == 8
+    # One decision per record, whatever its action (the fourth same question may offer a person)
+    assert sum(n for name, n in written.counts.items() if name.startswith("action:")) == 8
     assert all(len(d) == 2 for d in decided)
     store.write_back(written.states)
     # After the flush the cache is trimmed to its size and the states are the table's
