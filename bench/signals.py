@@ -50,6 +50,7 @@ from train.signal_data import Dialogue, LabelledTurn  # noqa: E402
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "signals.json"
 CV_RESULTS = REPO_ROOT / "bench" / "results" / "signal_cv.json"
+COST_OUTPUT = REPO_ROOT / "bench" / "results" / "signal_cost.json"
 # The standard VADER cut for "negative".
 VADER_NEGATIVE_AT = -0.05
 # The former sentiment rule: 2+ markers of these kinds in the customer's last 3 turns.
@@ -137,7 +138,8 @@ class Scored:
             markers.analyze_turn(t.text, t.previous_customer[-REPEAT_LOOKBACK:]) for t in turns
         ]
         self.model = [
-            round(SHIPPED_MODEL.score(t.text, s), 4) for t, s in zip(turns, signals, strict=True)
+            round(SHIPPED_MODEL.score(t.text, s, signal_data.context_of(t)), 4)
+            for t, s in zip(turns, signals, strict=True)
         ]
         self.former_verdict = [s.negative for s in signals]
         self.former_score = [-s.score for s in signals]
@@ -255,7 +257,7 @@ def unseen_dialogue_report(
     (bench/results/signal_cv.json).
     """
     name = dialogues[0].dataset
-    folded = cv["variants"][choose_signal.SHIPPED]["dialogue_level_at_policy_threshold"]
+    folded = cv["variants"][choose_signal.CHOSEN]["dialogue_level_at_policy_threshold"]
     if folded["threshold"] != policy.sentiment.turn_threshold:
         raise SystemExit(
             f"signal_cv.json was made at threshold {folded['threshold']}, the policy has "
@@ -297,10 +299,23 @@ def us_per_call(function: Callable[[], object], count: int) -> float:
 def timing(turns: Sequence[LabelledTurn], vader: SentimentIntensityAnalyzer) -> dict[str, Any]:
     sample = list(turns[:TIMING_TURNS])
     signals = [markers.analyze(t.text) for t in sample]
+    contexts = [signal_data.context_of(t) for t in sample]
 
     def model() -> None:
-        for t, s in zip(sample, signals, strict=True):
-            SHIPPED_MODEL.score(t.text, s)
+        # As in `step`: the turn model's caches cold (each turn comes with a new tuple of earlier
+        # turns), and the previous turn's markers in analyze_turn's cache, where `step` left them
+        # when it analysed that turn (the untimed first call puts them there).
+        turn_model.clear_caches()
+        for t, s, c in zip(sample, signals, contexts, strict=True):
+            SHIPPED_MODEL.score(t.text, s, c)
+
+    def model_uncached() -> None:
+        # The worst case: the previous turn's markers evicted too (a busy worker between two
+        # turns of one customer), so they are computed again.
+        turn_model.clear_caches()
+        markers._analyze_turn.cache_clear()
+        for t, s, c in zip(sample, signals, contexts, strict=True):
+            SHIPPED_MODEL.score(t.text, s, c)
 
     def rules() -> None:
         for t in sample:
@@ -312,17 +327,28 @@ def timing(turns: Sequence[LabelledTurn], vader: SentimentIntensityAnalyzer) -> 
 
     huge = "why " * 250_000
     huge_signal = markers.analyze(huge[: turn_model.MAX_CHARS])
-    return {
+    load_before = os.getloadavg()
+    figures = {
         "turns": len(sample),
+        "with_context": sum(c != turn_model.NO_CONTEXT for c in contexts),
         "mean_chars": round(sum(len(t.text) for t in sample) / len(sample), 1),
         "repeats_best_of": TIMING_REPEATS,
         "turn_signal_model_us_per_turn": us_per_call(model, len(sample)),
+        "turn_signal_model_us_per_turn_previous_turn_uncached": us_per_call(
+            model_uncached, len(sample)
+        ),
         "markers_analyze_us_per_turn": us_per_call(rules, len(sample)),
         "vader_polarity_scores_us_per_turn": us_per_call(plain_vader, len(sample)),
         "turn_signal_model_us_for_1MB_text": us_per_call(
             lambda: SHIPPED_MODEL.score(huge, huge_signal), 1
         ),
     }
+    figures["load_average_1min_before_after"] = [
+        round(load_before[0], 2),
+        round(os.getloadavg()[0], 2),
+    ]
+    figures["cpu_count"] = os.cpu_count()
+    return figures
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -360,7 +386,9 @@ def evaluate(root: Path, cv_results: Path = CV_RESULTS) -> dict[str, Any]:
             dialogues[name], policy, cv
         )
     result["test"]["note"] = "held back: read by nothing but this report"
-    result["dev"]["note"] = "the part the features, C and the policy threshold were chosen on"
+    result["dev"]["note"] = (
+        "part of the training portion turn-signal-2 was fitted on (train + dev): in-sample"
+    )
     result["timing"] = timing([t for turns in sets.values() for t in turns[:700]], vader)
     return result
 
@@ -426,7 +454,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cv", type=Path, default=CV_RESULTS, help="`make choose-signal`'s results"
     )
+    parser.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="only time the scorer, on training-portion turns (reads no held-back label)",
+    )
     args = parser.parse_args(argv)
+
+    if args.cost_only:
+        # As the full report times them: 700 turns of each set, here of its training portion.
+        turns = [
+            t
+            for ts in signal_data.load_all(args.data).values()
+            for t in [u for u in ts if u.part != "test"][:700]
+        ]
+        figures = timing(turns, SentimentIntensityAnalyzer())
+        figures["model"] = SHIPPED_MODEL.version
+        figures["command"] = "python bench/signals.py --cost-only"
+        figures["date_utc"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+        COST_OUTPUT.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(figures, indent=2))
+        return 0
 
     result = evaluate(args.data, args.cv)
     executable = Path(sys.executable)
