@@ -110,6 +110,12 @@ VARIANTS: dict[str, Variant] = {
     "soft labels + repetition + AI turn kind + previous turn + tweet column, context dropout 0.6": (
         Variant(("repeat", "ai", "previous"), True, soft=True, dropout=0.6)
     ),
+    "turn-signal-2 (context dropout 0.4) with C = 2": Variant(
+        ("repeat", "ai", "previous"), True, c=2.0, soft=True, dropout=0.4
+    ),
+    "turn-signal-2 (context dropout 0.4) with C = 8": Variant(
+        ("repeat", "ai", "previous"), True, c=8.0, soft=True, dropout=0.4
+    ),
     "tweets weighted 0.5 (dialogue sets 1)": Variant(tweet_weight=0.5),
     "tweets weighted 0.3 (dialogue sets 1)": Variant(tweet_weight=0.3),
     "C = 1": Variant(c=1.0),
