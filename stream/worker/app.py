@@ -34,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 STATE_TABLE = "customer-state"
 STATS_TABLE = "decision-stats"
+#: Allocations between two collections of the youngest generation (Python's default is 700).
+YOUNG_COLLECTION_EVERY = 20_000
 
 
 def _broker_urls(settings: Settings) -> list[str]:
@@ -198,6 +200,13 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         # after (about 9 ms); the collection first leaves no start-up garbage behind for good.
         gc.collect()
         gc.freeze()
+        # With Python's default of a young collection every 700 allocations, a batch's records
+        # (alive until their flush, up to a second) outlived several young collections and were
+        # promoted to the oldest generation, which then filled up fast enough to force a full
+        # collection every few seconds (up to 33 ms with the loop stopped, at 800 events/s).
+        # Every 20,000 allocations they die young instead: in a 20 s run at 800 events/s,
+        # 5 young collections (39 ms) and no full one, instead of 342 collections (300 ms).
+        gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
         consumer = cast(AtLeastOnceConsumer, app.consumer)
         waited = 0.0
         mark = time.monotonic()

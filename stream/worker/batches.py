@@ -75,6 +75,36 @@ async def batches(
         s._processors.remove(add_to_buffer)
 
 
+class TimeSlices:
+    """Hands the event loop back once a stretch of work has run for `budget_s`.
+
+    Every agent of the worker runs on one thread and one event loop. A stretch of work with no
+    await in it, such as the calibration agent's batch of a few hundred records (50-80 ms at
+    1,300 events/s), holds every decision that comes in meanwhile for its whole length: on a
+    quiet machine that was most of the slowest 1%'s latency. An agent that awaits `pause()`
+    between records lets the loop run what is ready once the budget is used: the customer
+    agent's next batch, the producer's sends. Only where the agent may be interrupted, that is
+    where a rebalance or another task may run without breaking what it holds.
+    """
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self._since = time.perf_counter()
+        self.pauses = 0
+
+    def start(self) -> None:
+        """The stretch starts now (after the agent has waited for input, say)."""
+        self._since = time.perf_counter()
+
+    async def pause(self) -> None:
+        """Let the loop run what is ready if the stretch has used its budget; else nothing."""
+        if time.perf_counter() - self._since < self.budget_s:
+            return
+        self.pauses += 1
+        await asyncio.sleep(0)
+        self._since = time.perf_counter()
+
+
 class CaughtUp:
     """Whether an input partition has nothing left that the agent has not seen yet.
 

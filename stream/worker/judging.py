@@ -21,7 +21,7 @@ write per record used to be most of the worker's CPU on a backlog.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
@@ -38,7 +38,7 @@ from stream.core.records import RecordError
 from stream.serde import serde_for_topic
 from stream.settings import Settings
 from stream.worker import metrics
-from stream.worker.batches import StateTable, batches
+from stream.worker.batches import StateTable, TimeSlices, batches
 from stream.worker.deadletters import deadletter_key, deliver_until_written
 from stream.worker.decoding import TopicDecoder, Undecoded
 from stream.worker.handler import RawRecord
@@ -142,39 +142,14 @@ class Judging:
         once, whatever number of its records the batch holds. Never raises for a bad record or a
         failed fold; a fold that raises leaves the customer's memory as the batch's earlier
         records made it."""
-        out = BatchJudged()
-        policy = self._policy()  # one policy for the whole batch, as in the customer agent
-        memories: dict[str, JudgingMemory] = {}
-        folded: dict[str, tuple[int, list[Item]]] = {}
-        for raw in records:
-            item = self._item(raw)
-            if isinstance(item, Judged):
-                if item.reason is not None:
-                    out.refused.append((raw, item))
-                continue
-            customer_id = item.customer_id
-            try:
-                memory = memories.get(customer_id)
-                if memory is None:
-                    loaded = load(customer_id, raw.partition)
-                    memory = JudgingMemory.from_record(loaded) if loaded is not None else None
-                memory, published = self._remember(memory, item, policy)
-            except Exception as exc:  # a bug in one customer's fold must not stop the partition
-                out.refused.append(
-                    (raw, self._refused(raw, "processing", f"{type(exc).__name__}: {exc}"))
-                )
-                self._restore(customer_id, memories, folded, load, policy)
-                continue
-            memories[customer_id] = memory
-            done = folded.get(customer_id)
-            if done is None:
-                folded[customer_id] = (raw.partition, [item])
-            else:
-                done[1].append(item)
-            out.publish.extend(published)
-        for customer_id, (partition, _) in folded.items():
-            out.memories[customer_id] = (partition, memories[customer_id].to_record())
-        return out
+        batch = self.begin(load)
+        batch.fold(records)
+        memories = {c: (partition, memory) for c, partition, memory in batch.written()}
+        return BatchJudged(memories, batch.publish, batch.refused)
+
+    def begin(self, load: LoadMemory) -> JudgingBatch:
+        """A batch to fold in as many parts as the caller likes (see JudgingBatch)."""
+        return JudgingBatch(self, load, self._policy())
 
     def _item(self, raw: RawRecord) -> Item | Judged:
         """The decoded decision, closed contact or outcome; else what to do with the record."""
@@ -250,6 +225,58 @@ class Judging:
         return Judged(reason=reason, deadletter=self._deadletter(raw, error_type, reason))
 
 
+class JudgingBatch:
+    """One batch folded record by record, so the agent can hand the event loop back between
+    records (stream/worker/batches.py, TimeSlices), with what `handle_batch` promises: one
+    policy for the whole batch, each customer's memory read and decoded once and written once,
+    however many records of the customer the batch holds and however many parts it is folded in.
+    """
+
+    def __init__(self, judging: Judging, load: LoadMemory, policy: Policy) -> None:
+        self._judging = judging
+        self._load = load
+        self._policy = policy
+        self._memories: dict[str, JudgingMemory] = {}
+        self._folded: dict[str, tuple[int, list[Item]]] = {}
+        self.publish: list[tuple[bytes, bytes]] = []
+        self.refused: list[tuple[RawRecord, Judged]] = []
+
+    def fold(self, records: Iterable[RawRecord]) -> None:
+        judging, memories, folded = self._judging, self._memories, self._folded
+        for raw in records:
+            item = judging._item(raw)
+            if isinstance(item, Judged):
+                if item.reason is not None:
+                    self.refused.append((raw, item))
+                continue
+            customer_id = item.customer_id
+            try:
+                memory = memories.get(customer_id)
+                if memory is None:
+                    loaded = self._load(customer_id, raw.partition)
+                    memory = JudgingMemory.from_record(loaded) if loaded is not None else None
+                memory, published = judging._remember(memory, item, self._policy)
+            except Exception as exc:  # a bug in one customer's fold must not stop the partition
+                self.refused.append(
+                    (raw, judging._refused(raw, "processing", f"{type(exc).__name__}: {exc}"))
+                )
+                judging._restore(customer_id, memories, folded, self._load, self._policy)
+                continue
+            memories[customer_id] = memory
+            done = folded.get(customer_id)
+            if done is None:
+                folded[customer_id] = (raw.partition, [item])
+            else:
+                done[1].append(item)
+            self.publish.extend(published)
+
+    def written(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """(customer id, partition, memory record) of each customer the batch touched, encoded
+        one at a time so the caller can hand the loop back between them."""
+        for customer_id, (partition, _) in self._folded.items():
+            yield customer_id, partition, self._memories[customer_id].to_record()
+
+
 def _declare_changelog(settings: Settings) -> None:
     """Creates the table's changelog topic before the app starts, if it is missing.
 
@@ -317,15 +344,22 @@ def install(
         table = StateTable(memories)
         await table.verify_at_start(judging.topics)
         admit = getattr(app.consumer, "admit", None)  # the worker's AtLeastOnceConsumer
+        # Nobody waits on a judgement, but decisions wait on whatever holds the loop: the batch
+        # is folded and written in slices of `work_slice_seconds`, the loop handed back between.
+        slices = TimeSlices(settings.work_slice_seconds)
         async for fetched in batches(
             stream, settings.batch_size, settings.calibration_batch_wait_seconds, lambda: False
         ):
+            slices.start()
             # A record arriving after one this agent missed waits for it: the consumer seeks
             # its partition back (stream/worker/consumer.py), and it comes again, unacked.
             batch = [e for e in fetched if admit is None or admit(e.message, "calibration-judge")]
             for event in batch:
                 table.remember(event)
-            judged = judging.handle_batch((RawRecord.of(e.message) for e in batch), table.get)
+            judged = judging.begin(table.get)
+            for event in batch:
+                judged.fold((RawRecord.of(event.message),))
+                await slices.pause()
             for record, refused in judged.refused:
                 if refused.deadletter is None:
                     continue
@@ -338,8 +372,9 @@ def install(
                     partial(send, deadletters, deadletter_key(record.key), refused.deadletter),
                     where=where,
                 )
-            for customer_id, (partition, memory) in judged.memories.items():
+            for customer_id, partition, memory in judged.written():
                 table.set(customer_id, partition, memory)
+                await slices.pause()
             for key, value in judged.publish:
                 output.send_soon(key=key, value=value)
             for event in batch:

@@ -194,3 +194,35 @@ def test_a_fold_that_raises_in_a_batch_keeps_what_the_earlier_records_made(
     partition, memory = batch.memories["c1"]
     assert sorted(memory["conversations"]) == ["a", "c"]
     assert memory["watermark"] == max(close_a.occurred_at, close_c.occurred_at)
+
+
+def test_a_batch_folded_in_parts_gives_what_the_whole_batch_gives() -> None:
+    # The agent folds a batch record by record, handing the event loop back in between; the
+    # memories written, judgements and refusals must be those of the batch folded at once.
+    settings = Settings(topic_prefix="t.")
+    f, g = EventFactory("c1"), EventFactory("c2")
+    records = [
+        raw("t.support.contacts", encoded("support.contacts", f.contact("a", action="closed"))),
+        raw("t.support.contacts", encoded("support.contacts", g.contact("b", action="closed"))),
+        raw("t.ticketing.outcomes", encoded("ticketing.outcomes", f.outcome("a", ticket_id="t"))),
+        raw("t.escalation.decisions", b"\x00garbage", offset=41),
+        raw("t.support.contacts", encoded("support.contacts", f.contact("z", action="closed"))),
+    ]
+    whole = judging_of(settings).handle_batch(records, lambda c, p: None)
+    loads: list[str] = []
+
+    def load(customer_id: str, partition: int) -> None:
+        loads.append(customer_id)
+
+    parts = judging_of(settings).begin(load)
+    for record in records:
+        parts.fold([record])
+    written = {c: (p, memory) for c, p, memory in parts.written()}
+    assert written == whole.memories and sorted(written) == ["c1", "c2"]
+    # Each customer's memory is read once, though c1's records are in three parts.
+    assert sorted(loads) == ["c1", "c2"]
+    assert parts.publish == whole.publish and [k for k, _ in parts.publish] == [b"a"]
+    assert [(r.offset, j.reason) for r, j in parts.refused] == [
+        (r.offset, j.reason) for r, j in whole.refused
+    ]
+    assert [r.offset for r, _ in parts.refused] == [41]
