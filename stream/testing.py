@@ -185,6 +185,15 @@ class EventFactory:
         kw.setdefault("ticket_id", f"ticket-{self.count}")
         return OutcomeEvent(event_id, self.customer_id, at, conversation_id=conversation_id, **kw)
 
+    def refund_request(self, amount: float = 650.0) -> list[Event]:
+        """An account (its defaults), the customer asking for their money back, then the AI turn
+        proposing to refund `amount` with 0.99 confidence: at 650, over the default limit."""
+        return [
+            self.account(),
+            self.customer("I want my money back"),
+            self.ai(action="refund", klass="financial", confidence=0.99, amount=amount),
+        ]
+
 
 # --- policies ---------------------------------------------------------------------------------
 
@@ -244,6 +253,12 @@ class Run:
         self.handoffs += result.handoffs
         return result
 
+    def last(self, *events: Event) -> StepResult:
+        """Folds `events` in order; the last one's whole result (errors and conflicts too)."""
+        *before, event = events
+        self.feed(*before)
+        return self.step(event)
+
     def feed_all(self, events: Iterable[Event]) -> tuple[list[Decision], list[HandoffPackage]]:
         return self.feed(*events)
 
@@ -253,6 +268,65 @@ class Run:
         if len(decisions) > 1:
             raise AssertionError(f"expected at most one decision, got {len(decisions)}")
         return decisions[0] if decisions else None
+
+    def escalated_by(self, event: Event) -> Decision:
+        """Folds `event`, which must escalate: the premise of a test of what follows."""
+        decision = self.one(event)
+        if decision is None or decision.action != "escalate":
+            raise AssertionError(f"expected an escalation, got {decision}")
+        return decision
+
+
+def emitted(
+    state: CustomerState | None, event: Event, policy: Policy
+) -> tuple[CustomerState, list[Any]]:
+    """One event through `step`: the new state, and all it emitted in order (decision and
+    package records, then the names of the checks that failed). Two runs that must agree, such
+    as with and without expiry or a sweep, compare these lists."""
+    result = step(state, event, policy)
+    out: list[Any] = [d.to_record() for d in result.decisions]
+    out += [h.to_record() for h in result.handoffs]
+    out += [e.trigger for e in result.errors]
+    return result.state, out
+
+
+# The kinds `history_event` builds, each with the fields a generated history varies.
+HISTORY_KINDS: Final = ("customer", "ai", "ai_refund", "opened", "reopened", "closed", "outcome")
+
+
+def history_event(
+    n: int, kind: str, at: int, conv: str, issue: str, text: str, scored: str | None = None
+) -> Event | None:
+    """The `n`th event of a generated history of customer "c" (the property tests of expiry and
+    the sweep): a kind of `HISTORY_KINDS`, an account, or a sentiment score of message `scored`.
+    An AI turn proposes a 650 USD refund for `ai_refund` (over the default limit), nothing for
+    `ai`; messages are `m<n>`. Any other kind, or a score with no message, is None."""
+    eid = f"e{n}"
+    if kind == "customer":
+        return MessageEvent(eid, "c", at, conv, f"m{n}", "customer", text)
+    if kind in ("ai", "ai_refund"):
+        refund = kind == "ai_refund"
+        return MessageEvent(
+            eid,
+            "c",
+            at,
+            conv,
+            f"m{n}",
+            "ai_agent",
+            "Let me check that.",
+            intent="refund" if refund else "answer",
+            intent_confidence=0.99,
+            proposed_action=ProposedAction("refund", "financial", 650.0, "USD") if refund else None,
+        )
+    if kind in ("opened", "reopened", "closed"):
+        return ContactEvent(eid, "c", at, f"ct{n}", conv, kind, issue, "billing")
+    if kind == "outcome":
+        return OutcomeEvent(eid, "c", at, f"t{n}", conv, resolved_by="ai")
+    if kind == "sentiment" and scored is not None:
+        return SentimentEvent(eid, "c", at, conv, scored, -0.9)
+    if kind == "account":
+        return AccountEvent(eid, "c", at, tier="standard", primary_email="pat@example.com")
+    return None
 
 
 # An account whose every field differs from its default: a field dropped on the way shows.

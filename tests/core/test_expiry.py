@@ -13,24 +13,16 @@ from __future__ import annotations
 from typing import Any
 from unittest import mock
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from stream.core import statecodec
-from stream.core.events import (
-    AccountEvent,
-    ContactEvent,
-    Event,
-    MessageEvent,
-    OutcomeEvent,
-    ProposedAction,
-    SentimentEvent,
-)
+from stream.core.events import AccountEvent, Event
 from stream.core.expiry import Expired, expire, horizon_ms
 from stream.core.policy import Policy
 from stream.core.state import CustomerState
-from stream.core.step import step
-from stream.testing import DAY, HOUR, T0, EventFactory, Run, make_policy
+from stream.testing import DAY, HOUR, T0, EventFactory, Run, emitted, history_event, make_policy
+from tests.properties import searching
 
 POLICY = make_policy()
 LATENESS = POLICY.compiled.lateness_ms
@@ -66,46 +58,20 @@ def history(specs: list[tuple[int, int, str, str, str, str]]) -> list[Event]:
         clock += gap
         at = max(clock - back, mark - LATENESS)
         mark = max(mark, at)
-        eid = f"e{n}"
+        event = history_event(n, kind, at, conv, issue, text, scored=last_message.get(conv))
+        if event is not None:
+            events.append(event)
         if kind == "customer":
-            events.append(MessageEvent(eid, "c", at, conv, f"m{n}", "customer", text))
             last_message[conv] = f"m{n}"
-        elif kind in ("ai", "ai_refund"):
-            action = (
-                ProposedAction("refund", "financial", 650.0, "USD") if kind == "ai_refund" else None
-            )
-            events.append(
-                MessageEvent(
-                    eid,
-                    "c",
-                    at,
-                    conv,
-                    f"m{n}",
-                    "ai_agent",
-                    "Let me check that.",
-                    intent="refund" if action else "answer",
-                    intent_confidence=0.99,
-                    proposed_action=action,
-                )
-            )
-        elif kind in ("opened", "reopened", "closed"):
-            events.append(ContactEvent(eid, "c", at, f"ct{n}", conv, kind, issue, "billing"))
-        elif kind == "outcome":
-            events.append(OutcomeEvent(eid, "c", at, f"t{n}", conv, resolved_by="ai"))
-        elif conv in last_message:
-            events.append(SentimentEvent(eid, "c", at, conv, last_message[conv], -0.9))
     return events
 
 
-def run(events: list[Event], policy: Policy) -> tuple[list[dict[str, Any]], CustomerState]:
+def run(events: list[Event], policy: Policy) -> tuple[list[Any], CustomerState]:
     state: CustomerState | None = None
-    out: list[dict[str, Any]] = []
+    out: list[Any] = []
     for event in events:
-        result = step(state, event, policy)
-        state = result.state
-        out.extend(d.to_record() for d in result.decisions)
-        out.extend(h.to_record() for h in result.handoffs)
-        out.extend({"error": e.trigger} for e in result.errors)
+        state, emitted_now = emitted(state, event, policy)
+        out += emitted_now
     assert state is not None
     return out, state
 
@@ -114,13 +80,7 @@ def no_expiry(state: CustomerState, policy: Policy) -> Expired:
     return Expired()
 
 
-@settings(
-    max_examples=200
-    if settings.get_current_profile_name() == "default"
-    else settings().max_examples,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@searching(200)
 @given(st.lists(step_spec, min_size=1, max_size=40))
 # Found by a random search: an escalated conversation closed three days after its last turn was
 # forgotten as idle (closed to all) when another conversation opened, while expiry had dropped it

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stream.core.decision import Decision
+from stream.core.events import Event
 from stream.core.policy import Policy
 from stream.core.triggers import (
     boundary,
@@ -22,21 +22,7 @@ from stream.core.triggers import (
     sentiment,
 )
 from stream.testing import DAY, T0, EventFactory, Run
-from tests.faults import inject_fault
-
-
-def assert_fail_safe(decision: Decision | None, trigger: str, *, hold: bool) -> None:
-    assert decision is not None
-    assert decision.action == "escalate"
-    assert decision.hold_action is hold
-    failed = [hit for hit in decision.triggers if hit.trigger == "trigger_error"]
-    assert [hit.rule for hit in failed] == [f"trigger_error.{trigger}"]
-    # Listed first, so a reader sees at once that this decision is a fail-safe one.
-    assert decision.triggers[0] is failed[0]
-    assert "InjectedFault: injected fault" in failed[0].reason
-    assert failed[0].evidence[0].ref == trigger
-    assert decision.priority in ("high", "urgent")
-
+from tests.faults import assert_fail_safe, assert_failed_safe, inject_fault
 
 # --- every trigger, broken ---------------------------------------------------------------------
 
@@ -46,10 +32,8 @@ def test_a_broken_refund_check_holds_a_650_refund(
 ) -> None:
     # Given the refund limit check raising (the reproduction)
     inject_fault(monkeypatch, boundary, "refund_limit")
-    run = Run(policy)
-    run.feed(events.account(), events.customer("I want my money back"))
     # When the AI agent proposes a 650 USD refund with high confidence
-    result = run.step(events.ai(action="refund", klass="financial", confidence=0.99, amount=650.0))
+    result = Run(policy).last(*events.refund_request(650.0))
     # Then the refund is held and the conversation escalates, naming the broken check
     (decision,) = result.decisions
     assert_fail_safe(decision, "policy_boundary", hold=True)
@@ -58,51 +42,56 @@ def test_a_broken_refund_check_holds_a_650_refund(
     assert result.handoffs[0].reasons[0].trigger == "trigger_error"
 
 
-def test_a_broken_confidence_check_holds_the_action(
-    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
+def _balance_lookup(e: EventFactory) -> list[Event]:
+    return [e.account(), e.customer("What's my balance?"), e.ai(action="lookup", confidence=0.99)]
+
+
+def _parcel_question(e: EventFactory) -> list[Event]:
+    return [e.customer("Where is my parcel?")]
+
+
+def _contact_after_a_turn(e: EventFactory) -> list[Event]:
+    return [e.customer("hi"), e.contact("conv-1")]
+
+
+def _scored_turn(e: EventFactory) -> list[Event]:
+    turn = e.customer("hello")
+    return [turn, e.sentiment(turn.message_id, -0.9)]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "owner", "history", "broken_from_the_start", "hold"),
+    [
+        ("confidence", confidence, _balance_lookup, True, True),
+        # A customer turn proposes no action: nothing to hold, but the conversation escalates.
+        ("explicit_request", explicit_request, _parcel_question, True, False),
+        # A score for the turn re-runs the sentiment check: its failure escalates too.
+        ("sentiment", sentiment, _scored_turn, False, False),
+        ("repeat_contact", repeat_contact, _contact_after_a_turn, True, False),
+    ],
+    ids=["confidence", "explicit_request", "sentiment", "repeat_contact"],
+)
+def test_a_broken_trigger_fails_safe_on_the_event_it_checks(
+    monkeypatch: pytest.MonkeyPatch,
+    policy: Policy,
+    events: EventFactory,
+    trigger: str,
+    owner: Any,
+    history: Callable[[EventFactory], list[Event]],
+    broken_from_the_start: bool,
+    hold: bool,
 ) -> None:
-    calls = inject_fault(monkeypatch, confidence)
+    # Given the trigger raising, from the start or from the last event on
+    *before, last = history(events)
+    calls = inject_fault(monkeypatch, owner) if broken_from_the_start else []
     run = Run(policy)
-    run.feed(events.account(), events.customer("What's my balance?"))
-    result = run.step(events.ai(action="lookup", confidence=0.99))
+    run.feed(*before)
+    if not broken_from_the_start:
+        calls = inject_fault(monkeypatch, owner)
+    # When the event it checks is folded, then the decision fails safe, naming the trigger
+    result = run.step(last)
     assert calls == [1]
-    assert_fail_safe(result.decisions[0], "confidence", hold=True)
-    assert [e.trigger for e in result.errors] == ["confidence"]
-
-
-def test_a_broken_explicit_request_check_escalates_the_customer_turn(
-    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
-) -> None:
-    inject_fault(monkeypatch, explicit_request)
-    run = Run(policy)
-    result = run.step(events.customer("Where is my parcel?"))
-    # A customer turn proposes no action: nothing to hold, but the conversation escalates.
-    assert_fail_safe(result.decisions[0], "explicit_request", hold=False)
-    assert [e.trigger for e in result.errors] == ["explicit_request"]
-
-
-def test_a_broken_sentiment_check_escalates_on_a_turn_and_on_a_score(
-    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
-) -> None:
-    run = Run(policy)
-    turn = events.customer("hello")
-    run.feed(turn)
-    inject_fault(monkeypatch, sentiment)
-    # A score for the turn re-runs the sentiment check: its failure escalates too.
-    result = run.step(events.sentiment(turn.message_id, -0.9))
-    assert_fail_safe(result.decisions[0], "sentiment", hold=False)
-    assert [e.trigger for e in result.errors] == ["sentiment"]
-
-
-def test_a_broken_repeat_contact_check_escalates_the_contact(
-    monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
-) -> None:
-    inject_fault(monkeypatch, repeat_contact)
-    run = Run(policy)
-    run.feed(events.customer("hi"))
-    result = run.step(events.contact("conv-1"))
-    assert_fail_safe(result.decisions[0], "repeat_contact", hold=False)
-    assert [e.trigger for e in result.errors] == ["repeat_contact"]
+    assert_failed_safe(result, trigger, hold=hold)
 
 
 def test_a_broken_operator_rule_fails_safe_and_the_other_rules_still_run(
@@ -148,8 +137,7 @@ def test_a_failure_after_escalation_revises_the_package(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
     run = Run(policy)
-    run.feed(events.customer("I want to talk to a human"))
-    assert run.decisions[-1].action == "escalate"
+    run.escalated_by(events.customer("I want to talk to a human"))
     inject_fault(monkeypatch, confidence)
     result = run.step(events.ai(action="lookup"))
     # No second escalation; the package says what failed, and the caller is told.

@@ -14,20 +14,15 @@ import pytest
 
 from stream.core import handoff
 from stream.core import step as step_module
-from stream.core.decision import Decision
 from stream.core.policy import Policy
 from stream.core.step import HANDOFF, TEXT_ANALYSIS, step
 from stream.testing import EventFactory, Run
-from tests.faults import inject_fault
-
-
-def assert_fail_safe(decision: Decision, name: str, *, hold: bool) -> None:
-    assert decision.action == "escalate"
-    assert decision.hold_action is hold
-    assert decision.triggers[0].rule == f"trigger_error.{name}"
-    assert decision.triggers[0].evidence[0].ref == name
-    assert "InjectedFault: injected fault" in decision.triggers[0].reason
-    assert decision.priority in ("high", "urgent")
+from tests.faults import (
+    ask_while_clarifying_breaks,
+    assert_fail_safe,
+    assert_failed_safe,
+    inject_fault,
+)
 
 
 @pytest.mark.parametrize("broken", ["analyze_turn", "_turn_signal"])
@@ -54,14 +49,11 @@ def test_a_broken_turn_analysis_escalates_the_customer_turn(
 def test_a_broken_clarifying_check_holds_the_ai_agents_action(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
-    run = Run(policy)
-    run.feed(events.account(), events.customer("What's my balance?"))
-    inject_fault(monkeypatch, step_module, "_asks_to_clarify")
     # An AI turn with a confident, in-bounds action would continue
-    result = run.step(events.ai(action="lookup", confidence=0.99))
-    (decision,) = result.decisions
-    assert_fail_safe(decision, TEXT_ANALYSIS, hold=True)
-    assert [e.trigger for e in result.errors] == [TEXT_ANALYSIS]
+    _, result = ask_while_clarifying_breaks(
+        monkeypatch, policy, events, action="lookup", confidence=0.99
+    )
+    assert_failed_safe(result, TEXT_ANALYSIS, hold=True)
 
 
 def test_without_the_fault_the_same_turns_continue(policy: Policy, events: EventFactory) -> None:
@@ -79,10 +71,9 @@ def test_a_broken_handoff_builder_still_escalates_with_a_package(
     # Given the handoff builder raising
     calls = inject_fault(monkeypatch, handoff, "build")
     run = Run(policy)
-    run.feed(events.account(), events.customer("I want my money back"))
     # When a refund over the limit escalates
-    refund = events.ai(action="refund", klass="financial", confidence=0.99, amount=650.0)
-    result = run.step(refund)
+    *asked, refund = events.refund_request(650.0)
+    result = run.last(*asked, refund)
     # Then the decision still escalates and holds, names the handoff failure first and keeps the
     # boundary hit that caused it; the package is the fallback one, saying what is missing
     assert calls == [1]
@@ -106,8 +97,7 @@ def test_a_broken_revision_keeps_the_last_package_and_reports(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
     run = Run(policy)
-    run.feed(events.customer("I want to talk to a real person"))
-    assert run.decisions[-1].action == "escalate"
+    run.escalated_by(events.customer("I want to talk to a real person"))
     state = run.state
     assert state is not None and state.conversations["conv-1"].escalation is not None
     first = state.conversations["conv-1"].escalation.package

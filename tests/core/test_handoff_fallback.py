@@ -13,21 +13,22 @@ from collections.abc import Callable
 import pytest
 
 from stream.core import handoff
-from stream.core import step as step_module
 from stream.core.decision import UNKNOWN_ACCOUNT, Decision, HandoffPackage
+from stream.core.events import Event
 from stream.core.policy import Policy
 from stream.core.step import HANDOFF, TEXT_ANALYSIS
 from stream.core.vocabulary import Priority
 from stream.testing import EventFactory, Run
-from tests.faults import inject_fault
+from tests.faults import ask_while_clarifying_breaks, inject_fault
 
 
 def escalate_with_broken_builder(
-    monkeypatch: pytest.MonkeyPatch, run: Run, events: EventFactory
+    monkeypatch: pytest.MonkeyPatch, run: Run, events: EventFactory, *escalating: Event
 ) -> tuple[Decision, HandoffPackage]:
-    """A customer who asks for a person, folded while the handoff builder raises."""
+    """`escalating` folded while the handoff builder raises, its last event escalating; by
+    default a customer who asks for a person in conv-7."""
     inject_fault(monkeypatch, handoff, "build")
-    result = run.step(events.customer("I want to talk to a real person", "conv-7"))
+    result = run.last(*escalating or [events.customer("I want to talk to a real person", "conv-7")])
     (decision,) = result.decisions
     (package,) = result.handoffs
     assert decision.action == "escalate"
@@ -108,13 +109,8 @@ def test_a_failed_package_raises_the_priority_to_high_and_never_lowers_it(
 def test_the_fallback_package_keeps_the_customer_message_of_the_decision(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
-    inject_fault(monkeypatch, handoff, "build")
-    run = Run(policy)
-    run.feed(events.account(), events.customer("I want my money back"))
-    refund = events.ai(action="refund", klass="financial", confidence=0.99, amount=650.0)
-    result = run.step(refund)
-    (decision,) = result.decisions
-    (package,) = result.handoffs
+    refund = events.refund_request(650.0)
+    decision, package = escalate_with_broken_builder(monkeypatch, Run(policy), events, *refund)
     assert decision.customer_message == policy.messages.policy_boundary
     assert package.customer_message == policy.messages.policy_boundary
 
@@ -123,7 +119,7 @@ def test_a_broken_revision_reports_what_raised(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
     run = Run(policy)
-    run.feed(events.customer("I want to talk to a real person"))
+    run.escalated_by(events.customer("I want to talk to a real person"))
     inject_fault(monkeypatch, handoff, "with_new_turns")
     inject_fault(monkeypatch, handoff, "build")
     # A later customer turn revises the package; both revision paths raise
@@ -137,10 +133,9 @@ def test_a_broken_revision_reports_what_raised(
 def test_a_broken_clarifying_check_counts_no_clarification(
     monkeypatch: pytest.MonkeyPatch, policy: Policy, events: EventFactory
 ) -> None:
-    run = Run(policy)
-    run.feed(events.account(), events.customer("What's my balance?"))
-    inject_fault(monkeypatch, step_module, "_asks_to_clarify")
-    result = run.step(events.ai("Could you confirm your email?", action="lookup"))
+    run, result = ask_while_clarifying_breaks(
+        monkeypatch, policy, events, text="Could you confirm your email?", action="lookup"
+    )
     assert [e.trigger for e in result.errors] == [TEXT_ANALYSIS]
     (package,) = result.handoffs
     # The check failed, so the turn is not known to ask: the package must not say it did

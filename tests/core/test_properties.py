@@ -25,6 +25,7 @@ from stream.core.state import CustomerState
 from stream.core.step import StepResult, step
 from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
 from stream.testing import DAY, T0, avro_valid, make_policy
+from tests.properties import searching
 
 CUSTOMER = "cust-1"
 TIGHT = make_policy(
@@ -139,13 +140,7 @@ histories = st.lists(any_event, min_size=5, max_size=60)
 # Out-of-order is the interesting case: keep random order, but also nearly sorted sequences.
 nearly_sorted = histories.map(lambda evs: sorted(evs, key=lambda e: e.occurred_at // 3_600_000))
 
-SETTINGS = settings(
-    max_examples=150
-    if settings.get_current_profile_name() == "default"
-    else settings().max_examples,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+SETTINGS = searching(150)
 
 
 def check_bounds(state: CustomerState, policy: Policy) -> None:

@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 
 from stream.core.decision import AccountSnapshot, TriggerHit, decision_id_for
-from stream.core.events import Event
+from stream.core.events import Event, MessageEvent
 from stream.core.handoff import MAX_REASONS, merge_reasons, prior_contacts_for
 from stream.core.markers import TextSignal
 from stream.core.policy import Policy
@@ -123,15 +123,21 @@ def test_a_score_on_an_escalated_conversation_revises_only_for_a_new_reason(
     nothing(steps(events.sentiment(second.message_id, -0.95)), steps)
 
 
+def scored_while_sentiment_breaks(
+    monkeypatch: pytest.MonkeyPatch, events: EventFactory, text: str
+) -> tuple[Steps, MessageEvent, StepResult]:
+    """A customer turn folded, then a score of it folded while the sentiment check raises."""
+    steps = Steps(make_policy())
+    turn = events.customer(text)
+    steps(turn)
+    inject_fault(monkeypatch, sentiment)
+    return steps, turn, steps(events.sentiment(turn.message_id, -0.9))
+
+
 def test_a_broken_check_on_a_score_of_an_escalated_conversation_is_reported(
     monkeypatch: pytest.MonkeyPatch, events: EventFactory
 ) -> None:
-    steps = Steps(make_policy())
-    first = events.customer("I want a human")
-    steps(first)
-    inject_fault(monkeypatch, sentiment)
-    score = events.sentiment(first.message_id, -0.9)
-    result = steps(score)
+    steps, first, result = scored_while_sentiment_breaks(monkeypatch, events, "I want a human")
     assert result.state is steps.given is not None
     assert result.decisions == []
     (package,) = result.handoffs
@@ -143,11 +149,8 @@ def test_a_broken_check_on_a_score_of_an_escalated_conversation_is_reported(
 def test_a_broken_check_on_a_score_names_the_scored_message(
     monkeypatch: pytest.MonkeyPatch, events: EventFactory
 ) -> None:
-    steps = Steps(make_policy())
-    first = events.customer("hello")
-    steps(first)
-    inject_fault(monkeypatch, sentiment)
-    (decision,) = steps(events.sentiment(first.message_id, -0.9)).decisions
+    _, first, result = scored_while_sentiment_breaks(monkeypatch, events, "hello")
+    (decision,) = result.decisions
     assert decision.action == "escalate"
     assert decision.triggers[0].evidence[0].message_id == first.message_id
 

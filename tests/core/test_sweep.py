@@ -11,25 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from stream.core import statecodec
-from stream.core.events import (
-    AccountEvent,
-    ContactEvent,
-    Event,
-    MessageEvent,
-    OutcomeEvent,
-    ProposedAction,
-    SentimentEvent,
-)
+from stream.core.events import AccountEvent, Event
 from stream.core.eventtime import EventClock, TimeBounds
 from stream.core.expiry import horizon_ms
 from stream.core.state import CustomerState
 from stream.core.step import step
 from stream.core.sweep import FloorLedger, partition_floor, sweep
-from stream.testing import DAY, HOUR, T0, EventFactory, Run, make_policy
+from stream.testing import DAY, HOUR, T0, EventFactory, Run, emitted, history_event, make_policy
+from tests.properties import searching
 
 POLICY = make_policy()
 LATENESS = POLICY.compiled.lateness_ms
@@ -63,50 +56,11 @@ spec = st.tuples(
 )
 
 
-def event_of(n: int, kind: str, at: int, conv: str, issue: str, text: str) -> Event | None:
-    eid = f"e{n}"
-    if kind == "customer":
-        return MessageEvent(eid, "c", at, conv, f"m{n}", "customer", text)
-    if kind == "ai_refund":
-        action = ProposedAction("refund", "financial", 650.0, "USD")
-        return MessageEvent(
-            eid,
-            "c",
-            at,
-            conv,
-            f"m{n}",
-            "ai_agent",
-            "Let me check that.",
-            intent="refund",
-            intent_confidence=0.99,
-            proposed_action=action,
-        )
-    if kind in ("opened", "reopened", "closed"):
-        return ContactEvent(eid, "c", at, f"ct{n}", conv, kind, issue, "billing")
-    if kind == "outcome":
-        return OutcomeEvent(eid, "c", at, f"t{n}", conv, resolved_by="ai")
-    if kind == "sentiment":
-        return SentimentEvent(eid, "c", at, conv, f"m{n - 1}", -0.9)
-    if kind == "account":
-        return AccountEvent(eid, "c", at, tier="standard", primary_email="pat@example.com")
-    return None
-
-
 def outputs(state: CustomerState | None, event: Event) -> tuple[CustomerState, list[Any]]:
-    result = step(state, event, POLICY)
-    out: list[Any] = [d.to_record() for d in result.decisions]
-    out += [h.to_record() for h in result.handoffs]
-    out += [e.trigger for e in result.errors]
-    return result.state, out
+    return emitted(state, event, POLICY)
 
 
-@settings(
-    max_examples=300
-    if settings.get_current_profile_name() == "default"
-    else settings().max_examples,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@searching(300)
 @given(st.booleans(), st.lists(spec, min_size=1, max_size=50))
 # Two contacts, twelve days of other customers' traffic, a sweep, then a third contact dated six
 # days back: inside the repeat window of the first two, and admitted (the floor is five days after
@@ -151,7 +105,7 @@ def test_sweeping_never_changes_a_decision_on_an_admitted_event(
                 if sweep(swept, floor, POLICY) == "gone":
                     swept, deleted = None, True
             continue
-        event = event_of(n, kind, now - back, conv, issue, text)
+        event = history_event(n, kind, now - back, conv, issue, text, scored=f"m{n - 1}")
         assert event is not None
         if gate.admit(event.type, event.occurred_at, now) is not None:
             continue  # dead-lettered by the worker; the backtest of the topics refuses it too
@@ -251,12 +205,7 @@ step_spec = st.tuples(
 )
 
 
-@settings(
-    max_examples=300
-    if settings.get_current_profile_name() == "default"
-    else settings().max_examples,
-    deadline=None,
-)
+@searching(300, slow_data=False)
 @given(st.lists(step_spec, min_size=1, max_size=80))
 # A record read and admitted, other records twelve days later on both streams, a floor past the
 # first record, then a crash before the first record is committed: it is read again and must be

@@ -131,19 +131,25 @@ def produce(
     pace: float = 0.0,
     *,
     at_event_time: bool = False,
+    through_outage: bool = False,
 ) -> int:
     """Produce events keyed by customer; with `pace`, one at a time, delivered, `pace` s apart.
 
     With `at_event_time`, each record's timestamp is its event time, as the support platform
     stamps them, so a time range of the topics selects the events of that range.
+
+    With `through_outage`, paced records are not awaited one by one: librdkafka holds them
+    through a broker outage (up to 5 minutes) and delivers them when the broker is back, where a
+    flush per record would fail; its reconnect logs are silenced.
     """
-    producer = Producer(
-        {
-            "bootstrap.servers": isolated.bootstrap,
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-        }
-    )
+    config: dict[str, Any] = {
+        "bootstrap.servers": isolated.bootstrap,
+        "enable.idempotence": True,
+        "partitioner": "murmur2_random",
+    }
+    if through_outage:
+        config |= {"message.timeout.ms": 300_000, "log_level": 0}
+    producer = Producer(config)
     count = 0
     for kind, record in events:
         topic = EVENT_TOPICS[kind]
@@ -155,9 +161,12 @@ def produce(
         )
         count += 1
         if pace:
-            assert producer.flush(10) == 0
+            if through_outage:
+                producer.poll(0)
+            else:
+                assert producer.flush(10) == 0
             time.sleep(pace)
-    assert producer.flush(30) == 0
+    assert producer.flush(240 if through_outage else 30) == 0
     return count
 
 
@@ -273,19 +282,50 @@ def running_worker(
             stop(process)
 
 
+@dataclass
+class WorkerRun:
+    """A worker process started by `journalled_worker`, with its log and its journal."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    journal: Path
+
+    def consumed(self, count: int, timeout: float = 120.0) -> list[tuple[str, int, int]]:
+        """Its journal once it lists `count` records (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = self.journal.read_text().splitlines() if self.journal.exists() else []
+            if len(lines) >= count:
+                break
+            time.sleep(0.5)
+        assert len(lines) >= count, f"journal has {len(lines)} of {count} records"
+        return [(t, int(p), int(o)) for t, p, o in (line.split("\t") for line in lines)]
+
+    def assert_running(self) -> None:
+        """Fails, with the end of its log, if the worker has exited."""
+        assert self.process.poll() is None, self.log.read_text(errors="replace")[-3000:]
+
+
 @contextmanager
 def journalled_worker(
-    isolated: Isolated, tmp_path: Path, journal: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker that journals each record it folds, in order; yielded once it consumes."""
-    with running_worker(
-        isolated,
-        tmp_path / "state",
-        tmp_path / "worker.log",
-        {"ESCALATION_JOURNAL_PATH": str(journal)},
-    ) as process:
+    isolated: Isolated,
+    tmp_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    module: str = "stream.worker",
+    state: str = "state",
+) -> Iterator[WorkerRun]:
+    """A worker that journals each record it folds, in order; yielded once it consumes.
+
+    Its journal is `tmp_path / "consumed.tsv"`, its local store `tmp_path / state` and its log
+    `tmp_path / "worker.log"`: a worker restarted with another store writes on in both. `extra_env`
+    and `module` are as for `running_worker`."""
+    log, journal = tmp_path / "worker.log", tmp_path / "consumed.tsv"
+    env = {**(extra_env or {}), "ESCALATION_JOURNAL_PATH": str(journal)}
+    with running_worker(isolated, tmp_path / state, log, env, module) as process:
         wait_until_consuming(isolated)
-        yield process
+        yield WorkerRun(process, log, journal)
 
 
 def wait_until_consuming(isolated: Isolated, timeout: float = 90.0) -> None:
@@ -295,19 +335,6 @@ def wait_until_consuming(isolated: Isolated, timeout: float = 90.0) -> None:
         isolated.topic(EVENT_TOPICS["account"]),
         timeout,
     )
-
-
-def wait_for_journal(path: Path, count: int, timeout: float = 120.0) -> list[tuple[str, int, int]]:
-    """The worker's consumption journal once it lists `count` records (bounded wait)."""
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = path.read_text().splitlines() if path.exists() else []
-        if len(lines) >= count:
-            break
-        time.sleep(0.5)
-    assert len(lines) >= count, f"journal has {len(lines)} of {count} records"
-    return [(t, int(p), int(o)) for t, p, o in (line.split("\t") for line in lines)]
 
 
 def messages_at(

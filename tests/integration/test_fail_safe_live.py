@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,10 +30,8 @@ from tests.integration.kafka_helpers import (
     assert_backtest_parity,
     free_port,
     isolated_topics,
+    journalled_worker,
     produce,
-    running_worker,
-    wait_for_journal,
-    wait_until_consuming,
 )
 from tests.integration.test_worker import T0, account, contact, message, refund
 
@@ -60,6 +60,57 @@ def counted_once(port: int, trigger: str, timeout: float = 60.0) -> float:
     return trigger_errors(port, trigger)
 
 
+@dataclass
+class FaultyRun:
+    """What a worker with an injected fault published, logged and counted."""
+
+    by_event: dict[str, dict[str, Any]]
+    packages: list[dict[str, Any]]
+    errors_counted: float
+    logged_errors: list[dict[str, Any]]
+    consumed: list[tuple[str, int, int]]
+    decisions: list[dict[str, Any]]
+
+
+def run_faulty_worker(
+    isolated: Isolated,
+    tmp_path: Path,
+    module: str,
+    events: list[tuple[str, dict[str, Any]]],
+    decided: set[str],
+    conversation: str,
+    trigger: str,
+) -> FaultyRun:
+    """Runs the worker of `module` (a fault injected) over `events`, until every event id in
+    `decided` has a decision, `conversation` a package, and `trigger`'s error count is 1 (each
+    wait bounded)."""
+    decisions = Collector(isolated, "escalation.decisions")
+    handoffs = Collector(isolated, "escalation.handoffs")
+    port = free_port()
+    env = {"ESCALATION_WEB_PORT": str(port)}
+    with journalled_worker(isolated, tmp_path, env, module=module) as worker:
+        produce(isolated, events)
+        out = decisions.wait_for(lambda rs: decided <= {r["event_id"] for r in rs}, 180)
+        packages = handoffs.wait_for(
+            lambda rs: any(r["conversation_id"] == conversation for r in rs)
+        )
+        counted = counted_once(port, trigger)
+        consumed = worker.consumed(len(events))
+        decisions.drain(quiet=3.0)
+        worker.assert_running()
+    decisions.close()
+    handoffs.close()
+    log = worker.log.read_text().splitlines()
+    return FaultyRun(
+        by_event={r["event_id"]: r for r in out},
+        packages=packages,
+        errors_counted=counted,
+        logged_errors=[json.loads(x) for x in log if '"trigger_error"' in x],
+        consumed=consumed,
+        decisions=decisions.records,
+    )
+
+
 def test_a_text_analysis_failure_in_the_running_worker_escalates_logs_and_counts(
     isolated: Isolated, tmp_path: Path
 ) -> None:
@@ -77,24 +128,17 @@ def test_a_text_analysis_failure_in_the_running_worker_escalates_logs_and_counts
         account(calm, T0),
         message(calm, "v-calm", 1, T0 + 1000, "customer", "Hello, where is my bag?"),
     ]
-    decisions = Collector(isolated, "escalation.decisions")
-    handoffs = Collector(isolated, "escalation.handoffs")
-    log = tmp_path / "worker.log"
-    port = free_port()
-    module = "tests.integration.broken_model_worker"
-    env = {"ESCALATION_WEB_PORT": str(port)}
-    with running_worker(isolated, tmp_path / "state", log, env, module=module) as worker:
-        wait_until_consuming(isolated)
-        produce(isolated, events)
-        # When the worker folds them
-        out = decisions.wait_for(
-            lambda rs: {"msg-v-fs-3", "msg-v-calm-1"} <= {r["event_id"] for r in rs}, 180
-        )
-        packages = handoffs.wait_for(lambda rs: any(r["conversation_id"] == "v-fs" for r in rs))
-        counted = counted_once(port, "text_analysis")
-        assert worker.poll() is None, log.read_text()[-3000:]
-
-    by_event = {r["event_id"]: r for r in out}
+    # When the worker folds them
+    run = run_faulty_worker(
+        isolated,
+        tmp_path,
+        "tests.integration.broken_model_worker",
+        events,
+        {"msg-v-fs-3", "msg-v-calm-1"},
+        "v-fs",
+        "text_analysis",
+    )
+    by_event = run.by_event
     # Then the failing turn escalates, the text analysis's error named first
     failed = by_event["msg-v-fs-3"]
     assert failed["action"] == "escalate"
@@ -105,19 +149,17 @@ def test_a_text_analysis_failure_in_the_running_worker_escalates_logs_and_counts
     assert failed["hold_action"] is False
     assert "msg-v-fs-4" not in by_event
     # And its package is published, for the same decision
-    (package,) = [p for p in packages if p["decision_id"] == failed["decision_id"]]
+    (package,) = [p for p in run.packages if p["decision_id"] == failed["decision_id"]]
     assert package["conversation_id"] == "v-fs"
     # And the turns before it, and the other customer's, decide as usual
     assert by_event["msg-v-fs-1"]["action"] == "continue"
     assert by_event["msg-v-calm-1"]["action"] == "continue"
     # And the error is logged, with where the record came from, and counted
-    lines = [json.loads(x) for x in log.read_text().splitlines() if '"trigger_error"' in x]
+    lines = run.logged_errors
     assert [(x["trigger"], x["event_id"]) for x in lines] == [("text_analysis", "msg-v-fs-3")]
     assert lines[0]["detail"] == "RuntimeError: injected turn-model failure"
     assert lines[0]["topic"] == isolated.topic("support.messages")
-    assert counted == 1.0
-    decisions.close()
-    handoffs.close()
+    assert run.errors_counted == 1.0
 
 
 def test_a_handoff_failure_on_a_refund_holds_the_action_escalates_logs_and_counts(
@@ -146,27 +188,17 @@ def test_a_handoff_failure_on_a_refund_holds_the_action_escalates_logs_and_count
             calm, "v-small", 2, T0 + 2000, "ai_agent", "I can refund it.", **refund(40.0, 0.99)
         ),
     ]
-    decisions = Collector(isolated, "escalation.decisions")
-    handoffs = Collector(isolated, "escalation.handoffs")
-    log = tmp_path / "worker.log"
-    journal = tmp_path / "consumed.tsv"
-    port = free_port()
-    module = "tests.integration.broken_handoff_worker"
-    env = {"ESCALATION_WEB_PORT": str(port), "ESCALATION_JOURNAL_PATH": str(journal)}
-    with running_worker(isolated, tmp_path / "state", log, env, module=module) as worker:
-        wait_until_consuming(isolated)
-        produce(isolated, events)
-        # When the worker folds them
-        out = decisions.wait_for(
-            lambda rs: {"msg-v-held-2", "msg-v-small-2"} <= {r["event_id"] for r in rs}, 180
-        )
-        packages = handoffs.wait_for(lambda rs: any(r["conversation_id"] == "v-held" for r in rs))
-        counted = counted_once(port, "handoff")
-        consumed = wait_for_journal(journal, len(events))
-        decisions.drain(quiet=3.0)
-        assert worker.poll() is None, log.read_text()[-3000:]
-
-    by_event = {r["event_id"]: r for r in out}
+    # When the worker folds them
+    run = run_faulty_worker(
+        isolated,
+        tmp_path,
+        "tests.integration.broken_handoff_worker",
+        events,
+        {"msg-v-held-2", "msg-v-small-2"},
+        "v-held",
+        "handoff",
+    )
+    by_event = run.by_event
     # Then the refund is held and escalated, the handoff failure named first, the boundary hit
     # that caused the escalation kept
     held = by_event["msg-v-held-2"]
@@ -175,20 +207,18 @@ def test_a_handoff_failure_on_a_refund_holds_the_action_escalates_logs_and_count
     assert "injected handoff failure" in json.dumps(held["triggers"][0])
     assert "policy_boundary" in [t["trigger"] for t in held["triggers"]]
     # And the fallback package is published for the same decision, saying what is missing
-    (package,) = [p for p in packages if p["decision_id"] == held["decision_id"]]
+    (package,) = [p for p in run.packages if p["decision_id"] == held["decision_id"]]
     assert package["ticket"]["tags"] == ["handoff_error"]
     assert "injected handoff failure" in package["ticket"]["body"]
     # And the refund within the limit continues, not held
     small = by_event["msg-v-small-2"]
     assert (small["action"], small["hold_action"]) == ("continue", False)
     # And the error is logged, with where the record came from, and counted
-    lines = [json.loads(x) for x in log.read_text().splitlines() if '"trigger_error"' in x]
+    lines = run.logged_errors
     assert [(x["trigger"], x["event_id"]) for x in lines] == [("handoff", "msg-v-held-2")]
     assert lines[0]["detail"] == "RuntimeError: injected handoff failure"
     assert lines[0]["topic"] == isolated.topic("support.messages")
-    assert counted == 1.0
+    assert run.errors_counted == 1.0
     # And the backtest of what the worker folded, with the same fault, gives the same decisions
     monkeypatch.setattr(handoff, "build", broken_build)
-    assert assert_backtest_parity(isolated, consumed, decisions.records) >= 4
-    decisions.close()
-    handoffs.close()
+    assert assert_backtest_parity(isolated, run.consumed, run.decisions) >= 4

@@ -19,27 +19,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from stream.backtest.run import run_policy
 from stream.backtest.sources import KafkaSource, topics_with_prefix
 from stream.core.policy import default_policy
-from stream.serde import serde_for_topic
 from stream.testing import murmur2_partition
-from stream.topics import EVENT_TOPICS, load_definitions
+from stream.topics import load_definitions
 from tests.integration.kafka_helpers import (
     Collector,
     Isolated,
     assert_backtest_parity,
     changelog_values,
+    journalled_worker,
     produce,
     running_worker,
     stop,
-    wait_for_journal,
     wait_until_consuming,
 )
-from tests.integration.private_broker import PrivateBroker
+from tests.integration.private_broker import PrivateBroker, running
 from tests.integration.test_crash import conversation
 from tests.integration.test_worker import DAY, T0, account, contact, message
 
@@ -51,36 +49,8 @@ OUTAGE_S = 20
 
 @pytest.fixture(scope="module")
 def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(tmp_path_factory.mktemp("faults") / "broker")
-    broker.start()
-    try:
+    with running(tmp_path_factory.mktemp("faults") / "broker") as broker:
         yield broker
-    finally:
-        broker.stop()
-
-
-def feed(isolated: Isolated, events: list[tuple[str, dict[str, Any]]], pace: float) -> None:
-    """Produces paced, without waiting on each delivery: librdkafka holds records through an
-    outage and delivers them when the broker is back (a flush per record would fail instead)."""
-    producer = Producer(
-        {
-            "bootstrap.servers": isolated.bootstrap,
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-            "message.timeout.ms": 300_000,
-            "log_level": 0,
-        }
-    )
-    for kind, record in events:
-        topic = EVENT_TOPICS[kind]
-        producer.produce(
-            isolated.topic(topic),
-            key=record["customer_id"].encode(),
-            value=serde_for_topic(topic).encode(record),
-        )
-        producer.poll(0)
-        time.sleep(pace)
-    assert producer.flush(240) == 0
 
 
 def lines(path: Path) -> int:
@@ -97,31 +67,28 @@ def test_a_broker_outage_under_load_loses_nothing_and_logs_little(
     ]
     messages = {r["event_id"] for kind, r in events if kind == "message"}
     decisions = Collector(isolated, "escalation.decisions")
-    journal = tmp_path / "consumed.tsv"
-    log = tmp_path / "worker.log"
 
     # Given a worker folding a stream of events
-    with running_worker(
-        isolated, tmp_path / "state", log, {"ESCALATION_JOURNAL_PATH": str(journal)}
-    ) as worker:
-        wait_until_consuming(isolated)
-        feeding = threading.Thread(target=feed, args=(isolated, events, 0.02))
+    with journalled_worker(isolated, tmp_path) as worker:
+        feeding = threading.Thread(
+            target=produce, args=(isolated, events, 0.02), kwargs={"through_outage": True}
+        )
         feeding.start()
         decisions.wait_for(lambda rs: len(rs) >= 10)
 
         # When the broker stops for 20 s while records keep coming, then starts again
-        before = lines(log)
+        before = lines(worker.log)
         private.stop()
         time.sleep(OUTAGE_S)
-        during = lines(log) - before
+        during = lines(worker.log) - before
         private.start()
         feeding.join(timeout=300)
 
         # Then every message gets its decision, and the worker never stopped
         decisions.wait_for(lambda rs: {r["event_id"] for r in rs} >= messages, timeout=240)
-        consumed = wait_for_journal(journal, len(events) + 1)
+        consumed = worker.consumed(len(events) + 1)
         decisions.drain(quiet=3.0)
-        assert worker.poll() is None, log.read_text()[-3000:]
+        worker.assert_running()
 
     print(f"outage: {during} log lines in {OUTAGE_S} s")
     # And the outage wrote a bounded number of log lines, not one per reconnect attempt
@@ -270,27 +237,22 @@ def test_a_customer_at_the_policys_worst_case_in_emoji_does_not_stop_the_partiti
         message(neighbour, "v-next", 1, T0 + DAY + 1, "customer", "Where is my bag?"),
     ]
     decisions = Collector(isolated, "escalation.decisions")
-    journal_path = tmp_path / "consumed.tsv"
-    log = tmp_path / "worker.log"
     # When the worker folds them from the real broker
-    with running_worker(
-        isolated, tmp_path / "state", log, {"ESCALATION_JOURNAL_PATH": str(journal_path)}
-    ) as worker:
-        wait_until_consuming(isolated)
+    with journalled_worker(isolated, tmp_path) as worker:
         produce(isolated, events)
         # Then the partition moves on: the next customer's message is decided
         decisions.wait_for(lambda rs: any(r["customer_id"] == neighbour for r in rs), timeout=300)
-        consumed = wait_for_journal(journal_path, len(events) + 1)
+        consumed = worker.consumed(len(events) + 1)
         decisions.drain(quiet=3.0)
-        assert worker.poll() is None, log.read_text()[-3000:]
+        worker.assert_running()
 
     # And every state written to the changelog fits the byte budget (the broker took them all)
     budget = default_policy().state.max_state_bytes
     sizes = [len(v) for v in changelog_values(isolated, cid) if v is not None]
     assert sizes and max(sizes) <= budget, (len(sizes), max(sizes, default=0))
     print(f"emoji customer: {len(sizes)} changelog records, largest {max(sizes)} B of {budget}")
-    assert "state_trimmed" in log.read_text(errors="replace")
-    assert "MessageSizeTooLarge" not in log.read_text(errors="replace")
+    assert "state_trimmed" in worker.log.read_text(errors="replace")
+    assert "MessageSizeTooLarge" not in worker.log.read_text(errors="replace")
     # And the decisions are the backtest's over what the worker consumed
     assert assert_backtest_parity(isolated, consumed, decisions.records) >= 2
     decisions.close()
@@ -319,10 +281,8 @@ def test_future_and_past_event_times_are_dead_lettered_and_the_backtest_agrees(
     ]
     dead = Collector(isolated, "support.deadletter")
     decisions = Collector(isolated, "escalation.decisions")
-    log = tmp_path / "worker.log"
     # When the live worker reads them
-    with running_worker(isolated, tmp_path / "state", log) as worker:
-        wait_until_consuming(isolated)
+    with journalled_worker(isolated, tmp_path) as worker:
         produce(isolated, events, pace=0.05)
         try:
             letters = dead.wait_for(lambda rs: len(rs) >= 2, timeout=240)
@@ -333,8 +293,9 @@ def test_future_and_past_event_times_are_dead_lettered_and_the_backtest_agrees(
                 timeout=240,
             )
         except AssertionError:
-            alive = "running" if worker.poll() is None else f"exited {worker.returncode}"
-            raise AssertionError(f"worker {alive}: {log.read_text()[-3000:]}") from None
+            process = worker.process
+            alive = "running" if process.poll() is None else f"exited {process.returncode}"
+            raise AssertionError(f"worker {alive}: {worker.log.read_text()[-3000:]}") from None
         decisions.drain(quiet=3.0)
     # Then both bad times are dead letters naming the bound, and the third contact escalates
     assert sorted(r["error_type"] for r in letters) == ["event_time", "event_time"]

@@ -22,16 +22,16 @@ from tests.integration.kafka_helpers import (
     assert_backtest_parity,
     changelog_values,
     isolated_topics,
+    journalled_worker,
     produce,
-    running_worker,
-    wait_for_journal,
-    wait_until_consuming,
 )
 
 pytestmark = pytest.mark.integration
 
 # Topics and an app id per test: a floor kept by one test's worker would govern the next's events.
 isolated = pytest.fixture(isolated_topics)
+# A sweep every second, not every few minutes.
+SWEEP_EVERY_SECOND = {"ESCALATION_IDLE_SWEEP_SECONDS": "1"}
 
 
 def on_one_partition(names: list[str]) -> dict[str, str]:
@@ -114,11 +114,7 @@ def test_idle_customers_are_swept_and_later_decisions_stay_the_backtests(
     day20 = T0 + 20 * DAY
     first += on_every_input_topic(others, day20)
     decisions = Collector(isolated, "escalation.decisions")
-    journal = tmp_path / "consumed.tsv"
-    log = tmp_path / "worker.log"
-    env = {"ESCALATION_JOURNAL_PATH": str(journal), "ESCALATION_IDLE_SWEEP_SECONDS": "1"}
-    with running_worker(isolated, tmp_path / "state", log, env) as worker:
-        wait_until_consuming(isolated)
+    with journalled_worker(isolated, tmp_path, SWEEP_EVERY_SECOND) as worker:
         send(isolated, first)
 
         # When the sweep runs, then the customer with nothing left is deleted: a tombstone
@@ -152,15 +148,15 @@ def test_idle_customers_are_swept_and_later_decisions_stay_the_backtests(
         out = decisions.wait_for(
             lambda rs: {r["conversation_id"] for r in rs} >= {"r-3", "a-2"}, timeout=180
         )
-        consumed = wait_for_journal(journal, len(first) + len(later))
+        consumed = worker.consumed(len(first) + len(later))
         decisions.drain(quiet=3.0)
-        assert worker.poll() is None, log.read_text()[-3000:]
+        worker.assert_running()
     (repeat,) = [r for r in out if r["conversation_id"] == "r-3"]
     assert repeat["action"] == "escalate"
     assert repeat["triggers"][0]["trigger"] == "repeat_contact"
     swept_back = [r for r in out if r["conversation_id"] == "a-2"]
     assert [r["action"] for r in swept_back] == ["escalate"]
-    assert "idle_sweep" in log.read_text(errors="replace")
+    assert "idle_sweep" in worker.log.read_text(errors="replace")
     # And every decision, before and after the sweep, is the backtest's over what was consumed
     assert assert_backtest_parity(isolated, consumed, decisions.records) >= 4
     decisions.close()
@@ -185,17 +181,15 @@ def test_after_a_restart_an_event_older_than_the_swept_floor_is_refused_as_the_b
     first += on_every_input_topic(others, day20)
     decisions = Collector(isolated, "escalation.decisions")
     dead = Collector(isolated, "support.deadletter")
-    journal = tmp_path / "consumed.tsv"
-    log = tmp_path / "worker.log"
-    env = {"ESCALATION_JOURNAL_PATH": str(journal), "ESCALATION_IDLE_SWEEP_SECONDS": "1"}
-    with running_worker(isolated, tmp_path / "state-a", log, env) as worker:
-        wait_until_consuming(isolated)
+    with journalled_worker(isolated, tmp_path, SWEEP_EVERY_SECOND, state="state-a") as worker:
         send(isolated, first)
         try:
             wait_for_values(isolated, ids["gone"], lambda v: bool(v) and v[-1] is None)
         except AssertionError as exc:
-            alive = "running" if worker.poll() is None else f"exited {worker.returncode}"
-            raise AssertionError(f"{exc}; worker {alive}: {log.read_text()[-4000:]}") from None
+            process = worker.process
+            alive = "running" if process.poll() is None else f"exited {process.returncode}"
+            log = worker.log.read_text()[-4000:]
+            raise AssertionError(f"{exc}; worker {alive}: {log}") from None
 
     # When the worker restarts with an empty local store (the state and the floor come back
     # from the changelogs, the gate's watermarks do not), and a third contact on the issue
@@ -204,16 +198,15 @@ def test_after_a_restart_an_event_older_than_the_swept_floor_is_refused_as_the_b
         gone.contact("g-3", "billing:inv-5", at=T0 + 2 * DAY),
         others.customer("Still no bag, a new chat", "o-2", at=day20 + 10, message_id="o-2-m"),
     ]
-    with running_worker(isolated, tmp_path / "state-b", log, env) as worker:
-        wait_until_consuming(isolated)
+    with journalled_worker(isolated, tmp_path, SWEEP_EVERY_SECOND, state="state-b") as worker:
         send(isolated, later)
         letters = dead.wait_for(lambda rs: len(rs) >= 1, timeout=180)
         last = later[-1].event_id
         decisions.wait_for(lambda rs: any(r["event_id"] == last for r in rs), timeout=180)
-        consumed = wait_for_journal(journal, len(first) + len(later))
+        consumed = worker.consumed(len(first) + len(later))
         decisions.drain(quiet=3.0)
         dead.drain(quiet=1.0)
-        assert worker.poll() is None, log.read_text()[-3000:]
+        worker.assert_running()
     # Then it is dead-lettered, naming the floor, as an uninterrupted gate would refuse it (once,
     # or again when the record was handed over twice around the assignment)
     refused = {(r["source_topic"], r["partition"], r["offset"]) for r in letters}
@@ -221,7 +214,7 @@ def test_after_a_restart_an_event_older_than_the_swept_floor_is_refused_as_the_b
     for letter in dead.records:
         assert letter["error_type"] == "event_time"
         assert "before the partition's floor" in letter["reason"], letter["reason"]
-    assert "partition_floor_restored" in log.read_text(errors="replace")
+    assert "partition_floor_restored" in worker.log.read_text(errors="replace")
     assert not [r for r in decisions.records if r["conversation_id"] == "g-3"]
     # And every published decision is the backtest's over what the worker folded
     folded = [p for p in consumed if p not in refused]

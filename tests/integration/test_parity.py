@@ -19,7 +19,6 @@ from tests.integration.kafka_helpers import (
     journalled_worker,
     produce,
     read_back,
-    wait_for_journal,
 )
 
 pytestmark = pytest.mark.integration
@@ -45,10 +44,9 @@ def test_backtest_of_the_consumed_events_equals_the_live_decisions(
     # When the live worker consumes them, journalling the order it folds them in
     decisions = Collector(isolated, "escalation.decisions")
     handoffs = Collector(isolated, "escalation.handoffs")
-    journal = tmp_path / "consumed.tsv"
-    with journalled_worker(isolated, tmp_path, journal):
+    with journalled_worker(isolated, tmp_path) as worker:
         produce(isolated, events, pace=PACE_S)
-        consumed = wait_for_journal(journal, len(events) + 1)
+        consumed = worker.consumed(len(events) + 1)
 
         # And the backtest replays exactly those records, in that order
         expected = run_policy(

@@ -21,7 +21,6 @@ from tests.integration.kafka_helpers import (
     assert_backtest_parity,
     committed_offset,
     journalled_worker,
-    wait_for_journal,
 )
 from tests.integration.private_broker import PrivateBroker, running
 from tests.integration.test_worker import T0
@@ -76,7 +75,6 @@ def test_every_bad_record_on_every_input_topic_is_dead_lettered_and_the_partitio
     isolated = Isolated(bootstrap=private.bootstrap())
     dead = Collector(isolated, "support.deadletter")
     decisions = Collector(isolated, "escalation.decisions")
-    journal = tmp_path / "consumed.tsv"
     producer = Producer({"bootstrap.servers": isolated.bootstrap, "partitioner": "murmur2_random"})
     written: dict[tuple[str, int, int], tuple[str, str]] = {}  # position -> (kind, poison)
     last_valid: dict[str, tuple[int, int]] = {}  # topic -> (partition, offset)
@@ -91,7 +89,7 @@ def test_every_bad_record_on_every_input_topic_is_dead_lettered_and_the_partitio
 
         return delivered
 
-    with journalled_worker(isolated, tmp_path, journal):
+    with journalled_worker(isolated, tmp_path) as worker:
         # Given every kind of bad record on every input topic, each followed by valid events
         for kind in EVENT_TOPICS:
             customer = f"c-poison-{kind}"
@@ -129,7 +127,7 @@ def test_every_bad_record_on_every_input_topic_is_dead_lettered_and_the_partitio
         decisions.wait_for(
             lambda rs: {r["customer_id"] for r in rs} >= {f"c-poison-{k}" for k in EVENT_TOPICS}
         )
-        consumed = wait_for_journal(journal, len(written) + 5 * len(EVENT_TOPICS) + 1)
+        consumed = worker.consumed(len(written) + 5 * len(EVENT_TOPICS) + 1)
         decisions.drain(quiet=2.0)
 
     # And the decisions are exactly the backtest's over what the worker consumed
