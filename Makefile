@@ -48,7 +48,7 @@ policy-test: setup ## Run the policy test suite policy/tests/ against policy/def
 
 # The test helpers other tests build on are type-checked with the package (tests/ has no
 # __init__.py, so their module names come from their paths).
-TYPED_TEST_HELPERS := tests/faults.py tests/properties.py tests/integration/kafka_helpers.py tests/integration/private_broker.py
+TYPED_TEST_HELPERS := tests/commands.py tests/faults.py tests/properties.py tests/integration/kafka_helpers.py tests/integration/private_broker.py
 
 .PHONY: lint
 lint: setup ## ruff format check, ruff lint, mypy --strict on all of stream/ and the shared test helpers

@@ -219,6 +219,15 @@ def policy_yaml(overrides: dict[str, Any] | None = None) -> str:
     return yaml.safe_dump(_merge(default_policy_raw(), overrides or {}), allow_unicode=True)
 
 
+def rule(
+    name: str, field: str, op: str, value: Any, action: str = "escalate", **more: Any
+) -> dict[str, Any]:
+    """An operator rule as policy YAML writes it: `action` when `field op value`; `more` adds
+    its other keys (description, priority, message)."""
+    when = {"field": field, "op": op, "value": value}
+    return {"name": name, "action": action, "when": when, **more}
+
+
 def make_policy(overrides: dict[str, Any] | None = None) -> Policy:
     """The shipped policy with `overrides` merged in, validated."""
     return parse_policy(policy_yaml(overrides))

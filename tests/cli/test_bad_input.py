@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from stream.cli import app
-from stream.settings import REPO_ROOT
 from stream.testing import EventFactory, write_events
+from tests.commands import run_module
 
 NOT_UTF8 = b"version: \xff\xfe caf\xe9\n"
 
@@ -259,15 +257,7 @@ def test_no_broker_is_one_sentence_naming_the_address(tmp_path: Path, args: list
         "ESCALATION_DATA_DIR": str(tmp_path / "data"),
     }
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", *argv],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_module("stream.cli", *argv, env=env)
     assert done.returncode == 1, done.stderr
     assert done.stderr == f"error: no Kafka broker answered at {address} within 1 s\n"
     assert done.stdout == ""

@@ -19,6 +19,11 @@ from stream.core.conditions import (
 )
 
 
+def pred(field: str, op: str, value: Any) -> dict[str, Any]:
+    """A predicate as policy YAML writes it."""
+    return {"field": field, "op": op, "value": value}
+
+
 def holds(op: str, value: Any, actual: Any, field: str = "account.balance") -> bool:
     return evaluate(compile_condition({"field": field, "op": op, "value": value}), {field: actual})
 
@@ -177,19 +182,10 @@ def test_nested_error_path_names_the_index() -> None:
 
 
 def test_matched_facts_quote_only_what_held() -> None:
+    gold_or_rich = {"any": [pred("account.tier", "eq", "gold"), pred("account.balance", "gt", 10)]}
+    not_free = {"not": pred("account.tier", "eq", "free")}
     condition = compile_condition(
-        {
-            "all": [
-                {"field": "account.flags", "op": "contains", "value": "vip"},
-                {
-                    "any": [
-                        {"field": "account.tier", "op": "eq", "value": "gold"},
-                        {"field": "account.balance", "op": "gt", "value": 10},
-                    ]
-                },
-                {"not": {"field": "account.tier", "op": "eq", "value": "free"}},
-            ]
-        }
+        {"all": [pred("account.flags", "contains", "vip"), gold_or_rich, not_free]}
     )
     facts = {"account.flags": ("vip",), "account.tier": "silver", "account.balance": 50}
     assert matched_facts(condition, facts) == [
@@ -199,23 +195,19 @@ def test_matched_facts_quote_only_what_held() -> None:
 
 
 def test_referenced_flags_are_the_flags_tested_for_presence() -> None:
-    condition = compile_condition(
-        {
-            "all": [
-                {"field": "account.flags", "op": "contains", "value": "disputed_charge"},
-                {
-                    "any": [
-                        {"field": "account.flags", "op": "eq", "value": "vip"},
-                        {"field": "account.tier", "op": "eq", "value": "churn_risk"},
-                        {"field": "message.text", "op": "contains", "value": "refund"},
-                    ]
-                },
-                {"not": {"field": "account.flags", "op": "contains", "value": "test_account"}},
-                {"field": "account.flags", "op": "exists", "value": True},
-                {"field": "account.flags", "op": "ne", "value": "spam"},
-            ]
-        }
-    )
+    any_of = [
+        pred("account.flags", "eq", "vip"),
+        pred("account.tier", "eq", "churn_risk"),
+        pred("message.text", "contains", "refund"),
+    ]
+    all_of = [
+        pred("account.flags", "contains", "disputed_charge"),
+        {"any": any_of},
+        {"not": pred("account.flags", "contains", "test_account")},
+        pred("account.flags", "exists", True),
+        pred("account.flags", "ne", "spam"),
+    ]
+    condition = compile_condition({"all": all_of})
     assert referenced_flags(condition) == frozenset({"disputed_charge", "vip"})
     tier = compile_condition({"field": "account.tier", "op": "eq", "value": "vip"})
     assert referenced_flags(tier) == frozenset()

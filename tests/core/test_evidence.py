@@ -13,7 +13,7 @@ import pytest
 
 from stream.core.decision import Decision, TriggerHit
 from stream.core.policy import Policy
-from stream.testing import DAY, T0, EventFactory, Run
+from stream.testing import DAY, T0, EventFactory, Run, rule
 
 Fact = tuple[str, str | None, float | None, float | None, str | None, str | None]
 
@@ -22,7 +22,9 @@ def facts(hit: TriggerHit) -> list[Fact]:
     return [(e.kind, e.message_id, e.value, e.threshold, e.ref, e.text) for e in hit.evidence]
 
 
-def only_hit(decision: Decision | None) -> TriggerHit:
+def worded_hit(decision: Decision | None) -> TriggerHit:
+    """The decision's only hit, once every hit and piece of evidence is worded."""
+    assert_worded(decision)
     assert decision is not None
     (hit,) = decision.triggers
     return hit
@@ -41,31 +43,27 @@ def test_confidence_breach(run: Run, events: EventFactory) -> None:
     decision = run.one(
         events.ai(action="refund", klass="financial", amount=20.0, confidence=0.8, intent="refund")
     )
-    hit = only_hit(decision)
+    hit = worded_hit(decision)
     assert (hit.trigger, hit.rule) == ("confidence", "confidence.financial")
     assert facts(hit) == [
         ("confidence", "msg-1", 0.8, 0.9, None, "refund"),
         ("threshold", None, 0.9, None, "confidence.financial", None),
     ]
-    assert_worded(decision)
 
 
 def test_missing_confidence(run: Run, events: EventFactory) -> None:
     decision = run.one(events.ai(action="lookup", klass="informational", confidence=None))
-    hit = only_hit(decision)
+    hit = worded_hit(decision)
     assert (hit.rule, hit.action) == ("confidence.informational", "escalate")
     assert facts(hit) == [("confidence", "msg-1", None, 0.5, None, None)]
     assert decision is not None and decision.hold_action is True
-    assert_worded(decision)
 
 
 def test_explicit_request(run: Run, events: EventFactory) -> None:
     text = "Can I speak to a real person please"
-    decision = run.one(events.customer(text))
-    hit = only_hit(decision)
+    hit = worded_hit(run.one(events.customer(text)))
     assert hit.rule == "explicit_request.human"
     assert facts(hit) == [("marker", "msg-1", None, None, None, text)]
-    assert_worded(decision)
 
 
 def test_refund_over_the_limit(run: Run, events: EventFactory) -> None:
@@ -73,14 +71,13 @@ def test_refund_over_the_limit(run: Run, events: EventFactory) -> None:
     decision = run.one(
         events.ai(action="refund", klass="financial", amount=650.0, target="order-9")
     )
-    hit = only_hit(decision)
+    hit = worded_hit(decision)
     assert hit.rule == "boundary.refund_limit"
     assert facts(hit) == [
         ("amount", "msg-2", 650.0, None, "order-9", None),
         ("limit", None, None, 100.0, None, None),
     ]
     assert decision is not None and decision.thresholds["boundary.refund_limit"] == 100.0
-    assert_worded(decision)
 
 
 def test_refund_over_a_tier_limit(
@@ -89,16 +86,13 @@ def test_refund_over_a_tier_limit(
     run = Run(policy_factory({"boundaries": {"refund": {"by_tier": {"gold": 500}}}}))
     run.feed(events.account(tier="gold"))
     decision = run.one(events.ai(action="refund", klass="financial", amount=501.0))
-    assert facts(only_hit(decision))[1] == ("limit", None, None, 500.0, None, None)
-    assert_worded(decision)
+    assert facts(worded_hit(decision))[1] == ("limit", None, None, 500.0, None, None)
 
 
 def test_refund_without_an_amount(run: Run, events: EventFactory) -> None:
-    decision = run.one(events.ai(action="refund", klass="financial", amount=None))
-    hit = only_hit(decision)
+    hit = worded_hit(run.one(events.ai(action="refund", klass="financial", amount=None)))
     assert hit.rule == "boundary.refund_limit"
     assert facts(hit) == [("amount", "msg-1", None, None, None, None)]
-    assert_worded(decision)
 
 
 def test_refund_in_a_currency_that_cannot_be_compared(run: Run, events: EventFactory) -> None:
@@ -106,13 +100,12 @@ def test_refund_in_a_currency_that_cannot_be_compared(run: Run, events: EventFac
     decision = run.one(
         events.ai(action="refund", klass="financial", amount=5.0, currency="JPY", target="o-1")
     )
-    hit = only_hit(decision)
+    hit = worded_hit(decision)
     assert hit.rule == "boundary.refund_currency"
     assert [f[:4] for f in facts(hit)] == [
         ("amount", "msg-2", 5.0, None),
         ("limit", None, None, 100.0),
     ]
-    assert_worded(decision)
 
 
 @pytest.mark.parametrize(
@@ -130,10 +123,9 @@ def test_email_access(
     decision = run.one(
         events.ai(action="account_email_change", klass="account_change", target=target)
     )
-    hit = only_hit(decision)
+    hit = worded_hit(decision)
     assert hit.rule == "boundary.non_primary_email"
     assert facts(hit) == [("email", "msg-2", None, None, ref, target)]
-    assert_worded(decision)
 
 
 def test_email_access_to_the_primary_address_passes_whatever_its_case(
@@ -155,12 +147,10 @@ def test_enterprise_cancellation(
 ) -> None:
     if account is not None:
         run.feed(events.account(**account))
-    decision = run.one(events.ai(action="cancel_contract", klass="account_change"))
-    hit = only_hit(decision)
+    hit = worded_hit(run.one(events.ai(action="cancel_contract", klass="account_change")))
     assert hit.rule == "boundary.enterprise_cancellation"
     message_id = "msg-2" if account is not None else "msg-1"
     assert facts(hit) == [("contract", message_id, None, None, ref, None)]
-    assert_worded(decision)
 
 
 def test_cancellation_without_an_enterprise_contract_passes(run: Run, events: EventFactory) -> None:
@@ -171,31 +161,19 @@ def test_cancellation_without_an_enterprise_contract_passes(run: Run, events: Ev
 
 def test_operator_rule(run: Run, events: EventFactory) -> None:
     run.feed(events.account(flags=["disputed_charge", "recent_negative_review"]))
-    decision = run.one(events.customer("Why was I charged twice?", category="billing"))
-    hit = only_hit(decision)
+    hit = worded_hit(run.one(events.customer("Why was I charged twice?", category="billing")))
     assert hit.rule == "rules.disputed_billing"
     assert [(f[0], f[1], f[4]) for f in facts(hit)] == [
         ("rule", "msg-2", "rules.disputed_billing"),
         ("flag", "msg-2", "rules.disputed_billing"),
         ("flag", "msg-2", "rules.disputed_billing"),
     ]
-    assert_worded(decision)
 
 
 def test_operator_rule_without_a_description_is_still_worded(
     policy_factory: Callable[..., Policy], events: EventFactory
 ) -> None:
-    policy = policy_factory(
-        {
-            "rules": [
-                {
-                    "name": "lawyer",
-                    "action": "escalate",
-                    "when": {"field": "message.text", "op": "contains", "value": "lawyer"},
-                }
-            ]
-        }
-    )
+    policy = policy_factory({"rules": [rule("lawyer", "message.text", "contains", "lawyer")]})
     assert_worded(Run(policy).one(events.customer("my lawyer")))
 
 
@@ -205,13 +183,12 @@ def test_repeat_contact(run: Run, events: EventFactory) -> None:
         events.contact("conv-b", at=T0 + DAY, contact_id="ct-b"),
     )
     (decision,) = run.feed(events.contact("conv-c", at=T0 + 2 * DAY, contact_id="ct-c"))[0]
-    hit = only_hit(decision)
+    hit = worded_hit(decision)
     assert facts(hit) == [
         ("prior_contact", None, float(T0), None, "conv-a", None),
         ("prior_contact", None, float(T0 + DAY), None, "conv-b", None),
         ("count", None, 3.0, 3.0, "ct-c", None),
     ]
-    assert_worded(decision)
 
 
 def test_sentiment_scores(run: Run, events: EventFactory) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from stream.core.decision import HandoffPackage
 from stream.core.policy import Policy
-from stream.testing import DAY, T0, EventFactory, Run
+from stream.testing import DAY, T0, EventFactory, Run, rule
 
 
 def no_placeholders(package: HandoffPackage) -> None:
@@ -98,24 +98,9 @@ def test_prior_contacts_are_other_conversations_on_the_same_issue(
 def test_a_long_subject_is_cut_with_an_ellipsis(
     policy_factory: Callable[..., Policy], events: EventFactory
 ) -> None:
-    policy = policy_factory(
-        {
-            "rules": [
-                {
-                    "name": "long",
-                    "description": "word " * 60,
-                    "action": "escalate",
-                    "when": {"field": "message.text", "op": "contains", "value": "lawyer"},
-                },
-                {
-                    "name": "short",
-                    "description": "x" * 81,
-                    "action": "escalate",
-                    "when": {"field": "message.text", "op": "contains", "value": "court"},
-                },
-            ]
-        }
-    )
+    long_rule = rule("long", "message.text", "contains", "lawyer", description="word " * 60)
+    short_rule = rule("short", "message.text", "contains", "court", description="x" * 81)
+    policy = policy_factory({"rules": [long_rule, short_rule]})
     (_, (long,)) = Run(policy).feed(events.customer("my lawyer"))
     assert len(long.ticket.subject) == 120 and long.ticket.subject.endswith("…")
     (_, (short,)) = Run(policy).feed(events.customer("see you in court"))

@@ -28,14 +28,32 @@ def state_of(run: Run) -> CustomerState:
 # --- account flags -----------------------------------------------------------------------------
 
 
-def test_flags_exactly_at_the_cap_are_all_kept(
-    policy_factory: Callable[..., Policy], events: EventFactory
+@pytest.mark.parametrize(
+    ("max_flags", "flags", "kept"),
+    [
+        # Exactly at the cap: all kept
+        (4, ("a", "b", "c", "d"), ("a", "b", "c", "d")),
+        # More wanted flags than room: max_flags - 1 places for flags, the last for the marker;
+        # the first wanted ones fill them
+        (
+            3,
+            ("other", "disputed_charge", "churn_risk", "vip"),
+            ("disputed_charge", "churn_risk", "…2 more"),
+        ),
+    ],
+    ids=["at-the-cap", "more-wanted-than-room"],
+)
+def test_flags_under_a_cap(
+    policy_factory: Callable[..., Policy],
+    events: EventFactory,
+    max_flags: int,
+    flags: tuple[str, ...],
+    kept: tuple[str, ...],
 ) -> None:
-    policy = policy_factory({"state": {"max_flags": 4}})
-    run = Run(policy)
-    run.feed(events.account(flags=("a", "b", "c", "d")))
+    run = Run(policy_factory({"state": {"max_flags": max_flags}}))
+    run.feed(events.account(flags=flags))
     account = state_of(run).account
-    assert account is not None and account.flags == ("a", "b", "c", "d")
+    assert account is not None and account.flags == kept
 
 
 def test_over_the_cap_every_flag_the_policy_reads_is_kept_first(
@@ -53,18 +71,6 @@ def test_over_the_cap_every_flag_the_policy_reads_is_kept_first(
     account = state_of(run).account
     assert account is not None
     assert account.flags == ("x1", "disputed_charge", "gold", "…4 more")
-
-
-def test_more_wanted_flags_than_room_keeps_the_first_of_them(
-    policy_factory: Callable[..., Policy], events: EventFactory
-) -> None:
-    policy = policy_factory({"state": {"max_flags": 3}})
-    run = Run(policy)
-    run.feed(events.account(flags=("other", "disputed_charge", "churn_risk", "vip")))
-    account = state_of(run).account
-    assert account is not None
-    # max_flags - 1 places for flags, the last for the marker; the wanted ones fill them
-    assert account.flags == ("disputed_charge", "churn_risk", "…2 more")
 
 
 # --- contacts ----------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from stream.core.state import CustomerState
 from stream.testing import DAY, FULL_ACCOUNT, HOUR, SECOND, T0, EventFactory, Run
 
 CALM = ("ok", "fine", "thanks", "sure")
+# A policy that keeps three turns a conversation, and hands over all three.
+THREE_TURNS = {"state": {"max_turns_per_conversation": 3}, "handoff": {"transcript_turns": 3}}
 
 
 def state_of(run: Run) -> CustomerState:
@@ -62,11 +64,7 @@ def test_too_late_scores_never_offer(run: Run, events: EventFactory) -> None:
 def test_scores_before_their_message_are_kept_oldest_dropped_first(
     policy_factory: Callable[..., Policy], events: EventFactory
 ) -> None:
-    run = Run(
-        policy_factory(
-            {"state": {"max_turns_per_conversation": 3}, "handoff": {"transcript_turns": 3}}
-        )
-    )
+    run = Run(policy_factory(THREE_TURNS))
     run.feed(events.customer(CALM[0]))
     for n in (1, 2, 3, 4):
         assert run.feed(events.sentiment(f"later-{n}", -n / 10)) == ([], [])
@@ -303,11 +301,7 @@ def test_text_is_cut_to_the_policy_limit(
 def test_turns_are_capped_to_the_newest(
     policy_factory: Callable[..., Policy], events: EventFactory
 ) -> None:
-    run = Run(
-        policy_factory(
-            {"state": {"max_turns_per_conversation": 3}, "handoff": {"transcript_turns": 3}}
-        )
-    )
+    run = Run(policy_factory(THREE_TURNS))
     run.feed(*(events.customer(f"t{n}") for n in range(3)))
     assert [t.text for t in state_of(run).conversations["conv-1"].turns] == ["t0", "t1", "t2"]
     run.feed(events.customer("t3"))

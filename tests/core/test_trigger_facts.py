@@ -15,7 +15,7 @@ from stream.core.decision import AccountSnapshot, Evidence
 from stream.core.events import MessageEvent, ProposedAction
 from stream.core.state import Turn
 from stream.core.triggers import TriggerError, boundary, confidence, sentiment
-from stream.testing import EventFactory, make_policy
+from stream.testing import EventFactory, make_policy, rule
 
 T0 = 1_700_000_000_000
 ACCOUNT = AccountSnapshot(tier="gold", currency="EUR", primary_email="a@example.com", known=True)
@@ -178,17 +178,7 @@ def test_a_broken_rule_alone_is_reported(
 ) -> None:
     # The only rule cannot evaluate and nothing else fires: the result still carries the error,
     # for `step` to fail safe on.
-    policy = make_policy(
-        {
-            "rules": [
-                {
-                    "name": "odd",
-                    "action": "escalate",
-                    "when": {"field": "account.tier", "op": "eq", "value": "gold"},
-                }
-            ]
-        }
-    )
+    policy = make_policy({"rules": [rule("odd", "account.tier", "eq", "gold")]})
 
     def evaluate(condition: Any, facts: Any) -> bool:
         raise RuntimeError("boom")

@@ -8,32 +8,20 @@ from typing import Any
 import pytest
 
 from stream.core.decision import AccountSnapshot
-from stream.core.events import MessageEvent, ProposedAction
+from stream.core.events import MessageEvent
 from stream.core.policy import Policy
 from stream.core.state import ContactRecord, ConversationState, Turn
 from stream.core.triggers import boundary, confidence, explicit_request, repeat_contact, sentiment
-from stream.testing import DAY, T0
+from stream.testing import DAY, SECOND, T0, EventFactory
 
 
 def ai_turn(
-    klass: str = "financial",
-    conf: float | None = 0.95,
-    kind: str = "refund",
-    amount: float | None = None,
-    currency: str | None = None,
-    target: str | None = None,
+    klass: str = "financial", conf: float | None = 0.95, kind: str = "refund", **proposal: Any
 ) -> MessageEvent:
-    return MessageEvent(
-        "e1",
-        "c1",
-        T0,
-        "conv-1",
-        "m1",
-        "ai_agent",
-        "Sure.",
-        intent=kind,
-        intent_confidence=conf,
-        proposed_action=ProposedAction(kind, klass, amount, currency, target),
+    """An AI turn "m1" at T0 proposing `kind` (`proposal`: its amount, currency, target)."""
+    events = EventFactory("c1", T0 - SECOND)
+    return events.ai(
+        "Sure.", action=kind, klass=klass, confidence=conf, message_id="m1", **proposal
     )
 
 

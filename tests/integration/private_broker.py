@@ -60,25 +60,24 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 @dataclass(frozen=True)
 class Certificates:
-    """A CA, a broker certificate for 127.0.0.1 and a client certificate, all PEM."""
+    """A CA, a broker certificate for 127.0.0.1 and a client certificate, all PEM, and the broker's
+    key and certificate as a PKCS12 keystore: what `make_certificates` writes in `directory`."""
 
     directory: Path
+    ca: Path = field(init=False)
+    client_cert: Path = field(init=False)
+    client_key: Path = field(init=False)
+    broker_keystore: Path = field(init=False)
 
-    @property
-    def ca(self) -> Path:
-        return self.directory / "ca.pem"
-
-    @property
-    def client_cert(self) -> Path:
-        return self.directory / "client.pem"
-
-    @property
-    def client_key(self) -> Path:
-        return self.directory / "client.key"
-
-    @property
-    def broker_keystore(self) -> Path:
-        return self.directory / "broker.p12"
+    def __post_init__(self) -> None:
+        files = {
+            "ca": "ca.pem",
+            "client_cert": "client.pem",
+            "client_key": "client.key",
+            "broker_keystore": "broker.p12",
+        }
+        for name, file in files.items():
+            object.__setattr__(self, name, self.directory / file)
 
 
 def make_certificates(directory: Path) -> Certificates:

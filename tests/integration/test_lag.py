@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream.lag import LagProbe
 from stream.topics import INPUT_TOPICS
+from tests.commands import run_module
 from tests.integration.kafka_helpers import (
     BOOTSTRAP,
     REPO,
@@ -27,15 +28,7 @@ pytestmark = pytest.mark.integration
 
 
 def lag_cli(isolated: Isolated, *args: str) -> subprocess.CompletedProcess[str]:
-    env = cli_env(isolated, COLUMNS="160")
-    return subprocess.run(
-        [sys.executable, "-m", "stream.cli", "lag", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("stream.cli", "lag", *args, env=cli_env(isolated, COLUMNS="160"))
 
 
 def commit(isolated: Isolated, topic: str, partition: int, offset: int) -> None:

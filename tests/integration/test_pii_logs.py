@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from stream.replay import ReplayConfig, iter_events
 from stream.serde import serde_for_topic
 from stream.testing import message_record
 from stream.topics import INPUT_TOPICS
+from tests.commands import run_module
 from tests.integration.kafka_helpers import (
     BOOTSTRAP,
     CORPUS,
-    REPO,
     Isolated,
     cli_env,
     produce_raw,
@@ -100,17 +99,12 @@ def test_the_detector_finds_each_kind_of_personal_data() -> None:
         assert personal_data(timer, texts) == []
 
 
-def cli(isolated: Isolated, log: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = cli_env(isolated)
-    with log.open("ab") as out:
-        return subprocess.run(
-            [sys.executable, "-m", "stream.cli", *args],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=out,
-            timeout=300,
-        )
+def cli(isolated: Isolated, log: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI on the isolated topics; all it printed is appended to `log`."""
+    done = run_module("stream.cli", *args, env=cli_env(isolated), timeout=300)
+    with log.open("a") as out:
+        out.write(done.stdout + done.stderr)
+    return done
 
 
 def wait_for_zero_lag(isolated: Isolated, timeout: float = 240) -> None:
