@@ -20,7 +20,7 @@ from stream.security import client_security
 from stream.settings import Settings
 from stream.topics import EVENT_TOPICS, INPUT_TOPICS, load_definitions
 from stream.worker import health, judging, log_limits, metrics
-from stream.worker.batches import CaughtUp, StateTable, TimeSlices, batches
+from stream.worker.batches import CaughtUp, StateTable, batches
 from stream.worker.consumer import AtLeastOnceApp, AtLeastOnceConsumer
 from stream.worker.deadletters import deadletter_key, deliver_until_written
 from stream.worker.floors import FLOOR_TABLE, PartitionFloors
@@ -36,8 +36,6 @@ STATE_TABLE = "customer-state"
 STATS_TABLE = "decision-stats"
 #: Allocations between two collections of the youngest generation (Python's default is 700).
 YOUNG_COLLECTION_EVERY = 20_000
-#: Records folded before their outputs go to the producer and the loop may be handed back.
-FOLD_SLICE = 16
 
 
 def _broker_urls(settings: Settings) -> list[str]:
@@ -177,8 +175,6 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         input_types, idle_ms=settings.order_idle_ms, max_held=settings.order_max_held
     )
     caught_up = CaughtUp(app)
-    # The customer agent hands the event loop back once a stretch of work has used this budget.
-    slices = TimeSlices(settings.work_slice_seconds)
     unacked: list[Any] = []  # events folded, outputs handed over, states not yet written
     # Expires customers with no new event, by each partition's event time (stream/worker/sweep.py).
     idle = IdleSweep(
@@ -216,33 +212,18 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         mark = time.monotonic()
         flushed_at = time.monotonic()
 
-        async def flush(*, stopping: bool = False) -> None:
+        async def flush() -> None:
             """Hand the dirty states and the counts to the producer, then ack what they cover.
 
             Faust's commit flushes the producer before it commits, so an acked offset never runs
             ahead of the outputs and state writes of its record (at least once). A record folded
             again after a crash re-sends its decisions (same ids) from the state written before.
-
-            The writes hand the loop back every `work_slice_seconds` (not when stopping), first
-            of all so the producer takes the decisions just folded: a flush of a second's states
-            is 20-30 ms of CPU at 1,300 events/s.
             """
             nonlocal flushed_at
             written = folder.flush()
-            # Before the writes: the table does not hold these states until they are written,
-            # and the idle sweep, which may run while the flush hands the loop back, must leave
-            # these customers alone (as it does a customer written a moment ago).
-            idle.written(written.touched)
-            if not stopping:
-                await asyncio.sleep(0)
-            for customer_id, partition, state in written.writes():
-                if not table.owns(partition):
-                    # Revoked while the flush handed the loop back: its records are not acked
-                    # (forget_revoked took them out), and its next owner folds them again.
-                    continue
+            for customer_id, (partition, state) in written.states.items():
                 table.set(customer_id, partition, state)
-                if not stopping:
-                    await slices.pause()
+            idle.written(written.states)
             for dimension, increment in written.counts.items():
                 stat_keys.send_soon(key=dimension, value=increment)
             for event in unacked:
@@ -276,9 +257,9 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
                         (raw_record, parsed, event),
                     )
                 ready = merge.release(waited, caught_up)
-                slices.start()
                 if ready:
-                    unacked.extend(await hand_over(ready))
+                    await hand_over(ready)
+                    unacked.extend(event for _, _, event in ready)
                 if unacked and (
                     folder.dirty >= settings.state_cache_size
                     or time.monotonic() - flushed_at >= settings.state_flush_seconds
@@ -290,30 +271,13 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
             # again. Nothing here waits, so it completes although the task is cancelled. Not on
             # a crash: a write that raised half-way must leave its records unacked.
             if unacked:
-                await flush(stopping=True)
+                await flush()
             raise
 
-    async def hand_over(ready: list[tuple[RawRecord, Any, Any]]) -> list[Any]:
-        """Fold released records and hand their outputs to the producer without waiting.
-
-        A slice of `FOLD_SLICE` records at a time, its outputs handed over before the next is
-        folded, and the loop handed back every `work_slice_seconds`: a batch grown large (after
-        a pause, on a backlog) no longer holds its first decisions until its last record is
-        folded. Returns the events folded: a record of a partition revoked while the loop was
-        handed back is left unacked for its next owner."""
+    async def hand_over(ready: list[tuple[RawRecord, Any, Any]]) -> None:
+        """Fold released records and hand their outputs to the producer without waiting."""
         for _, _, event in ready:
             table.remember(event)
-        folded: list[Any] = []
-        for start in range(0, len(ready), FOLD_SLICE):
-            part = ready[start : start + FOLD_SLICE]
-            if start:
-                await slices.pause()
-                part = [r for r in part if table.owns(r[2].message.partition)]
-            await send_outputs(part)
-            folded.extend(event for _, _, event in part)
-        return folded
-
-    async def send_outputs(ready: list[tuple[RawRecord, Any, Any]]) -> None:
         if journal is not None:
             journal.writelines(f"{r.topic}\t{r.partition}\t{r.offset}\n" for r, _, _ in ready)
         out = folder.fold((r, p) for r, p, _ in ready)

@@ -152,10 +152,6 @@ class StateTable:
         for partition in partitions:
             self._events.pop(partition, None)
 
-    def owns(self, partition: int) -> bool:
-        """Whether records of the partition were handed to this table and it was not revoked."""
-        return partition in self._events
-
     def partitions(self) -> list[int]:
         """The partitions this worker has folded records of, and still owns."""
         return list(self._events)

@@ -15,9 +15,8 @@ No Faust import: the agent hands in records in the order to fold them and writes
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from stream.core import statecodec
@@ -93,30 +92,12 @@ class Output:
 
 @dataclass(slots=True)
 class Flush:
-    """What the batches since the last flush must write; the agent writes it, then acks them.
+    """What the batches since the last flush must write; the agent writes it, then acks them."""
 
-    Each state is encoded when it is written (`writes()`), so the agent can hand the event loop
-    back between writes: encoding a second's states at once was 10-15 ms of CPU at 1,300
-    events/s. Until then the cache holds it unchanged: nothing folds while the agent flushes.
-    """
-
-    # The stored bytes of a state (trimmed in place to the policy's byte budget, so the cache
-    # holds what is stored).
-    store: Callable[[CustomerState], bytes]
-    # customer id -> (partition, cached state): one table write per customer touched.
-    touched: dict[str, tuple[int, CustomerState]] = field(default_factory=dict)
+    # customer id -> (partition, stored state): one table write per customer touched.
+    states: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     # Decision counts by dimension key, summed over the batches.
     counts: Counter[str] = field(default_factory=Counter)
-
-    def writes(self) -> Iterator[tuple[str, int, bytes]]:
-        """(customer id, partition, stored state) of each customer touched, encoded one by one."""
-        for customer_id, (partition, state) in self.touched.items():
-            yield customer_id, partition, self.store(state)
-
-    @property
-    def states(self) -> dict[str, tuple[int, bytes]]:
-        """customer id -> (partition, stored state), all encoded at once."""
-        return {customer_id: (partition, data) for customer_id, partition, data in self.writes()}
 
 
 class BatchFold:
@@ -188,14 +169,14 @@ class BatchFold:
         return out
 
     def flush(self) -> Flush:
-        """Every dirty state, to be encoded as it is written, and the counts since the last
-        flush; all clean."""
+        """The stored bytes of every dirty state and the counts since the last flush; all clean."""
         policy = self.handler.policy
-        out = Flush(partial(self.handler.store, policy=policy), counts=self._counts)
+        out = Flush(counts=self._counts)
         for customer_id, (partition, _) in self._dirty.items():
             state = self.cache.get(customer_id)
             if state is not None:
-                out.touched[customer_id] = (partition, state)
+                # Trimmed in place to the policy's byte budget, so the cache holds what is stored.
+                out.states[customer_id] = (partition, self.handler.store(state, policy))
         self._dirty = {}
         self._counts = Counter()
         self.cache.trim()

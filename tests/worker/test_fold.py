@@ -205,33 +205,3 @@ def test_dimension_keys_name_action_category_and_each_trigger(handler: RecordHan
         "category:billing:escalate",
         "trigger:explicit_request:escalate",
     ]
-
-
-def test_a_flush_encodes_each_state_only_as_it_is_written(
-    handler: RecordHandler, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The agent hands the event loop back between a flush's writes: encoding every state at
-    # once would hold the loop for all of them.
-    store = Store()
-    fold = BatchFold(handler, store.load, cache_size=10)
-    fold.fold([record(n, customer=f"c-{n % 2}") for n in range(4)])
-    encoded: list[str] = []
-    real = handler.store
-
-    def counting(state: Any, policy: Any) -> bytes:
-        encoded.append(state.customer_id)
-        return real(state, policy)
-
-    monkeypatch.setattr(handler, "store", counting)
-    writes = fold.flush().writes()
-    assert encoded == [] and fold.dirty == 0
-    first = next(writes)
-    assert encoded == [first[0]]
-    everything = [first, *writes]
-    assert sorted(encoded) == sorted(c for c, _, _ in everything) == ["c-0", "c-1"]
-    # The bytes written are each customer's state as folded
-    for customer_id, partition, data in everything:
-        state = statecodec.decode(data)
-        turns = [t.message_id for c in state.conversations.values() for t in c.turns]
-        assert partition == 0
-        assert turns == [f"m-{customer_id}-{n}" for n in range(int(customer_id[-1]), 4, 2)]
