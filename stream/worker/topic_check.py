@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.errors import UsageError
+from stream.errors import RunError
 from stream.settings import Settings
 from stream.topics import TopicReport, ensure_topics, load_definitions
 
 
-class TopicsNotReady(UsageError):
-    """The cluster's topics differ from `topics/`; the message lists each difference."""
+class TopicsNotReady(RunError):
+    """The cluster's topics differ from `topics/`; the message lists each difference.
+
+    Exit 1, as `escalation topics --check` on the same drift: the command is right, the cluster
+    is not ready for it yet.
+    """
 
 
 def check_worker_topics(settings: Settings, client_config: dict[str, Any]) -> list[TopicReport]:
