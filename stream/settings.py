@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from stream.serde import RegistryConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_BOOTSTRAP_VARIABLES = ("ESCALATION_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS")
 
 
 class Settings(BaseSettings):
@@ -26,7 +28,8 @@ class Settings(BaseSettings):
     # The de-facto standard variable wins too, so the broker script, tests and tools agree.
     bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
-        validation_alias=AliasChoices("ESCALATION_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        min_length=1,
+        validation_alias=AliasChoices(*_BOOTSTRAP_VARIABLES),
     )
     # How long a command waits for the first broker to answer before it says none did.
     broker_wait_seconds: float = Field(default=10.0, gt=0)
@@ -59,7 +62,7 @@ class Settings(BaseSettings):
     # The worker's web server: /metrics, /health/live, /health/ready, /stats/, /policy/. Loopback
     # by default; a container sets 0.0.0.0 so probes and Prometheus reach it.
     web_host: str = "127.0.0.1"
-    web_port: int = 6066
+    web_port: int = Field(default=6066, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # When set, the worker appends `topic<TAB>partition<TAB>offset` of every record it folds, in
     # the order it folds them: the exact input of a parity replay through the backtest.
@@ -146,7 +149,12 @@ def settings_problem(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         name = "_".join(str(part) for part in error["loc"]).upper()
-        variable = name if name.endswith("BOOTSTRAP_SERVERS") else f"ESCALATION_{name}"
+        variable = f"ESCALATION_{name}"
+        if name.endswith("BOOTSTRAP_SERVERS"):
+            # Either variable sets it; name the one the user set.
+            variable = next(
+                (v for v in _BOOTSTRAP_VARIABLES if v in os.environ), _BOOTSTRAP_VARIABLES[0]
+            )
         given = error.get("input")
         secret = "PASSWORD" in name
         shown = f"={given}" if isinstance(given, str | int | float) and not secret else ""
