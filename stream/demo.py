@@ -139,7 +139,8 @@ def run(conversations: int, keep: bool, rate: float) -> int:
         return f"{prefix}{name}"
 
     worker: subprocess.Popen[bytes] | None = None
-    log_path = REPO_ROOT / "data" / f"{prefix}worker.log"
+    # The worker's state and its log go where ESCALATION_DATA_DIR says (default: data/).
+    log_path = settings.data_dir / f"{prefix}worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         print(f"== topics (prefix {prefix})")
@@ -152,7 +153,7 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             "ESCALATION_BOOTSTRAP_SERVERS": bootstrap,
             "ESCALATION_TOPIC_PREFIX": prefix,
             "ESCALATION_APP_ID": app_id,
-            "ESCALATION_DATA_DIR": str(REPO_ROOT / "data"),
+            "ESCALATION_DATA_DIR": str(settings.data_dir),
             "ESCALATION_WEB_PORT": str(settings.web_port),
         }
         with log_path.open("wb") as log:
