@@ -40,8 +40,15 @@ class _Commands(TyperGroup):
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {_os_problem(exc)}", err=True)
             raise typer.Exit(EXIT_FAILED) from None
+
+
+def _os_problem(exc: OSError) -> str:
+    """The file and the system's words, without Python's `[Errno N]` and quoting."""
+    if exc.filename is None or not exc.strerror:
+        return str(exc)
+    return f"{exc.filename}: {exc.strerror}"
 
 
 app = typer.Typer(

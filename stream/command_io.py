@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,14 +28,55 @@ def load_named_policy(path: Path, role: str = "") -> Policy:
         raise PolicyError([("", f"{path}: invalid {label}: {exc}")]) from exc
 
 
+def input_file(path: Path, what: str) -> Path:
+    """`path` if it is a file to read; a missing path or a folder is a `UsageError` naming it."""
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():
+        raise UsageError(f"{what} {path} does not exist")
+    return path
+
+
 def check_writable(out: Path) -> None:
-    """Refuses an output directory that cannot be created or written, before any work is done."""
+    """Refuses an output directory that cannot be created or written, before any work is done.
+
+    Writing is tried, not inferred from the mode bits: root passes every permission check yet
+    cannot write a read-only file system.
+    """
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create output directory {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"output directory {out} is not writable")
+    refused = _write_refused(out)
+    if refused:
+        raise UsageError(f"output directory {out} is not writable: {refused}")
+
+
+def check_output_file(path: Path) -> None:
+    """Refuses an output file whose folder is missing or not writable, or that is a folder,
+    before any work is done."""
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write {path}: the file is not writable")
+        return
+    refused = _write_refused(path.parent)
+    if refused:
+        raise UsageError(f"cannot write {path}: folder {path.parent} is not writable: {refused}")
+
+
+def _write_refused(folder: Path) -> str:
+    """Why a new file cannot be created in `folder` (the OS's words), or "" if it can."""
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(handle)
+    os.unlink(probe)
+    return ""
 
 
 def fail(exc: EscalationError, stderr: TextIO) -> int:

@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+from stream.command_io import input_file
 from stream.core.markers import TextSignal, analyze
 from stream.core.turn_model import TurnModel, load_shipped
-from stream.errors import BadInputError, UsageError
+from stream.errors import BadInputError
 
 __all__ = ["SignalsInputError", "run_signals", "signal_record"]
 
@@ -66,8 +67,7 @@ def run_signals(input_path: Path, output: TextIO, model: TurnModel | None = None
     Blank lines are skipped. Output is written as the input is read, so when a malformed line
     raises SignalsInputError the lines before it have already been written.
     """
-    if not input_path.is_file():
-        raise UsageError(f"input file {input_path} does not exist")
+    input_file(input_path, "input file")
     model = model or load_shipped()
     written = 0
     # Read as bytes and decode per line, so a line that is not UTF-8 is named by its number.

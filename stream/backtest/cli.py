@@ -28,7 +28,14 @@ from stream.backtest.sources import (
     check_on_error,
     settings_source,
 )
-from stream.command_io import check_writable, fail, report_footer, write_report
+from stream.command_io import (
+    check_output_file,
+    check_writable,
+    fail,
+    input_file,
+    report_footer,
+    write_report,
+)
 from stream.core.decision import Decision
 from stream.core.policy import Policy, PolicyError, default_policy, load_policy
 from stream.errors import EXIT_OK, BadInputError, EscalationError, UsageError
@@ -266,8 +273,7 @@ def backtest_command(
 
 def _check_event_file(events: Path) -> None:
     """An event file must exist and hold at least one event: an empty one would report n/a."""
-    if not events.is_file():
-        raise UsageError(f"event file {events} does not exist")
+    input_file(events, "event file")
     with events.open("rb") as fh:
         if not any(line.strip() for line in fh):
             raise BadInputError(f"event file {events} has no events")
@@ -291,6 +297,7 @@ def export_command(
     stderr = stderr or sys.stderr
     try:
         mode = check_on_error(on_error)
+        check_output_file(out)
         source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
         show = stderr.isatty() if progress is None else progress
         written = write_source(source, out, progress=show)

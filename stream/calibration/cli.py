@@ -16,7 +16,14 @@ from stream.backtest.sources import EventSource, JsonlSource, check_on_error, se
 from stream.calibration import proposal as prop
 from stream.calibration.html import render
 from stream.calibration.review import Period, ReviewError, period_read_range, run_review
-from stream.command_io import check_writable, fail, load_named_policy, report_footer, write_report
+from stream.command_io import (
+    check_writable,
+    fail,
+    input_file,
+    load_named_policy,
+    report_footer,
+    write_report,
+)
 from stream.errors import EXIT_FAILED, EXIT_OK, EscalationError
 from stream.settings import Settings
 
@@ -89,8 +96,7 @@ def calibrate_command(
         check_writable(out)
         source: EventSource
         if events is not None:
-            if not events.is_file():
-                raise ReviewError(f"event file {events} does not exist")
+            input_file(events, "event file")
             source = JsonlSource(events, mode, warn=stderr)
         else:
             start, end = period_read_range(period, current)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from stream.command_io import check_output_file
 from stream.commands import load_named_policy, settings_of
 from stream.core.policy import Policy
 from stream.errors import UsageError
@@ -40,8 +41,8 @@ def policy_test(
     settings = settings_of(ctx)
     policy_path = policy if policy is not None else settings.policy_path
     tested = load_named_policy(policy_path)
-    if junit is not None and not junit.parent.is_dir():
-        raise UsageError(f"cannot write {junit}: folder {junit.parent} does not exist")
+    if junit is not None:
+        check_output_file(junit)
     results = run_cases(load_cases(cases or [settings.policy_tests_path]), tested)
     typer.echo(f"policy {tested.version} ({policy_path})")
     typer.echo(table(results))
@@ -89,8 +90,7 @@ def policy_capture(
         target = out / f"{slug(name or f'captured {conversation}')}.yaml" if out.is_dir() else out
         if target.exists():
             raise UsageError(f"{target} exists; choose another --out")
-        if not target.parent.is_dir():
-            raise UsageError(f"cannot write {target}: folder {target.parent} does not exist")
+        check_output_file(target)
     captured = capture(events, conversation, deciding, expect=expect, name=name, redacted=redact)
     for note in captured.notes:
         typer.echo(f"note: {note}", err=True)

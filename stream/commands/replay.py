@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from stream.command_io import check_output_file
 from stream.commands import settings_of
 from stream.errors import BadInputError, UsageError
 
@@ -52,8 +53,8 @@ def replay(
     if rate is not None and not rate > 0:
         raise UsageError(f"--rate must be a positive number of events per second, got {rate:g}")
     path = source if source is not None else settings.datasets_dir / CORPUS_PATH
-    if jsonl is not None and not jsonl.parent.is_dir():
-        raise UsageError(f"cannot write {jsonl}: folder {jsonl.parent} does not exist")
+    if jsonl is not None:
+        check_output_file(jsonl)
     replay_config = ReplayConfig(seed=seed, conversations=conversations)
     if month is not None:
         from stream.calibration.loop import month_config

@@ -14,12 +14,14 @@ def signals(
     output: Annotated[Path | None, typer.Option(help="Where to write; stdout if omitted.")] = None,
 ) -> None:
     """Negative/frustration markers and a verdict for each line of text."""
+    from stream.command_io import check_output_file
     from stream.signals import run_signals
 
     if output is None:
         run_signals(input, sys.stdout)
         return
-    with output.open("w") as out:
+    check_output_file(output)
+    with output.open("w", encoding="utf-8") as out:
         run_signals(input, out)
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from stream.errors import BadInputError, UsageError
+from stream.command_io import input_file
+from stream.errors import BadInputError
 
 CATEGORIES: Final[tuple[str, ...]] = ("billing", "baggage", "account", "delay", "booking", "other")
 _COLUMNS: Final[tuple[str, ...]] = ("first_tweet_id", "first_utterance", "context")
@@ -74,8 +75,7 @@ def read_conversations(source: Path, limit: int | None = None) -> list[CorpusCon
     that is missing, unreadable or not this corpus is refused with a sentence naming it, instead
     of replaying nothing.
     """
-    if not source.is_file():
-        raise UsageError(f"corpus file {source} does not exist")
+    input_file(source, "corpus file")
     opener = bz2.open if source.suffix == ".bz2" else open
     out: list[CorpusConversation] = []
     seen: dict[str, list[tuple[str, str, str]]] = {}
