@@ -137,17 +137,21 @@ def _summary_lines(report: Mapping[str, Any], out: Path) -> list[str]:
     cand, base = report["policies"]["candidate"], report["policies"]["baseline"]
     source = report["input"]
     co, bo = cand["outcomes"], base["outcomes"]
+    # Wide enough for the longest policy version, with a gap, so two columns never touch.
+    w = max(16, len(str(cand["policy_version"])) + 2, len(str(base["policy_version"])) + 2)
+    rows = [
+        ("", "candidate", "baseline"),
+        ("policy version", cand["policy_version"], base["policy_version"]),
+        ("escalation rate", _pct(cand["escalation_rate"]), _pct(base["escalation_rate"])),
+        ("transfer offers", _pct(cand["offer_rate"]), _pct(base["offer_rate"])),
+        ("false escalations", f"{co['false_escalations']:,}", f"{bo['false_escalations']:,}"),
+        ("missed escalations", f"{co['missed_escalations']:,}", f"{bo['missed_escalations']:,}"),
+    ]
     lines = [
         f"events: {source['events']:,} from {source.get('source', '?')} "
         f"({source.get('skipped_count', 0):,} skipped); "
         f"{report['performance']['events_per_second'] or 0:,} events/s",
-        f"{'':<22}{'candidate':>16}{'baseline':>16}",
-        f"{'policy version':<22}{cand['policy_version']:>16}{base['policy_version']:>16}",
-        f"{'escalation rate':<22}{_pct(cand['escalation_rate']):>16}"
-        f"{_pct(base['escalation_rate']):>16}",
-        f"{'transfer offers':<22}{_pct(cand['offer_rate']):>16}{_pct(base['offer_rate']):>16}",
-        f"{'false escalations':<22}{co['false_escalations']:>16,}{bo['false_escalations']:>16,}",
-        f"{'missed escalations':<22}{co['missed_escalations']:>16,}{bo['missed_escalations']:>16,}",
+        *(f"{label:<22}{c:>{w}}{b:>{w}}" for label, c, b in rows),
         f"changed conversations: {report['changed']['count']:,}",
     ]
     return lines + report_footer(report["warnings"], out)

@@ -363,6 +363,17 @@ def test_wrong_arguments_exit_2(tmp_path: Path, kwargs: dict[str, Any], message:
     assert message in stderr.getvalue()
 
 
+def test_the_summary_keeps_long_policy_versions_apart(tmp_path: Path) -> None:
+    # Given a candidate whose version is longer than the summary's usual column
+    long_version = "2026.11-default-turn-signal-2-candidate"
+    candidate = CANDIDATE_YAML.replace('version: "test-candidate"', f'version: "{long_version}"')
+    code, stdout, stderr, _ = _backtest(tmp_path, candidate)
+    assert code == 0, stderr
+    # Then both versions are on the line, each its own whitespace-separated column
+    line = next(row for row in stdout.splitlines() if row.startswith("policy version"))
+    assert line.split() == ["policy", "version", long_version, default_policy().version]
+
+
 def test_an_invalid_candidate_policy_exits_2_naming_the_field(tmp_path: Path) -> None:
     code, _, stderr, _ = _backtest(
         tmp_path, 'version: "x"\nconfidence: {thresholds: {financial: 2}}\n'
