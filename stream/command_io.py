@@ -52,11 +52,18 @@ def check_writable(out: Path) -> None:
         raise UsageError(f"output directory {out} is not writable: {refused}")
 
 
-def check_output_file(path: Path) -> None:
-    """Refuses an output file whose folder is missing or not writable, or that is a folder,
-    before any work is done."""
+def check_output_file(path: Path, *, create_folder: bool = False) -> None:
+    """Refuses an output file whose folder is missing (unless `create_folder`, which makes it)
+    or not writable, or that is a folder, before any work is done."""
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a folder")
+    if create_folder:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write {path}: cannot create folder {path.parent}: {exc.strerror}"
+            ) from None
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
     if path.exists():

@@ -38,7 +38,7 @@ from stream.command_io import (
 )
 from stream.core.decision import Decision
 from stream.core.policy import Policy, PolicyError, default_policy, load_policy
-from stream.errors import EXIT_OK, BadInputError, EscalationError, UsageError
+from stream.errors import EXIT_OK, BadInputError, EscalationError, RunError, UsageError
 from stream.settings import Settings
 
 
@@ -167,11 +167,13 @@ def run_backtest(
     baseline_path: str | None = None,
     progress: bool = False,
     max_changed: int = DEFAULT_MAX_CHANGED,
+    nothing_read: EscalationError | None = None,
 ) -> tuple[dict[str, RunResult], dict[str, Any]]:
     """Runs both policies over `source` and writes decisions, report.json and report.html to `out`.
 
     Exceptions from the source (InputError, SourceError) or from `step` (StepError) propagate;
-    nothing is left behind that looks like a finished run.
+    so does `nothing_read` when given and the source yields no event (a report of nothing is
+    all n/a). Nothing is left behind that looks like a finished run.
     """
     out.mkdir(parents=True, exist_ok=True)
     files = {
@@ -197,6 +199,8 @@ def run_backtest(
             keep=False,
             sinks=files,
         )
+        if nothing_read is not None and not results["candidate"].events:
+            raise nothing_read
     except BaseException:
         for file in files.values():
             file.discard()
@@ -255,8 +259,15 @@ def backtest_command(
             bounds = (settings or Settings()).time_bounds()
             now_ms = int(time.time() * 1000)
             source = JsonlSource(events, mode, warn=stderr, bounds=bounds, now_ms=now_ms)
+            nothing_read: EscalationError = BadInputError(
+                f"event file {events} has no usable event (every line was skipped or refused)"
+            )
         else:
             source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
+            nothing_read = RunError(
+                f"the input topics hold no event appended between {from_} and {to}: "
+                "nothing to backtest"
+            )
         show = stderr.isatty() if progress is None else progress
         _, report = run_backtest(
             source,
@@ -267,6 +278,7 @@ def backtest_command(
             baseline_path=str(baseline) if baseline is not None else "(shipped default)",
             progress=show,
             max_changed=max_changed,
+            nothing_read=nothing_read,
         )
     except EscalationError as exc:
         return fail(exc, stderr)
@@ -301,7 +313,7 @@ def export_command(
     stderr = stderr or sys.stderr
     try:
         mode = check_on_error(on_error)
-        check_output_file(out)
+        check_output_file(out, create_folder=True)
         source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
         show = stderr.isatty() if progress is None else progress
         written = write_source(source, out, progress=show)

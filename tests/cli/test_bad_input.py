@@ -201,13 +201,13 @@ def _filled(text: str, fill: dict[str, str]) -> str:
         (["signals", "--input", "{events}", "--output", "{out}"], "missing",
          "folder {parent} does not exist"),
         (["signals", "--input", "{events}", "--output", "{out}"], "folder", "it is a folder"),
-        (["export", "--from", "2024-06-01", "--to", "2024-06-02", "--out", "{out}"], "missing",
-         "folder {parent} does not exist"),
+        (["export", "--from", "2024-06-01", "--to", "2024-06-02", "--out", "{out}"], "in-a-file",
+         "cannot create folder {parent}: Not a directory"),
         (["export", "--from", "2024-06-01", "--to", "2024-06-02", "--out", "{out}"], "folder",
          "it is a folder"),
         (["policy", "test", "--junit", "{out}"], "missing", "folder {parent} does not exist"),
     ],
-    ids=["replay-folder", "replay-locked", "signals-missing", "signals-folder", "export-missing",
+    ids=["replay-folder", "replay-locked", "signals-missing", "signals-folder", "export-in-a-file",
          "export-folder", "policy-test-missing"],
 )  # fmt: skip
 def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(
@@ -218,6 +218,7 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(
     out_path = {
         "folder": tmp_path,
         "missing": tmp_path / "missing" / "out.jsonl",
+        "in-a-file": events / "folder" / "out.jsonl",
         "locked": _locked_folder(tmp_path) / "out.jsonl" if target == "locked" else tmp_path,
     }[target]
     fill = {"{out}": str(out_path), "{events}": str(events), "{parent}": str(out_path.parent)}
@@ -304,6 +305,16 @@ def test_backtest_refuses_a_time_range_that_is_not_one(
     )  # fmt: skip
     assert code == 2
     assert expected in _sentence(out)
+
+
+def test_backtest_on_a_file_whose_every_line_is_skipped(tmp_path: Path) -> None:
+    events = tmp_path / "bad.jsonl"
+    events.write_text('garbage\n{"x": 1}\n')
+    out_dir = tmp_path / "report"
+    code, out = _backtest(events, out_dir, "--on-error", "skip")
+    assert code == 2
+    assert f"event file {events} has no usable event (every line was skipped" in _sentence(out)
+    assert not (out_dir / "report.json").exists()
 
 
 def test_on_error_is_a_choice(tmp_path: Path) -> None:

@@ -171,3 +171,15 @@ def test_a_missing_topic_fails_the_run_naming_it(tmp_path: Path) -> None:
     code, stderr, _ = _run(tmp_path, "missing", range_=(START, START + HOUR), isolated=missing)
     assert code == 1
     assert f"topic '{missing.prefix}support.messages'" in stderr and "does not exist" in stderr
+
+
+def test_a_range_with_no_event_fails_the_run_and_writes_no_report(
+    tmp_path: Path, isolated: Isolated
+) -> None:
+    # Given topics that exist but hold nothing in the range (a report of nothing is all n/a)
+    code, stderr, out = _run(tmp_path, "empty", range_=(START, START + HOUR), isolated=isolated)
+    # Then the run fails as a run (exit 1), saying why, and leaves nothing that looks finished
+    assert code == 1
+    assert f"the input topics hold no event appended between {START} and {START + HOUR}" in stderr
+    assert not (out / "report.json").exists()
+    assert not (out / "candidate" / "decisions.jsonl").exists()
