@@ -72,6 +72,14 @@ DEFAULT_IDLE_TIMEOUT_S: Final[float] = 60.0
 # Records held in the reorder heap before partitions that are ahead in event time are paused.
 DEFAULT_MAX_BUFFERED: Final[int] = 200_000
 _METADATA_TIMEOUT_S: Final[float] = 15.0
+_LEADER_RETRY_S: Final[float] = 0.5
+_LEADER_MOVING: Final = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
 _POLL_S: Final[float] = 0.5
 _BATCH: Final[int] = 2000
 _MIN_IDLE_STEP_S: Final[float] = 0.05
@@ -368,6 +376,13 @@ class _Partition:
         return f"{self.topic}[{self.partition}]"
 
 
+def _leader_moving(exc: BaseException | None) -> bool:
+    """Whether a failed lookup is a partition's leader not being known yet (worth asking again)."""
+    if not (isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError)):
+        return False
+    return exc.args[0].code() in _LEADER_MOVING
+
+
 def _kafka_text(exc: BaseException) -> str:
     if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
         return f"{exc.args[0].name()}: {exc.args[0].str()}"
@@ -470,6 +485,19 @@ class KafkaSource(EventSource):
                 raise SourceError(f"topic {topic!r} ({kind} events) does not exist")
             for number in sorted(found.partitions):
                 parts.append(_Partition(topic, kind, number, -1, -1))
+        # A partition whose leader is still being elected (a topic just created, a broker just
+        # restarted) answers "not leader" for a moment: asked again, bounded, before giving up.
+        deadline = time.monotonic() + _METADATA_TIMEOUT_S
+        while True:
+            try:
+                return self._place(consumer, parts)
+            except SourceError as exc:
+                if not _leader_moving(exc.__cause__) or time.monotonic() > deadline:
+                    raise
+            time.sleep(_LEADER_RETRY_S)
+
+    def _place(self, consumer: Consumer, parts: list[_Partition]) -> list[_Partition]:
+        """Each partition's offsets of the range's start and end, and its end offset."""
         try:
             starts = consumer.offsets_for_times(
                 [
@@ -496,7 +524,9 @@ class KafkaSource(EventSource):
         for part, start, end, marks in zip(parts, starts, ends, highs, strict=True):
             for found_tp in (start, end):
                 if found_tp.error is not None:
-                    raise SourceError(f"{part.label}: offsets for times: {found_tp.error.str()}")
+                    raise SourceError(
+                        f"{part.label}: offsets for times: {found_tp.error.str()}"
+                    ) from KafkaException(found_tp.error)
             if marks is None:
                 raise SourceError(f"{part.label}: no end offset")
             high = marks[1]

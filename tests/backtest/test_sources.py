@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, TopicPartition
+from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, KafkaException, TopicPartition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -432,6 +432,44 @@ def test_the_range_is_of_record_timestamps_found_by_offsets_for_times(
     assert [e.occurred_at for e in source] == [3_000, 4_000, 5_000]
     assert source.planned == 3
     assert source.outside_range == 0
+
+
+class ElectingConsumer(FakeConsumer):
+    """Answers "not leader" to the first offset lookups, as a just-created topic does."""
+
+    def __init__(self, logs: Log, refusals: int, code: int) -> None:
+        super().__init__(logs)
+        self.refusals = refusals
+        self.code = code
+
+    def offsets_for_times(self, tps: list[TopicPartition], timeout: float = 0) -> Any:
+        if self.refusals:
+            self.refusals -= 1
+            raise KafkaException(KafkaError(self.code))
+        return super().offsets_for_times(tps, timeout)
+
+
+def test_a_partition_without_a_leader_yet_is_asked_again(
+    event_factory: EventFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stream.backtest.sources._LEADER_RETRY_S", 0.0)
+    events = [event_factory.of("c0").customer(f"t{i}", "conv", at=1000 * i) for i in range(1, 4)]
+    consumer = ElectingConsumer(
+        _logs([(0, e) for e in events]), 2, KafkaError.NOT_LEADER_FOR_PARTITION
+    )
+    source = FakeKafkaSource(consumer, 0, 10_000, topics=MESSAGE_AND_ACCOUNT, reorder_ms=0)
+    assert [e.occurred_at for e in source] == [1_000, 2_000, 3_000]
+    assert consumer.refusals == 0
+
+
+def test_another_offset_lookup_error_fails_at_once(event_factory: EventFactory) -> None:
+    events = [event_factory.of("c0").customer("t", "conv", at=1_000)]
+    consumer = ElectingConsumer(
+        _logs([(0, e) for e in events]), 1, KafkaError.TOPIC_AUTHORIZATION_FAILED
+    )
+    source = FakeKafkaSource(consumer, 0, 10_000, topics=MESSAGE_AND_ACCOUNT, reorder_ms=0)
+    with pytest.raises(SourceError, match="cannot look up offsets: TOPIC_AUTHORIZATION_FAILED"):
+        list(source)
 
 
 def test_records_out_of_timestamp_order_at_the_edges_are_found_within_the_bound(
