@@ -17,13 +17,16 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+from pydantic import ValidationError
 
+from stream.broker import require_broker
+from stream.errors import EXIT_USAGE, EscalationError
 from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
 from stream.replay.kafka import default_encoder, produce
 from stream.serde import RegistryConfig, serde_for_topic
-from stream.settings import REPO_ROOT, Settings
+from stream.settings import REPO_ROOT, Settings, settings_problem
 from stream.topics import (
     EVENT_TOPICS,
     INPUT_TOPICS,
@@ -132,6 +135,9 @@ def run(conversations: int, keep: bool, rate: float) -> int:
         if _sh(str(KAFKA), "up") != 0:
             return 1
         started_broker = True
+    if not started_broker:
+        # A given cluster that does not answer is one sentence, before anything is created.
+        require_broker(config, settings.broker_wait_seconds)
     prefix = f"demo-{time.strftime('%Y%m%d%H%M%S')}."
     app_id = f"{prefix}worker"
 
@@ -240,14 +246,22 @@ def run(conversations: int, keep: bool, rate: float) -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
         if not keep:
-            admin = AdminClient(config)
-            names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
-            if names:
-                for future in admin.delete_topics(names, operation_timeout=30).values():
-                    future.result(timeout=60)
+            _delete_topics(config, prefix)
         if started_broker:
             _sh(str(KAFKA), "down")
         print("== stopped everything the demo started")
+
+
+def _delete_topics(config: dict[str, Any], prefix: str) -> None:
+    """Deletes the demo's topics; a cluster gone by now leaves them, with a note, not a trace."""
+    try:
+        admin = AdminClient(config)
+        names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                future.result(timeout=60)
+    except KafkaException as exc:
+        print(f"   the topics {prefix}* were not deleted: {exc.args[0]}", file=sys.stderr)
 
 
 def main() -> None:
@@ -256,7 +270,15 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the demo's topics")
     parser.add_argument("--rate", type=float, default=1500.0, help="events per second")
     args = parser.parse_args()
-    raise SystemExit(run(args.conversations, args.keep, args.rate))
+    try:
+        code = run(args.conversations, args.keep, args.rate)
+    except ValidationError as exc:
+        print(f"error: {settings_problem(exc)}", file=sys.stderr)
+        code = EXIT_USAGE
+    except EscalationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -466,3 +466,19 @@ def test_librdkafka_logs_go_through_logging_not_to_stderr(
     routed = [r for r in caplog.records if r.name == LIBRDKAFKA_LOGGER_NAME]
     assert any("Connection refused" in r.getMessage() for r in routed)
     assert all(r.levelname == "DEBUG" for r in routed)
+
+
+def test_the_demo_on_a_given_cluster_that_does_not_answer(tmp_path: Path) -> None:
+    # Given KAFKA_BOOTSTRAP_SERVERS, `make demo` uses that cluster instead of starting one
+    address = f"127.0.0.1:{_closed_port()}"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": address,
+        "ESCALATION_BOOTSTRAP_SERVERS": address,
+        "ESCALATION_BROKER_WAIT_SECONDS": "1",
+        "ESCALATION_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = run_module("stream.demo", env=env)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"error: no Kafka broker answered at {address} within 1 s\n"
+    assert "Traceback" not in done.stdout
