@@ -173,9 +173,13 @@ def load_definitions(directory: Path | None = None) -> dict[str, TopicDefinition
     definitions: dict[str, TopicDefinition] = {}
     for path in sorted(directory.glob("*.yaml")):
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            # From the open file, so a syntax or encoding error names it, not `<unicode string>`.
+            with path.open("rb") as definition_file:
+                raw = yaml.safe_load(definition_file)
         except yaml.YAMLError as exc:
             raise TopicDefinitionError(f"{path}: not valid YAML: {exc}") from exc
+        except OSError as exc:
+            raise TopicDefinitionError(f"cannot read {path}: {exc.strerror}") from exc
         try:
             definition = TopicDefinition.model_validate(raw)
         except ValidationError as exc:
