@@ -9,6 +9,7 @@ commits nothing.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -328,7 +329,12 @@ def serve(probe: LagProbe, host: str, port: int, interval: float, count: int | N
     collector = LagCollector()
     registry = CollectorRegistry()
     registry.register(collector)
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except socket.gaierror as exc:  # --host is not an address of this machine's resolver
+        raise UsageError(f"cannot serve the lag on {host}:{port}: {exc.strerror}") from None
+    except OSError as exc:  # the port is taken, or not this user's to bind
+        raise RunError(f"cannot serve the lag on {host}:{port}: {exc.strerror or exc}") from None
     log.info("lag_exporter_listening", host=host, port=port, group=probe.group)
     try:
         done = 0

@@ -30,7 +30,11 @@ def lag(
     ] = None,
     serve: Annotated[
         int | None,
-        typer.Option(help="Export the lag as Prometheus metrics on this port until stopped."),
+        typer.Option(
+            help="Export the lag as Prometheus metrics on this port until stopped.",
+            min=1,
+            max=65535,
+        ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address --serve listens on.")] = "127.0.0.1",
 ) -> None:

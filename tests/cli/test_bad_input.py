@@ -398,6 +398,64 @@ def test_worker_with_a_policy_file_with_a_typo_names_it(
     assert expected.format(path=typo) in out and "<unicode string>" not in out
 
 
+# --- topic definitions and the lag exporter --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'name: "x"\npartitions: [\n', "not valid YAML: while parsing a flow node"),
+        (NOT_UTF8, "not valid YAML: unacceptable character #x00ff"),
+        (None, "cannot read {path}: Is a directory"),
+    ],
+    ids=["yaml-syntax", "not-utf8", "a-folder"],
+)
+def test_a_topic_definition_that_cannot_be_read_names_its_file(
+    tmp_path: Path, content: bytes | None, expected: str
+) -> None:
+    path = tmp_path / "support.messages.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    code, out = _invoke("topics", "--check", "--dir", str(tmp_path))
+    assert code == 2
+    assert expected.format(path=path) in _sentence(out)
+    assert "<unicode string>" not in out
+    if content is not None:
+        assert f'in "{path}"' in out
+
+
+def test_lag_serve_on_a_port_that_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out = _invoke("lag", "--serve", str(port))
+    assert code == 1
+    assert f"error: cannot serve the lag on 127.0.0.1:{port}: Address already in use\n" == (
+        _sentence(out)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code_expected", "expected"),
+    [
+        (["--serve", "99999"], 2, "Invalid value for '--serve': Input should be less than or "
+         "equal to 65535"),
+        (["--serve", "9", "--host", "nohost.invalid"], 2,
+         "error: cannot serve the lag on nohost.invalid:9:"),
+    ],
+    ids=["port", "host"],
+)  # fmt: skip
+def test_lag_serve_on_an_address_that_is_not_one(
+    args: list[str], code_expected: int, expected: str
+) -> None:
+    code, out = _invoke("lag", *args)
+    assert code == code_expected
+    assert expected in _unboxed(out)
+
+
 # --- no broker ---------------------------------------------------------------------------------
 
 
