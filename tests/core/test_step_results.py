@@ -190,15 +190,23 @@ def test_the_channel_picks_the_operating_point(events: EventFactory) -> None:
 
 
 def test_a_score_judges_on_the_channel_of_the_conversation(events: EventFactory) -> None:
-    steps = Steps(make_policy())
-    first, second = (
-        events.customer("meh", channel="social"),
-        events.customer("meh", channel="social"),
-    )
-    steps.feed(first, second)
-    # A mildly low score for the second turn re-judges both, still below the social bar: nothing
-    # to offer (at the chat bar both would count).
-    nothing(steps(events.sentiment(second.message_id, -0.3)), steps)
+    # "hmm" (0.3) is dissatisfied at the social bar (0.24), not at the chat bar (0.45). A low score
+    # for the calm second turn makes it the second dissatisfied turn on social only.
+    for channel, offered in (("chat", False), ("social", True)):
+        steps = Steps(make_policy())
+        conv = f"conv-{channel}"
+        first = events.customer("hmm", conv, channel=channel)
+        second = events.customer("hello", conv, channel=channel)
+        fed = steps.feed(first, second)
+        assert [d.action for r in fed for d in r.decisions] == ["continue", "continue"]
+        result = steps(events.sentiment(second.message_id, -0.9, conv))
+        if offered:
+            (offer,) = result.decisions
+            assert offer.action == "offer_transfer"
+            evidence = offer.triggers[0].evidence
+            assert [e.message_id for e in evidence] == [first.message_id, second.message_id]
+        else:
+            nothing(result, steps)
 
 
 def test_a_turn_exactly_at_the_lateness_bound_still_fires_the_window_rules(
