@@ -78,7 +78,9 @@ def visible(bootstrap: str, partitions: dict[str, int], timeout: float = 60.0) -
 class Isolated:
     """A unique topic prefix and app id, with every defined topic created under the prefix."""
 
-    prefix: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:10]}.")
+    # A letter before the random part: ten bare digits would read as a phone number to the log
+    # redaction, and a test that looks for its topics in the worker's log would not find them.
+    prefix: str = field(default_factory=lambda: f"it-t{uuid.uuid4().hex[:10]}.")
     # The shared test broker unless a test runs its own (tests/integration/private_broker.py).
     bootstrap: str = BOOTSTRAP
 

@@ -47,7 +47,7 @@ def _broker() -> None:
 
 
 def test_no_topics_no_start(tmp_path: Path) -> None:
-    prefix = f"it-{uuid.uuid4().hex[:10]}."
+    prefix = f"it-t{uuid.uuid4().hex[:10]}."
     done = start_worker(prefix, tmp_path)
     assert done.returncode == 1
     assert "escalation topics" in done.stderr

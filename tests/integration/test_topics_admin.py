@@ -47,7 +47,7 @@ def admin() -> AdminClient:
 @pytest.fixture
 def prefix(admin: AdminClient) -> Iterator[str]:
     """A unique topic prefix per test, so tests never see each other's topics; deleted after."""
-    value = f"it-{uuid.uuid4().hex[:12]}."
+    value = f"it-t{uuid.uuid4().hex[:12]}."
     yield value
     names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(value)]
     if names:
