@@ -1,8 +1,9 @@
 """What `escalation backtest` and `escalation export` do, as plain functions returning exit codes.
 
 Exit codes follow stream/errors.py: 0 done; 2 the command, the event file or a policy is wrong (bad
-arguments, a malformed line under `--on-error stop`, an empty file, an invalid policy); 1 the run
-failed (the cluster did not answer, a missing topic, a timeout, an unwritable output).
+arguments, a malformed line under `--on-error stop`, an empty file or one whose every line was
+skipped, an output that cannot be written, an invalid policy); 1 the run failed (the cluster did
+not answer, a missing topic, a topic range with no event, a timeout).
 """
 
 from __future__ import annotations
