@@ -23,6 +23,7 @@ from stream.worker import health, judging, log_limits, metrics
 from stream.worker.batches import CaughtUp, StateTable, batches
 from stream.worker.consumer import AtLeastOnceApp, AtLeastOnceConsumer
 from stream.worker.deadletters import deadletter_key, deliver_until_written
+from stream.worker.declarations import kept_table, raw_topic
 from stream.worker.floors import FLOOR_TABLE, PartitionFloors
 from stream.worker.fold import BatchFold
 from stream.worker.handler import Handled, RawRecord, RecordHandler
@@ -94,25 +95,18 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
 
-    def raw(*names: str) -> faust.TopicT:
-        return app.topic(
-            *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
+    inputs = raw_topic(app, *(settings.topic(name) for name in INPUT_TOPICS))
+    decisions = raw_topic(app, settings.topic("escalation.decisions"))
+    handoffs = raw_topic(app, settings.topic("escalation.handoffs"))
+    deadletters = raw_topic(app, settings.topic("support.deadletter"))
 
-    inputs = raw(*(settings.topic(name) for name in INPUT_TOPICS))
-    decisions = raw(settings.topic("escalation.decisions"))
-    handoffs = raw(settings.topic("escalation.handoffs"))
-    deadletters = raw(settings.topic("support.deadletter"))
-
-    states = app.Table(
+    states = kept_table(
+        app,
         STATE_TABLE,
-        default=None,
         partitions=settings.partitions,
-        key_type=str,
         # The handler writes the state's own versioned bytes (stream/core/statecodec.py); an
         # older changelog of JSON objects is read as raw bytes and still decodes.
         value_type=bytes,
-        options={"driver": "rocksdict"},
         help="Per-customer state folded by the decision core; exact event-time windows live here.",
     )
     # Live diagnostics for the calibration loop: counts of decisions by category, trigger and
@@ -131,13 +125,11 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
 
     # Each partition's kept floor (stream/worker/floors.py), recovered with the partition: the gate
     # refuses what an earlier sweep may have expired, after a restart or a takeover too.
-    floor_table = app.Table(
+    floor_table = kept_table(
+        app,
         FLOOR_TABLE,
-        default=None,
         partitions=settings.partitions,
-        key_type=str,
         value_type=bytes,
-        options={"driver": "rocksdict"},
         help="The idle sweep's kept floor of each partition; the gate refuses older events.",
     )
 

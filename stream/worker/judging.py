@@ -40,6 +40,7 @@ from stream.settings import Settings
 from stream.worker import metrics
 from stream.worker.batches import StateTable, TimeSlices, batches
 from stream.worker.deadletters import deadletter_key, deliver_until_written
+from stream.worker.declarations import kept_table, raw_topic
 from stream.worker.decoding import TopicDecoder, Undecoded
 from stream.worker.handler import RawRecord
 
@@ -312,21 +313,13 @@ def install(
         return
     _declare_changelog(settings)
     judging = Judging(settings, policy, deadletter)
-    raw: dict[str, Any] = {
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
-    sources = app.topic(*judging.topics, **raw)
-    output = app.topic(settings.topic(OUTPUT_TOPIC), **raw)
-    deadletters = app.topic(settings.topic("support.deadletter"), **raw)
-    memories = app.Table(
+    sources = raw_topic(app, *judging.topics)
+    output = raw_topic(app, settings.topic(OUTPUT_TOPIC))
+    deadletters = raw_topic(app, settings.topic("support.deadletter"))
+    memories = kept_table(
+        app,
         JUDGING_TABLE,
-        default=None,
         partitions=settings.partitions,
-        key_type=str,
-        options={"driver": "rocksdict"},
         help="Per-customer facts of conversations still within their judging horizon.",
     )
 
