@@ -274,11 +274,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
             journal.writelines(f"{r.topic}\t{r.partition}\t{r.offset}\n" for r, _, _ in ready)
         out = folder.fold((r, p) for r, p, _ in ready)
         for raw_record, dead in out.deadletters:
-            where = {
-                "topic": raw_record.topic,
-                "partition": raw_record.partition,
-                "offset": raw_record.offset,
-            }
+            where = raw_record.where
             log.warning("dead_letter", **where, reason=dead.reason)
             assert dead.deadletter is not None
             # Waits for the broker's acknowledgement: the record is acked (and its offset
