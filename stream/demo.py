@@ -22,7 +22,8 @@ from confluent_kafka.admin import AdminClient
 from pydantic import ValidationError
 
 from stream.broker import require_broker
-from stream.errors import EXIT_USAGE, EscalationError
+from stream.command_io import fail
+from stream.errors import EscalationError, UsageError
 from stream.replay import CORPUS_PATH, ReplayConfig, iter_events
 from stream.replay.kafka import default_encoder, produce
 from stream.serde import RegistryConfig, serde_for_topic
@@ -273,11 +274,9 @@ def main() -> None:
     try:
         code = run(args.conversations, args.keep, args.rate)
     except ValidationError as exc:
-        print(f"error: {settings_problem(exc)}", file=sys.stderr)
-        code = EXIT_USAGE
+        code = fail(UsageError(settings_problem(exc)), sys.stderr)
     except EscalationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = exc.exit_code
+        code = fail(exc, sys.stderr)
     raise SystemExit(code)
 
 
