@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
-from stream.core.policy import Policy, PolicyError, load_policy
+import yaml
+
+from stream.core.policy import DuplicateKeyError, Policy, PolicyError, load_policy
 from stream.errors import EscalationError, UsageError
+from stream.yaml_errors import yaml_problem
 
 
 def load_named_policy(path: Path, role: str = "") -> Policy:
@@ -25,7 +29,16 @@ def load_named_policy(path: Path, role: str = "") -> Policy:
         return load_policy(path)
     except PolicyError as exc:
         label = f"{role} policy" if role else "policy"
-        raise PolicyError([("", f"{path}: invalid {label}: {exc}")]) from exc
+        raise PolicyError([("", f"{path}: invalid {label}: {policy_problem(exc)}")]) from exc
+
+
+def policy_problem(exc: PolicyError) -> str:
+    """What is wrong with a policy, on one line: a YAML syntax error as its line, column and
+    problem (`stream.yaml_errors`), anything else as the policy's own message."""
+    cause = exc.__cause__
+    if isinstance(cause, yaml.YAMLError) and not isinstance(cause, DuplicateKeyError):
+        return yaml_problem(cause)
+    return str(exc)
 
 
 def input_file(path: Path, what: str) -> Path:
@@ -35,6 +48,24 @@ def input_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise UsageError(f"{what} {path} does not exist")
     return path
+
+
+@contextmanager
+def removed_on_failure(folder: Path) -> Iterator[None]:
+    """Removes, if the block fails, the folders of `folder`'s path that did not exist before it:
+    a failed run leaves no empty output folder it created behind.
+
+    Only empty folders are removed (`rmdir`), deepest first, so a folder the user had, or one
+    anything else has written into, stays.
+    """
+    new = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        yield
+    except BaseException:
+        for path in new:
+            with suppress(OSError):  # not empty, already gone, or not ours to remove
+                path.rmdir()
+        raise
 
 
 def check_writable(out: Path) -> None:

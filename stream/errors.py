@@ -2,7 +2,9 @@
 
 Every command follows one rule, so a script calling `escalation` can tell its own mistakes from the
 system's: exit 2 when the command, an input file or a policy is wrong (fix the call and retry),
-exit 1 when a correct command failed to run or the cluster did not answer (retry later). This module
+exit 1 when a correct command failed to run or the cluster did not answer (retry later). A topic
+that does not exist is 1 in every command, as topics that differ from `topics/` are for `topics
+--check` and the worker: the cluster is not ready (`escalation topics` makes it). This module
 imports nothing, so the pure decision core can derive its errors from it too.
 """
 

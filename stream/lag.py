@@ -146,7 +146,9 @@ class LagProbe:
         for name in self.topics:
             topic = metadata.topics.get(name)
             if topic is None or topic.error is not None:
-                raise UsageError(f"topic {name!r} does not exist")
+                # Exit 1, as backtest, export, replay and the worker do on a missing topic: the
+                # command is right, the cluster is not ready (`escalation topics` creates it).
+                raise LagError(f"topic {name!r} does not exist")
             tps.extend(TopicPartition(name, p) for p in sorted(topic.partitions))
         return tps
 
@@ -296,6 +298,20 @@ def render(report: LagReport, prefix: str = "") -> Any:
         _age(report.max_time_lag_seconds()),
     )
     return table
+
+
+def summary_line(report: LagReport, prefix: str = "") -> str:
+    """The report as one plain line, for `--watch` into a file or a pipe, where a live table that
+    redraws itself would be escape codes or nothing: time, total, time lag, each topic's lag."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(report.measured_at))
+    topics = ", ".join(
+        f"{topic.removeprefix(prefix)} {sum(p.lag for p in rows)}"
+        for topic, rows in report.by_topic().items()
+    )
+    return (
+        f"{stamp} group {report.group}: lag {report.total}, "
+        f"time lag {_age(report.max_time_lag_seconds())} ({topics})"
+    )
 
 
 def _age(seconds: float) -> str:

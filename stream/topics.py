@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from stream.broker import require_broker
 from stream.errors import BadInputError
 from stream.logs import librdkafka_log
+from stream.yaml_errors import yaml_problem
 
 DEFAULT_DIRECTORY: Final[Path] = Path(__file__).resolve().parent.parent / "topics"
 
@@ -177,7 +178,7 @@ def load_definitions(directory: Path | None = None) -> dict[str, TopicDefinition
             with path.open("rb") as definition_file:
                 raw = yaml.safe_load(definition_file)
         except yaml.YAMLError as exc:
-            raise TopicDefinitionError(f"{path}: not valid YAML: {exc}") from exc
+            raise TopicDefinitionError(f"{path}: {yaml_problem(exc)}") from exc
         except OSError as exc:
             raise TopicDefinitionError(f"cannot read {path}: {exc.strerror}") from exc
         try:

@@ -34,11 +34,13 @@ from stream.command_io import (
     check_writable,
     fail,
     input_file,
+    load_named_policy,
+    removed_on_failure,
     report_footer,
     write_report,
 )
 from stream.core.decision import Decision
-from stream.core.policy import Policy, PolicyError, default_policy, load_policy
+from stream.core.policy import Policy, default_policy
 from stream.errors import EXIT_OK, BadInputError, EscalationError, RunError, UsageError
 from stream.settings import Settings
 
@@ -94,13 +96,6 @@ def _kafka_source(
         on_error=mode,
         warn=warn,
     )
-
-
-def _load(path: Path, role: str) -> Policy:
-    try:
-        return load_policy(path)
-    except PolicyError as exc:
-        raise UsageError(f"{role} policy {path}: {exc}") from exc
 
 
 class _DecisionFile:
@@ -174,9 +169,33 @@ def run_backtest(
 
     Exceptions from the source (InputError, SourceError) or from `step` (StepError) propagate;
     so does `nothing_read` when given and the source yields no event (a report of nothing is
-    all n/a). Nothing is left behind that looks like a finished run.
+    all n/a). Nothing is left behind that looks like a finished run, nor any folder it made.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    # Each folder a failed run created goes, up to and including `out` if it is new.
+    with removed_on_failure(out / "candidate"), removed_on_failure(out / "baseline"):
+        out.mkdir(parents=True, exist_ok=True)
+        results = _decide(source, candidate, baseline, out, progress, nothing_read)
+    report = build_report(
+        results["candidate"],
+        results["baseline"],
+        source=source.summary(),
+        candidate_path=candidate_path,
+        baseline_path=baseline_path,
+        max_changed=max_changed,
+    )
+    write_report(out, report, render)
+    return results, report
+
+
+def _decide(
+    source: EventSource,
+    candidate: Policy,
+    baseline: Policy,
+    out: Path,
+    progress: bool,
+    nothing_read: EscalationError | None,
+) -> dict[str, RunResult]:
+    """Both policies' decisions into `out`'s candidate/ and baseline/, in place only on success."""
     files = {
         "candidate": _DecisionFile(out / "candidate" / "decisions.jsonl"),
         "baseline": _DecisionFile(out / "baseline" / "decisions.jsonl"),
@@ -208,16 +227,7 @@ def run_backtest(
         raise
     for file in files.values():
         file.commit()
-    report = build_report(
-        results["candidate"],
-        results["baseline"],
-        source=source.summary(),
-        candidate_path=candidate_path,
-        baseline_path=baseline_path,
-        max_changed=max_changed,
-    )
-    write_report(out, report, render)
-    return results, report
+    return results
 
 
 def backtest_command(
@@ -251,36 +261,38 @@ def backtest_command(
             raise UsageError("give either --events FILE or --from and --to, not both or neither")
         if max_changed < 0:
             raise UsageError("max_changed must not be negative")
-        candidate = _load(policy, "candidate")
-        base = _load(baseline, "baseline") if baseline is not None else default_policy()
-        check_writable(out)
-        source: EventSource
-        if events is not None:
-            _check_event_file(events)
-            bounds = (settings or Settings()).time_bounds()
-            now_ms = int(time.time() * 1000)
-            source = JsonlSource(events, mode, warn=stderr, bounds=bounds, now_ms=now_ms)
-            nothing_read: EscalationError = BadInputError(
-                f"event file {events} has no usable event (every line was skipped or refused)"
+        candidate = load_named_policy(policy, "candidate")
+        base = load_named_policy(baseline, "baseline") if baseline is not None else default_policy()
+        # A run that fails (an event file refused, a topic missing) leaves no folder it made.
+        with removed_on_failure(out):
+            check_writable(out)
+            source: EventSource
+            if events is not None:
+                _check_event_file(events)
+                bounds = (settings or Settings()).time_bounds()
+                now_ms = int(time.time() * 1000)
+                source = JsonlSource(events, mode, warn=stderr, bounds=bounds, now_ms=now_ms)
+                nothing_read: EscalationError = BadInputError(
+                    f"event file {events} has no usable event (every line was skipped or refused)"
+                )
+            else:
+                source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
+                nothing_read = RunError(
+                    f"the input topics hold no event appended between {from_} and {to}: "
+                    "nothing to backtest"
+                )
+            show = stderr.isatty() if progress is None else progress
+            _, report = run_backtest(
+                source,
+                candidate,
+                base,
+                out,
+                candidate_path=str(policy),
+                baseline_path=str(baseline) if baseline is not None else "(shipped default)",
+                progress=show,
+                max_changed=max_changed,
+                nothing_read=nothing_read,
             )
-        else:
-            source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
-            nothing_read = RunError(
-                f"the input topics hold no event appended between {from_} and {to}: "
-                "nothing to backtest"
-            )
-        show = stderr.isatty() if progress is None else progress
-        _, report = run_backtest(
-            source,
-            candidate,
-            base,
-            out,
-            candidate_path=str(policy),
-            baseline_path=str(baseline) if baseline is not None else "(shipped default)",
-            progress=show,
-            max_changed=max_changed,
-            nothing_read=nothing_read,
-        )
     except EscalationError as exc:
         return fail(exc, stderr)
     for line in _summary_lines(report, out):
@@ -314,10 +326,11 @@ def export_command(
     stderr = stderr or sys.stderr
     try:
         mode = check_on_error(on_error)
-        check_output_file(out, create_folder=True)
-        source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
-        show = stderr.isatty() if progress is None else progress
-        written = write_source(source, out, progress=show)
+        with removed_on_failure(out.parent):
+            check_output_file(out, create_folder=True)
+            source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
+            show = stderr.isatty() if progress is None else progress
+            written = write_source(source, out, progress=show)
     except EscalationError as exc:
         return fail(exc, stderr)
     skipped = f", {source.skipped_count:,} skipped" if source.skipped_count else ""

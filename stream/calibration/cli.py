@@ -2,8 +2,8 @@
 
 Writes `DIR/report.json`, `DIR/report.html` and, when a change is supported, `DIR/proposal.yaml`.
 Exit codes (stream/errors.py): 0 reviewed; 1 nothing in the month could be judged (the report says
-why) or the cluster failed; 2 the command or its input was wrong (a bad month, an invalid policy,
-a malformed event line).
+why) or the cluster failed (no broker, a missing topic); 2 the command or its input was wrong (a
+bad month, an invalid policy, a malformed event line). A failed review leaves no folder it made.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from stream.command_io import (
     fail,
     input_file,
     load_named_policy,
+    removed_on_failure,
     report_footer,
     write_report,
 )
@@ -93,26 +94,33 @@ def calibrate_command(
         if (events is None) == (not from_topics):
             raise ReviewError("give either --events FILE or --from-topics, not both or neither")
         current = load_named_policy(policy)
-        check_writable(out)
-        source: EventSource
-        if events is not None:
-            input_file(events, "event file")
-            source = JsonlSource(events, mode, warn=stderr)
-        else:
-            start, end = period_read_range(period, current)
-            source = settings_source(
-                settings or Settings(), start, end, bootstrap=bootstrap, on_error=mode, warn=stderr
+        # A review that fails (a file refused, a topic missing) leaves no folder it made.
+        with removed_on_failure(out):
+            check_writable(out)
+            source: EventSource
+            if events is not None:
+                input_file(events, "event file")
+                source = JsonlSource(events, mode, warn=stderr)
+            else:
+                start, end = period_read_range(period, current)
+                source = settings_source(
+                    settings or Settings(),
+                    start,
+                    end,
+                    bootstrap=bootstrap,
+                    on_error=mode,
+                    warn=stderr,
+                )
+            show = stderr.isatty() if progress is None else progress
+            result = run_review(
+                source,
+                current,
+                period,
+                current_text=policy.read_text(encoding="utf-8"),
+                current_path=str(policy),
+                settings=review_settings,
+                progress=show,
             )
-        show = stderr.isatty() if progress is None else progress
-        result = run_review(
-            source,
-            current,
-            period,
-            current_text=policy.read_text(encoding="utf-8"),
-            current_path=str(policy),
-            settings=review_settings,
-            progress=show,
-        )
     except EscalationError as exc:
         return fail(exc, stderr)
     report = result.report

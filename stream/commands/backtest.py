@@ -43,7 +43,11 @@ def backtest(
     on_error: OnRunError = OnError.stop,
     bootstrap: Bootstrap = None,
 ) -> None:
-    """Replay history through a candidate policy, side by side with the one in force."""
+    """Replay history through a candidate policy, side by side with the one in force.
+
+    Exit 2 when an option, the event file or a policy is wrong; 1 when no broker answers, an input
+    topic does not exist or the range holds no event. A failed run leaves no folder it made.
+    """
     from stream.backtest.cli import backtest_command
 
     code = backtest_command(
@@ -70,7 +74,11 @@ def export(
         OnError, typer.Option(help="An undecodable record: stop the export, or skip it.")
     ] = OnError.stop,
 ) -> None:
-    """Write a time range of the input topics to a JSON Lines event file (a frozen test set)."""
+    """Write a time range of the input topics to a JSON Lines event file (a frozen test set).
+
+    Exit 2 when an option or the output is wrong; 1 when no broker answers or an input topic does
+    not exist.
+    """
     from stream.backtest.cli import export_command
 
     code = export_command(from_, to, out, bootstrap, on_error.value, settings=settings_of(ctx))

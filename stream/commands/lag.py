@@ -19,7 +19,13 @@ def lag(
         list[str] | None,
         typer.Option(help="Topic to measure (repeatable); every input topic if omitted."),
     ] = None,
-    watch: Annotated[bool, typer.Option(help="Refresh a live table until interrupted.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            help="Refresh a live table until interrupted; one plain line per refresh when the "
+            "output is not a terminal."
+        ),
+    ] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes.", min=0.1)] = 2.0,
     count: Annotated[
         int | None, typer.Option(help="Stop after this many refreshes (--watch, --serve).", min=1)
@@ -38,12 +44,16 @@ def lag(
     ] = None,
     host: Annotated[str, typer.Option(help="Address --serve listens on.")] = "127.0.0.1",
 ) -> None:
-    """Committed offset, end offset, lag and time lag per partition of the input topics."""
+    """Committed offset, end offset, lag and time lag per partition of the input topics.
+
+    Exit 1 when the total lag is above --max-lag, a topic does not exist, no broker answers or
+    --serve's port is taken; 2 when an option is wrong.
+    """
     from rich.console import Console
     from rich.live import Live
 
     from stream import logs
-    from stream.lag import LagProbe, LagReport, render, watch_reports
+    from stream.lag import LagProbe, LagReport, render, summary_line, watch_reports
     from stream.lag import serve as serve_lag
     from stream.topics import INPUT_TOPICS
 
@@ -62,7 +72,14 @@ def lag(
         if serve is not None:
             serve_lag(probe, host, serve, interval, count)
             return
-        if watch:
+        if watch and not console.is_terminal:
+            # Into a file or a pipe a live table shows nothing: one plain line per refresh.
+            try:
+                for report in watch_reports(probe, interval, count):
+                    typer.echo(summary_line(report, settings.topic_prefix))
+            except KeyboardInterrupt:
+                pass
+        elif watch:
             with Live(console=console, auto_refresh=False) as live:
                 try:
                     for report in watch_reports(probe, interval, count):

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from stream.command_io import check_output_file
+from stream.command_io import check_output_file, policy_problem
 from stream.commands import load_named_policy, settings_of
 from stream.core.policy import Policy
 from stream.errors import UsageError
@@ -119,7 +119,10 @@ def publish_gate(
     try:
         initial: Policy | None = load_policy(settings.policy_path)
     except PolicyError as exc:
-        typer.echo(f"note: the start-up policy {settings.policy_path} is invalid: {exc}", err=True)
+        typer.echo(
+            f"note: the start-up policy {settings.policy_path} is invalid: {policy_problem(exc)}",
+            err=True,
+        )
         initial = None
     if initial is not None:
         try:

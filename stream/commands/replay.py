@@ -11,7 +11,7 @@ import typer
 
 from stream.command_io import check_output_file
 from stream.commands import settings_of
-from stream.errors import BadInputError, UsageError
+from stream.errors import BadInputError, RunError, UsageError
 
 
 def replay(
@@ -26,7 +26,7 @@ def replay(
     seed: Annotated[int, typer.Option(help="Seed of everything synthetic.")] = 7,
     conversations: Annotated[
         int | None,
-        typer.Option(min=0, help="Replay the first N conversations; all if omitted."),
+        typer.Option(min=0, help="Replay the first N conversations (1 or more); all if omitted."),
     ] = None,
     jsonl: Annotated[
         Path | None, typer.Option(help="Write JSON Lines here instead of producing to Kafka.")
@@ -46,10 +46,19 @@ def replay(
         typer.Option(help="Place the conversations in this month, YYYY-MM (UTC), for a review."),
     ] = None,
 ) -> None:
-    """Replay real airline support conversations as input events, to Kafka or to a file."""
+    """Replay real airline support conversations as input events, to Kafka or to a file.
+
+    Exit 2 when an option or the corpus file is wrong (--conversations 0 replays nothing); 1 when
+    no broker answers, an input topic does not exist or an event is not delivered.
+    """
     from stream.replay import CORPUS_PATH, ReplayConfig, iter_events, write_jsonl
 
     settings = settings_of(ctx)
+    if conversations == 0:
+        # As a backtest of an empty file: a run that would do nothing is a wrong call.
+        raise UsageError(
+            "--conversations 0: nothing to replay; give 1 or more, or leave it out to replay all"
+        )
     if rate is not None and not rate > 0:
         raise UsageError(f"--rate must be a positive number of events per second, got {rate:g}")
     path = source if source is not None else settings.datasets_dir / CORPUS_PATH
@@ -75,7 +84,7 @@ def replay(
     # The corpus is read on the first event: a missing or wrong file fails here, before any
     # output exists or any broker is contacted.
     first = next(events, None)
-    if first is None and conversations != 0:
+    if first is None:
         raise BadInputError(f"{path} has no usable conversation (no customer turn in any row)")
     stream = itertools.chain([first] if first is not None else [], events)
     if jsonl is not None:
@@ -88,12 +97,20 @@ def replay(
     from stream.topics import EVENT_TOPICS
 
     config = settings.confluent_config()
-    require_broker(config, settings.broker_wait_seconds)
+    topic_for = {kind: settings.topic(name) for kind, name in EVENT_TOPICS.items()}
+    cluster = require_broker(config, settings.broker_wait_seconds)
+    for kind, topic in topic_for.items():
+        # Asked once here: a producer would retry each event into a missing topic for a minute.
+        if topic not in cluster.topics:
+            raise RunError(
+                f"topic {topic!r} ({kind} events) does not exist; run `escalation topics` "
+                "with the same ESCALATION_* settings to create it"
+            )
     delivered = produce(
         stream,
         settings.bootstrap_servers,
         rate=rate,
-        topic_for={kind: settings.topic(name) for kind, name in EVENT_TOPICS.items()},
+        topic_for=topic_for,
         encode=default_encoder(registry=settings.registry()),
         producer_config={k: v for k, v in config.items() if k != "bootstrap.servers"},
     )

@@ -1,0 +1,107 @@
+"""The commands on a real broker whose topics are missing or just made, run as a user runs them.
+
+A missing topic is exit 1 in every command, as `topics --check` reports it: the call is right, the
+cluster is not ready (`escalation topics` makes it). `lag --watch` into a pipe prints a line per
+refresh.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stream.topics import INPUT_TOPICS
+from tests.commands import run_module
+from tests.integration.kafka_helpers import (
+    BOOTSTRAP,
+    Isolated,
+    broker_available,
+    cli_env,
+    isolated_topics,
+    produce_raw,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def no_topics(tmp_path: Path) -> dict[str, str]:
+    """The environment of a command whose topic prefix names no topic on the broker."""
+    if not broker_available():
+        pytest.skip("no Kafka broker; start one with deploy/kafka/kafka.sh up")
+    prefix = f"it-none{uuid.uuid4().hex[:10]}."
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "ESCALATION_TOPIC_PREFIX": prefix,
+        "ESCALATION_APP_ID": f"{prefix}worker",
+        "ESCALATION_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["lag"], "error: topic '{prefix}support.messages' does not exist\n"),
+        (["lag", "--topic", "{prefix}typo"], "error: topic '{prefix}typo' does not exist\n"),
+        (["backtest", "--policy", "policy/default.yaml", "--from", "2024-06-01", "--to",
+          "2024-06-02", "--out", "{tmp}/out/report"],
+         "error: topic '{prefix}support.messages' (message events) does not exist\n"),
+        (["export", "--from", "2024-06-01", "--to", "2024-06-02", "--out", "{tmp}/out/e.jsonl"],
+         "error: topic '{prefix}support.messages' (message events) does not exist\n"),
+        (["calibrate", "--month", "2024-06", "--policy", "policy/default.yaml", "--from-topics",
+          "--out", "{tmp}/out/review"],
+         "error: topic '{prefix}support.messages' (message events) does not exist\n"),
+        (["replay", "--conversations", "2"],
+         "error: topic '{prefix}support.messages' (message events) does not exist; run "
+         "`escalation topics` with the same ESCALATION_* settings to create it\n"),
+        (["worker"], "{prefix}support.messages: drift: does not exist"),
+        (["topics", "--check"], ""),
+    ],
+    ids=["lag", "lag-topic", "backtest", "export", "calibrate", "replay", "worker", "topics"],
+)  # fmt: skip
+def test_a_missing_topic_is_exit_1_in_every_command(
+    no_topics: dict[str, str], tmp_path: Path, args: list[str], expected: str
+) -> None:
+    prefix = no_topics["ESCALATION_TOPIC_PREFIX"]
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{prefix}", prefix) for a in args]
+    done = run_module("stream.cli", *argv, env=no_topics)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    if args[0] in ("worker", "topics"):  # a list of every difference, on stderr or stdout
+        listing = done.stderr + done.stdout
+        assert f"{prefix}support.messages" in listing and "does not exist" in listing
+        assert expected.format(prefix=prefix) in listing
+    else:
+        assert done.stderr == expected.format(prefix=prefix)
+        assert done.stdout == ""
+    assert not (tmp_path / "out").exists()  # and no output folder is left behind
+
+
+@pytest.fixture(scope="module")
+def isolated() -> Iterator[Isolated]:
+    yield from isolated_topics()
+
+
+def test_lag_watch_into_a_pipe_prints_one_line_per_refresh(isolated: Isolated) -> None:
+    for n in range(3):
+        produce_raw(isolated, "support.messages", f"c-{n}".encode(), b"x")
+    done = run_module(
+        "stream.cli", "lag", "--watch", "--count", "2", "--interval", "0.2",
+        env=cli_env(isolated), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, done.stdout
+    topics = ", ".join(f"{name} {3 if name == 'support.messages' else 0}" for name in INPUT_TOPICS)
+    shape = re.compile(
+        rf"\d\d:\d\d:\d\d group {re.escape(isolated.app_id)}: lag 3, "
+        rf"time lag \d+(\.\d)?[smhd] \({re.escape(topics)}\)"
+    )
+    assert all(shape.fullmatch(line) for line in lines), lines
+    assert "\x1b" not in done.stdout  # no escape codes of a live table
