@@ -22,6 +22,7 @@ that left them out (`make choose-signal`, bench/results/signal_cv.json).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -296,26 +297,41 @@ def us_per_call(function: Callable[[], object], count: int) -> float:
     return round(best / count * 1e6, 2)
 
 
+def kept_context(turn: LabelledTurn) -> turn_model.TurnContext:
+    """The context `step` builds from the state for this turn: the texts before it, and the
+    previous customer turn's marker kinds and lexicon score as `step` analysed and kept them
+    when it folded that turn (stream/core/step.py, `_kept_lexicon`, `_carried`)."""
+    context = signal_data.context_of(turn)
+    earlier = turn.previous_customer
+    if not earlier:
+        return context
+    before = earlier[-1 - REPEAT_LOOKBACK : -1]
+    limit = turn_model.PREVIOUS_MAX_CHARS
+    if any(len(text) > limit for text in (earlier[-1], *before)):
+        return context  # step keeps no score then: the scorer analyses the texts
+    signal = markers.analyze_turn(earlier[-1], before)
+    kinds = tuple(marker.kind for marker in signal.markers)
+    return dataclasses.replace(context, previous_signal=(kinds, signal.score))
+
+
 def timing(turns: Sequence[LabelledTurn], vader: SentimentIntensityAnalyzer) -> dict[str, Any]:
     sample = list(turns[:TIMING_TURNS])
     signals = [markers.analyze(t.text) for t in sample]
-    contexts = [signal_data.context_of(t) for t in sample]
+    from_texts = [signal_data.context_of(t) for t in sample]
+    from_state = [kept_context(t) for t in sample]
 
-    def model() -> None:
-        # As in `step`: the turn model's caches cold (each turn comes with a new tuple of earlier
-        # turns), and the previous turn's markers in analyze_turn's cache, where `step` left them
-        # when it analysed that turn (the untimed first call puts them there).
-        turn_model.clear_caches()
-        for t, s, c in zip(sample, signals, contexts, strict=True):
-            SHIPPED_MODEL.score(t.text, s, c)
+    def scorer(contexts: Sequence[turn_model.TurnContext], analysed: bool) -> Callable[[], None]:
+        def run() -> None:
+            # Every turn comes with a new context, so the scorer's caches are cold as in `step`;
+            # `analysed` leaves the earlier turns' markers in analyze_turn's cache (where `step`
+            # left them when it analysed those turns, if nothing evicted them since).
+            turn_model.clear_caches()
+            if not analysed:
+                markers._analyze_turn.cache_clear()
+            for t, s, c in zip(sample, signals, contexts, strict=True):
+                SHIPPED_MODEL.score(t.text, s, c)
 
-    def model_uncached() -> None:
-        # The worst case: the previous turn's markers evicted too (a busy worker between two
-        # turns of one customer), so they are computed again.
-        turn_model.clear_caches()
-        markers._analyze_turn.cache_clear()
-        for t, s, c in zip(sample, signals, contexts, strict=True):
-            SHIPPED_MODEL.score(t.text, s, c)
+        return run
 
     def rules() -> None:
         for t in sample:
@@ -330,12 +346,24 @@ def timing(turns: Sequence[LabelledTurn], vader: SentimentIntensityAnalyzer) -> 
     load_before = os.getloadavg()
     figures = {
         "turns": len(sample),
-        "with_context": sum(c != turn_model.NO_CONTEXT for c in contexts),
+        "with_context": sum(c != turn_model.NO_CONTEXT for c in from_texts),
         "mean_chars": round(sum(len(t.text) for t in sample) / len(sample), 1),
         "repeats_best_of": TIMING_REPEATS,
-        "turn_signal_model_us_per_turn": us_per_call(model, len(sample)),
+        "with_kept_previous_signal": sum(c.previous_signal is not None for c in from_state),
+        # What `step` pays: the previous turn's signal from the state.
+        "turn_signal_model_us_per_turn": us_per_call(scorer(from_state, True), len(sample)),
+        # The same with every cache cleared (a busy worker between two turns of one customer,
+        # a restart): what a worker sees at worst.
         "turn_signal_model_us_per_turn_previous_turn_uncached": us_per_call(
-            model_uncached, len(sample)
+            scorer(from_state, False), len(sample)
+        ),
+        # The context from texts (training; a state stored by codec version 2, once): the
+        # previous turn analysed again, from analyze_turn's cache or not.
+        "turn_signal_model_us_per_turn_context_from_texts": us_per_call(
+            scorer(from_texts, True), len(sample)
+        ),
+        "turn_signal_model_us_per_turn_context_from_texts_uncached": us_per_call(
+            scorer(from_texts, False), len(sample)
         ),
         "markers_analyze_us_per_turn": us_per_call(rules, len(sample)),
         "vader_polarity_scores_us_per_turn": us_per_call(plain_vader, len(sample)),

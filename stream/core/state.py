@@ -29,6 +29,12 @@ class Turn(Record):
     decided: bool = False
     # The learned turn signal (0..1, likelihood of dissatisfaction); customer turns only.
     signal: float | None = None
+    # The lexicon score the turn's text analysis gave (`markers` are its marker kinds): what the
+    # next customer turn's context takes from this one, kept so that scoring that turn does not
+    # analyse this one again (stream/core/turn_model.py, `previous_summary`). None when unknown:
+    # analysis failed, a text longer than the model reads, a late turn folded before this one,
+    # or a state stored before it was kept; the next turn's context then analyses the texts.
+    lexicon: float | None = None
 
 
 @dataclass(slots=True)

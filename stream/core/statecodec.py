@@ -4,9 +4,13 @@ Why: the state used to go to the changelog as JSON that escaped every non-ASCII 
 emoji became 12 bytes), with no size bound, so one customer sending long emoji messages made a
 record the broker refused, and the worker died on it at every restart.
 
-Format version 2 is one version byte, then the record as UTF-8 JSON without escapes or spaces.
+Format version 3 is one version byte, then the record as UTF-8 JSON without escapes or spaces.
 The record leaves out the customer's and the account's fields that hold their default (an idle
 customer is mostly defaults), which the decoder fills in again: the same version reads both.
+Version 3 adds to each turn the lexicon score its text analysis gave (`Turn.lexicon`), which the
+next customer turn's context reads instead of analysing that turn again. Version 2 is the same
+layout without it, and still loads: its turns read with no kept score, so the next turn's context
+analyses the stored texts, as version 2 did (the same features, at the former cost once).
 Version 1 (a JSON object, as the table stored it before) still loads, so an old changelog
 restores. `encode` holds the result under `max_bytes`: it trims the oldest turns first, leaving
 a count on their conversation (`trimmed_turns`), and only then drops whole conversations, oldest
@@ -24,7 +28,9 @@ from typing import Any, Final
 from stream.core.decision import AccountSnapshot
 from stream.core.state import ConversationState, CustomerState
 
-VERSION: Final[int] = 2
+VERSION: Final[int] = 3
+# Versions of the same layout that still decode; a field a version did not write takes its default.
+_READABLE: Final[frozenset[int]] = frozenset({2, VERSION})
 _HEADER: Final[bytes] = bytes([VERSION])
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _loads = json.JSONDecoder().decode
@@ -93,13 +99,13 @@ def encode(state: CustomerState, max_bytes: int) -> tuple[bytes, int]:
 
 
 def decode(stored: bytes | Mapping[str, Any]) -> CustomerState:
-    """A state from any stored version: version-2 bytes, or a version-1 or 0 JSON object."""
+    """A state from any stored version: version-3 or 2 bytes, or a version-1 or 0 JSON object."""
     if isinstance(stored, Mapping):  # a table that still decodes JSON hands over the object
         return CustomerState.from_record(_upgrade(stored))
     if not stored:
         raise StateCodecError("empty state record")
     first = stored[0]
-    if first == VERSION:
+    if first in _READABLE:
         record = _loads(stored[1:].decode("utf-8"))
     elif first == 0x7B:  # "{": version 1 or 0, the JSON object the table stored before
         record = _upgrade(_loads(stored.decode("utf-8")))

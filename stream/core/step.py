@@ -34,7 +34,7 @@ gives none.
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
@@ -73,7 +73,14 @@ from stream.core.triggers import (
     repeat_contact,
     sentiment,
 )
-from stream.core.turn_model import CONTEXT_TURNS, TurnContext, TurnModel, load_shipped
+from stream.core.turn_model import (
+    CONTEXT_TURNS,
+    PREVIOUS_MAX_CHARS,
+    REPEAT_LOOKBACK,
+    TurnContext,
+    TurnModel,
+    load_shipped,
+)
 from stream.core.vocabulary import (
     CONFIDENCE,
     EXPLICIT_REQUEST,
@@ -84,8 +91,6 @@ from stream.core.vocabulary import (
     Priority,
 )
 
-# How many earlier customer turns a new turn is compared with to spot a repeated question.
-_REPEAT_LOOKBACK = 5
 _MAX_INTENTS = 20
 # The learned turn signal, read once here, at start-up; `step` takes another one as an argument.
 SHIPPED_MODEL: TurnModel = load_shipped()
@@ -111,22 +116,43 @@ def _context(conv: ConversationState, at: int) -> TurnContext:
     """What the turn model may know of the conversation before a customer turn at `at`: the AI
     agent's last turn, the customer's last few turns, and how many customer turns came before
     (the count survives the state's cut of old turns; turns folded late, with a later time, are
-    not "before")."""
+    not "before"); and the signal kept on the customer's last turn, when it is still what that
+    turn's text and the turns now before it give (`_carried`)."""
     previous_ai = ""
     previous: list[str] = []
+    last: Turn | None = None
     later = 0
     for known in conv.turns:
         if known.at > at:
             later += known.role == "customer"
         elif known.role == "customer":
             previous.append(known.text)
+            last = known
         elif known.role == "ai_agent":
             previous_ai = known.text
+    count = len(previous)
     return TurnContext(
         previous_ai,
         tuple(previous[-CONTEXT_TURNS:]),
-        max(len(previous), conv.customer_turns - later),
+        max(count, conv.customer_turns - later),
+        _carried(last, count - 1, count + later == conv.customer_turns),
     )
+
+
+def _carried(last: Turn | None, before: int, whole: bool) -> tuple[tuple[str, ...], float] | None:
+    """The marker kinds and lexicon score of the customer's last turn, as it was analysed when it
+    was folded, if its texts would give them again now: then no earlier turn analyses again.
+
+    That turn was compared with the (up to) REPEAT_LOOKBACK customer turns before it then. A late
+    turn folded before it since clears its `lexicon` (`_add_turn`); the only other change is a cut
+    of the oldest turns, which leaves those REPEAT_LOOKBACK intact while `before` (customer turns
+    still before it) is at least that many, and did not happen while the conversation holds every
+    customer turn it counted (`whole`)."""
+    if last is None or last.lexicon is None:
+        return None
+    if before < REPEAT_LOOKBACK and not whole:
+        return None
+    return tuple(kind for kind, _ in last.markers), last.lexicon
 
 
 class StepResult(NamedTuple):
@@ -248,9 +274,13 @@ def _on_message(
     analysis: TriggerResult | None = None
     if role == "customer":
         context = _context(conv, at)
+        # Compared with this many earlier customer turns to spot a repeated question.
+        earlier = context.previous_customer[-REPEAT_LOOKBACK:]
+        lexicon: float | None = None
         try:
-            signal = analyze_turn(text, context.previous_customer[-_REPEAT_LOOKBACK:])
+            signal = analyze_turn(text, earlier)
             score: float | None = _turn_signal(model, text, signal, context)
+            lexicon = _kept_lexicon(signal, text, earlier)
         except Exception as exc:  # acted on below: hold and escalate, never a silent continue
             signal, score, analysis = _NO_SIGNAL, None, failed(TEXT_ANALYSIS, exc)
         turn = Turn(
@@ -262,6 +292,7 @@ def _on_message(
             signal.negative,
             conv.pending_scores.pop(ev.message_id, None),
             signal=score,
+            lexicon=lexicon,
         )
         conv.customer_turns += 1
     else:
@@ -309,6 +340,18 @@ def _on_message(
     decision = _decision(state, conv, ev, combined, policy, thresholds, hold)
     turn.decided = True
     return _record(state, conv, ev.event_id, decision, combined, policy, errors)
+
+
+def _kept_lexicon(signal: TextSignal, text: str, earlier: tuple[str, ...]) -> float | None:
+    """The lexicon score to keep on the turn for the next one's context: the turn model reads
+    these texts cut to PREVIOUS_MAX_CHARS, so a score from longer ones is not the one it would
+    compute, and is not kept (a policy may keep texts longer than that)."""
+    if len(text) > PREVIOUS_MAX_CHARS:
+        return None
+    for other in earlier:
+        if len(other) > PREVIOUS_MAX_CHARS:
+            return None
+    return signal.score
 
 
 def _redelivered(
@@ -521,7 +564,13 @@ def _add_turn(conv: ConversationState, turn: Turn, cap: int) -> None:
     if not turns or turns[-1].at <= turn.at:
         turns.append(turn)
     else:
-        insort(turns, turn, key=_turn_time)
+        at = bisect_right(turns, turn.at, key=_turn_time)
+        turns.insert(at, turn)
+        if turn.role == "customer":
+            # The customer turns after it were analysed without it before them: what they keep
+            # for the next turn's context is no longer what their texts give (`_carried`).
+            for later in turns[at + 1 :]:
+                later.lexicon = None
     if len(turns) > cap:
         del turns[: len(turns) - cap]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +49,9 @@ __all__ = [
     "clear_caches",
     "context_features",
     "load_shipped",
+    "PREVIOUS_MAX_CHARS",
+    "REPEAT_LOOKBACK",
+    "previous_summary",
     "turn_features",
 ]
 
@@ -111,11 +114,17 @@ class TurnContext:
 
     `previous_customer` holds the customer's earlier turns, oldest first (the last CONTEXT_TURNS
     are enough); `earlier_turns` counts all of them, however many the state still keeps.
+    `previous_signal` is the marker kinds and lexicon score of the last of them as
+    `stream.core.step` analysed it when it folded that turn (kept in the state), when it is known
+    to be what `previous_customer` gives: the `previous` features then come from it instead of a
+    second analysis of that turn. None (training, a state stored before it was kept): they come
+    from `previous_customer`, through the same `previous_summary`.
     """
 
     previous_ai: str = ""
     previous_customer: tuple[str, ...] = ()
     earlier_turns: int = 0
+    previous_signal: tuple[tuple[str, ...], float] | None = None
 
 
 NO_CONTEXT = TurnContext()
@@ -169,21 +178,31 @@ def _position_features(words: list[str], context: TurnContext) -> set[str]:
 
 def _previous_features(words: list[str], context: TurnContext) -> frozenset[str]:
     # The markers and lexicon bucket of the customer's turn before this one.
+    carried = context.previous_signal
+    if carried is not None:
+        return previous_summary(*carried)
     earlier = context.previous_customer
     if not earlier:
         return frozenset()
     return _previous_of(earlier[-1 - REPEAT_LOOKBACK :])
 
 
+def previous_summary(kinds: Iterable[str], score: float) -> frozenset[str]:
+    """The `previous` features the next customer turn takes from this one: its marker kinds and
+    its lexicon score's bucket, as `analyze_turn` gave them (compared with the REPEAT_LOOKBACK
+    customer turns before it, each cut to PREVIOUS_MAX_CHARS).
+
+    The one definition of those features, whether the turn's signal comes from the state
+    (`stream.core.step`) or from the texts (`_previous_of`: training, an older state)."""
+    return frozenset({"pm:" + kind for kind in kinds} | {f"ps:{_score_bucket(score)}"})
+
+
 @lru_cache(maxsize=4096)
 def _previous_of(earlier: tuple[str, ...]) -> frozenset[str]:
-    # Cached: the next customer turn has the same turns before it, and a backtest folds each turn
-    # through every policy it compares.
+    # Cached: a backtest folds each turn through every policy it compares.
     cut = [turn[:PREVIOUS_MAX_CHARS] for turn in earlier]
     signal = analyze_turn(cut[-1], cut[:-1])
-    return frozenset(
-        {"pm:" + marker.kind for marker in signal.markers} | {f"ps:{_score_bucket(signal.score)}"}
-    )
+    return previous_summary([marker.kind for marker in signal.markers], signal.score)
 
 
 def _repeat_features(words: list[str], context: TurnContext) -> set[str]:

@@ -89,3 +89,46 @@ def test_an_oversized_issue_key_is_cut_not_fatal() -> None:
     state = step(None, events.contact("v1", issue_key="🔑" * 90_000), policy).state
     data, _ = statecodec.encode(state, policy.state.max_state_bytes)
     assert len(data) <= policy.state.max_state_bytes
+
+
+def test_version_3_keeps_each_customer_turns_lexicon_score() -> None:
+    events = EventFactory("c-1")
+    run = Run(make_policy())
+    run.feed(events.customer("this is useless"), events.ai("Sorry."), events.customer("no"))
+    assert run.state is not None
+    data, _ = statecodec.encode(run.state, 262_144)
+    assert data[0] == statecodec.VERSION == 3
+    restored = statecodec.decode(data)
+    assert restored == run.state
+    kept = [turn.lexicon for turn in restored.conversations["conv-1"].turns]
+    assert kept[0] is not None and kept[1] is None and kept[2] is not None
+
+
+def test_a_version_2_state_loads_without_kept_scores_and_scores_the_next_turn_the_same() -> None:
+    # Version 2 is the same layout without `lexicon`: its turns read with no kept score, and the
+    # next turn's context analyses the stored texts, which gives the same decision and score.
+    events = EventFactory("c-1")
+    policy = make_policy()
+    run = Run(policy)
+    run.feed(events.customer("where is my refund, this is useless"), events.ai("Did it arrive?"))
+    assert run.state is not None
+    record = json.loads(statecodec.encode(run.state, 262_144)[0][1:])
+    for turn in record["conversations"]["conv-1"]["turns"]:
+        del turn["lexicon"]
+    version_2 = statecodec.decode(bytes([2]) + json.dumps(record).encode())
+    assert [turn.lexicon for turn in version_2.conversations["conv-1"].turns] == [None, None]
+    following = events.customer("no it did not, I asked twice")
+    from_texts = Run(policy, version_2).step(following)
+    from_state = Run(policy, run.state).step(following)
+    assert from_texts.decisions == from_state.decisions
+    assert from_texts.state.conversations["conv-1"].turns[-1].signal is not None
+    assert (
+        from_texts.state.conversations["conv-1"].turns[-1]
+        == from_state.state.conversations["conv-1"].turns[-1]
+    )
+
+
+@pytest.mark.parametrize("first", [1, 4, 0x7A])
+def test_a_version_byte_it_does_not_know_is_refused(first: int) -> None:
+    with pytest.raises(statecodec.StateCodecError, match=f"first byte {first:#04x}"):
+        statecodec.decode(bytes([first]) + b"{}")

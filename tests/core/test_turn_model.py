@@ -223,11 +223,19 @@ def test_step_passes_the_ai_turn_and_the_customer_s_earlier_turns() -> None:
     state = None
     for event in events:
         state = step(state, event, default_policy(), model).state
+    # With the previous customer turn's marker kinds and lexicon score, kept when it was folded.
+    late = analyze_turn("my parcel is late", ())
+    nothing = analyze_turn("yes, it shows nothing", ("my parcel is late",))
     assert model.seen == [
         ("my parcel is late", TurnContext("", (), 0)),
         (
             "yes, it shows nothing",
-            TurnContext("Sorry. Have you checked the tracking page?", ("my parcel is late",), 1),
+            TurnContext(
+                "Sorry. Have you checked the tracking page?",
+                ("my parcel is late",),
+                1,
+                (tuple(m.kind for m in late.markers), late.score),
+            ),
         ),
         (
             "the tracking page shows nothing at all",
@@ -235,6 +243,7 @@ def test_step_passes_the_ai_turn_and_the_customer_s_earlier_turns() -> None:
                 "Sorry. Have you checked the tracking page?",
                 ("my parcel is late", "yes, it shows nothing"),
                 2,
+                (tuple(m.kind for m in nothing.markers), nothing.score),
             ),
         ),
     ]
@@ -249,7 +258,11 @@ def test_a_turn_folded_late_sees_only_the_turns_before_it() -> None:
     state = None
     for event in (first, second, late):
         state = step(state, event, default_policy(), model).state
-    assert model.seen[-1] == ("between", TurnContext("", ("one",), 1))
+    one = analyze_turn("one", ())
+    assert model.seen[-1] == (
+        "between",
+        TurnContext("", ("one",), 1, (tuple(m.kind for m in one.markers), one.score)),
+    )
 
 
 def test_context_features_move_the_score_only_for_a_model_trained_with_them() -> None:
