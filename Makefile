@@ -77,11 +77,15 @@ $(MUTATION_VENV)/bin/mutmut: pyproject.toml
 	$(MUTATION_VENV)/bin/pip install -q --group mutation
 	@touch $@
 
+# MUTANTS: mutant names or globs to run (default all), e.g. MUTANTS='"stream.core.step.*"'.
+MUTANTS ?=
+MUTMUT_RUN = ESCALATION_HYPOTHESIS_PROFILE=mutation $(MUTATION_VENV)/bin/mutmut run --max-children $(JOBS) $(MUTANTS)
+
 .PHONY: mutation
 mutation: $(MUTATION_VENV)/bin/mutmut ## Mutation testing of the decision rules (takes minutes; not in `make test`): bench/results/mutation.json
 	rm -rf mutants
-	ESCALATION_HYPOTHESIS_PROFILE=mutation $(MUTATION_VENV)/bin/mutmut run --max-children $(JOBS)
-	$(MUTATION_VENV)/bin/python bench/mutation_report.py --min-score 0.9 --commit $(MUTATED_COMMIT)
+	$(MUTMUT_RUN)
+	$(MUTATION_VENV)/bin/python bench/mutation_report.py --min-score 0.9 --commit $(MUTATED_COMMIT) --command '$(strip $(MUTMUT_RUN))'
 
 .PHONY: dashboards
 dashboards: setup ## Regenerate the Grafana dashboard, Prometheus alert rules and scrape configs

@@ -7,7 +7,8 @@ no core unit test noticed. Each one is either fixed by a test, or listed in
 (it changes only the wording a person reads, e.g. a reason sentence), with a one-line reason.
 The score counts only mutants that change behaviour: killed / (all - equivalent - prose).
 
-Writes bench/results/mutation.json and prints the score per module; exits 1 below --min-score.
+Writes bench/results/mutation.json, with the mutmut command(s) given as --command, and prints the
+score per module; exits 1 below --min-score.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import io
 import json
 import re
+import shlex
 import subprocess
 import sys
 import tokenize
@@ -140,6 +142,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--min-score", type=float, default=None)
     parser.add_argument("--commit", default=None, help="the commit mutated (default: HEAD now)")
+    parser.add_argument(
+        "--command",
+        action="append",
+        required=True,
+        help="the mutmut command that produced the results, as run (repeat it for a result of "
+        "several runs, in order); `make mutation` passes its own",
+    )
     args = parser.parse_args()
 
     annotations = load_annotations()
@@ -196,7 +205,9 @@ def main() -> int:
         total.update(counts)
     report = {
         "tool": "mutmut 3.8.1",
-        "command": "make mutation",
+        # The runs' own words: a result of targeted or split runs is not what `make mutation` does.
+        "command": " ; then ".join(args.command),
+        "report_command": shlex.join(["python", "bench/mutation_report.py", *sys.argv[1:]]),
         "commit": args.commit or _commit(),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "score_counts": (
