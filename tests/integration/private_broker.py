@@ -8,9 +8,12 @@ its storage is formatted (`kafka-storage format --add-scram`).
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import random
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,27 +34,48 @@ SCRAM_USER = "escalation"
 SCRAM_PASSWORD = "scram-secret-for-tests"
 
 
-_HANDED_OUT: set[int] = set()
+# One lock file per port, shared by every checkout's test runs on this machine: a port is handed
+# out only to the process that holds its lock, so two runs cannot both pick it.
+PORT_LOCKS = Path(tempfile.gettempdir()) / "escalation-test-ports"
+PORT_RANGE = range(29100, 29200)
+_CLAIMED: dict[int, int] = {}  # port -> descriptor of its lock, held until this process exits
 
 
 def free_port() -> int:
     """A free loopback port in 29100-29199 (kept for private brokers), else any free port.
 
-    Tried in random order: test runs of other checkouts on the same machine pick from the same
-    range, and a port found free here is bound by the broker only seconds later, so two runs
-    going through it in order both took the first free port and one broker failed to bind.
+    Test runs of other checkouts pick from the same range, and a port found free is bound by the
+    broker only seconds later. So a port is claimed first, by an exclusive lock on its file under
+    PORT_LOCKS that this process keeps until it exits, and only then bind-probed: a port another
+    run holds is skipped, whether its broker has bound it yet or not. A port some other program
+    takes meanwhile is what `PrivateBroker.start` retries on.
     """
-    for port in random.sample(range(29100, 29200), 100):
-        if port in _HANDED_OUT:
+    PORT_LOCKS.mkdir(exist_ok=True)
+    with contextlib.suppress(OSError):  # another user's folder: theirs to open to all
+        PORT_LOCKS.chmod(0o1777)
+    for port in random.sample(PORT_RANGE, len(PORT_RANGE)):
+        if port in _CLAIMED:
             continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            _HANDED_OUT.add(port)
+        fd = os.open(PORT_LOCKS / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by another test run
+            os.close(fd)
+            continue
+        if _bindable(port):
+            _CLAIMED[port] = fd
             return port
+        os.close(fd)  # closing releases the lock
     return any_free_port()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -189,19 +213,24 @@ class PrivateBroker:
                 ]
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
-    def start(self, timeout: float = 120.0) -> None:
-        """Starts the broker; when a port was taken meanwhile (by another checkout's tests),
-        once more on fresh ports."""
-        try:
-            self._start(timeout)
-        except RuntimeError:
-            log = (self.data_dir / "kafka.log").read_text(errors="replace")
-            if "Address already in use" not in log:
-                raise
+    def start(self, timeout: float = 120.0, attempts: int = 3) -> None:
+        """Starts the broker; when a port was taken meanwhile (by a program that does not claim
+        ports as `free_port` does), again on fresh ports, at most `attempts` times in all."""
+        for attempt in range(1, attempts + 1):
+            log = self.data_dir / "kafka.log"
+            seen = log.stat().st_size if log.exists() else 0
+            try:
+                self._start(timeout)
+                return
+            except RuntimeError:
+                with log.open("rb") as handle:  # this attempt's lines only
+                    handle.seek(seen)
+                    taken = b"Address already in use" in handle.read()
+                if not taken or attempt == attempts:
+                    raise
             self.listeners = {name: free_port() for name in self.listeners}
             self.controller_port = free_port()
             self.config.write_text(self._properties())
-            self._start(timeout)
 
     def _start(self, timeout: float) -> None:
         log = (self.data_dir / "kafka.log").open("ab")
