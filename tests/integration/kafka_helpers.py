@@ -393,8 +393,13 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: f
         process.wait(timeout=10)
 
 
-def set_topic_config(topic: str, **config: str) -> None:
-    """Changes configs of one topic (names with dots as keyword arguments with underscores)."""
+def set_topic_config(topic: str, timeout: float = 120.0, **config: str) -> None:
+    """Changes configs of one topic (names with dots as keyword arguments with underscores) and
+    returns once the broker reports them (bounded by `timeout`).
+
+    The change is acknowledged by the controller before the broker applies it; under load that
+    gap was long enough for a record produced next to meet the old limit.
+    """
     from confluent_kafka.admin import (  # type: ignore[attr-defined]
         AlterConfigOpType,
         ConfigEntry,
@@ -410,6 +415,15 @@ def set_topic_config(topic: str, **config: str) -> None:
     resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(timeout=30)
+    wanted = {entry.name: entry.value for entry in entries}
+    deadline = time.monotonic() + timeout
+    while True:
+        [described] = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).values()
+        now = {name: entry.value for name, entry in described.result(timeout=30).items()}
+        if all(now.get(name) == value for name, value in wanted.items()):
+            return
+        assert time.monotonic() < deadline, f"{topic}: {wanted} not in force after {timeout}s"
+        time.sleep(0.5)
 
 
 def produce_at(
