@@ -39,6 +39,10 @@ class _Commands(TyperGroup):
         except EscalationError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            # The reader stopped reading (`escalation ... | head`): click ends the command quietly
+            # with exit 1, as it does when `--help` meets a closed pipe. Nothing to print.
+            raise
         except OSError as exc:
             typer.echo(f"error: {_os_problem(exc)}", err=True)
             raise typer.Exit(EXIT_FAILED) from None

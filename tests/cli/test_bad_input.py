@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from stream.cli import app
+from stream.settings import REPO_ROOT
 from stream.testing import EventFactory, write_events
 from tests.commands import run_module
 
@@ -144,6 +147,23 @@ def test_signals_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     code, out = _invoke("signals", "--input", str(path))
     assert code == 2
     assert f"{path}:2: not UTF-8 text" in _sentence(out)
+
+
+def test_output_into_a_pipe_the_reader_closed_ends_quietly(tmp_path: Path) -> None:
+    # `escalation signals --input big.jsonl | head -1`: more output than a pipe holds, and the
+    # reader gone after one line. Not an error to report, as click does for --help.
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text("".join(f'{{"id": {n}, "text": "where is my bag?"}}\n' for n in range(3000)))
+    with subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "signals", "--input", str(lines)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as command:  # fmt: skip
+        assert command.stdout is not None and command.stderr is not None
+        assert command.stdout.readline().startswith(b'{"id": 0')
+        command.stdout.close()
+        stderr = command.stderr.read()
+        code = command.wait(timeout=120)
+    assert (code, stderr) == (1, b"")
 
 
 # --- replay ------------------------------------------------------------------------------------
