@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,6 +114,8 @@ def replay(
         topic_for=topic_for,
         encode=default_encoder(registry=settings.registry()),
         producer_config={k: v for k, v in config.items() if k != "bootstrap.servers"},
+        # A progress bar only where a person watches: into a log it is carriage-return noise.
+        progress=sys.stderr.isatty(),
     )
     typer.echo(f"delivered {sum(delivered.values())} events: {delivered}")
 

@@ -105,3 +105,11 @@ def test_lag_watch_into_a_pipe_prints_one_line_per_refresh(isolated: Isolated) -
     )
     assert all(shape.fullmatch(line) for line in lines), lines
     assert "\x1b" not in done.stdout  # no escape codes of a live table
+
+
+def test_replay_into_a_log_writes_no_progress_bar(isolated: Isolated) -> None:
+    # stderr is a pipe here, as in a log file or CI: the bar's carriage returns would be noise.
+    done = run_module("stream.cli", "replay", "--conversations", "3", env=cli_env(isolated))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert re.fullmatch(r"delivered \d+ events: \{.*\}\n", done.stdout)
