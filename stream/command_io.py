@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import yaml
 
 from stream.core.policy import DuplicateKeyError, Policy, PolicyError, load_policy
-from stream.errors import EscalationError, UsageError
+from stream.errors import BadInputError, EscalationError, UsageError
 from stream.yaml_errors import yaml_problem
 
 
@@ -66,6 +66,16 @@ def removed_on_failure(folder: Path) -> Iterator[None]:
             with suppress(OSError):  # not empty, already gone, or not ours to remove
                 path.rmdir()
         raise
+
+
+def input_with_lines(path: Path, what: str, empty: str) -> Path:
+    """`input_file`, holding at least one line that is not blank: from an empty input a command
+    would print an empty result that looks like a success. `empty` ends the error's sentence."""
+    input_file(path, what)
+    with path.open("rb") as lines:
+        if not any(line.strip() for line in lines):
+            raise BadInputError(f"{what} {path} {empty}")
+    return path
 
 
 def check_writable(out: Path) -> None:

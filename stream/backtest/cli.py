@@ -33,7 +33,7 @@ from stream.command_io import (
     check_output_file,
     check_writable,
     fail,
-    input_file,
+    input_with_lines,
     load_named_policy,
     removed_on_failure,
     report_footer,
@@ -268,7 +268,7 @@ def backtest_command(
             check_writable(out)
             source: EventSource
             if events is not None:
-                _check_event_file(events)
+                input_with_lines(events, "event file", "has no events")  # a report of n/a
                 bounds = (settings or Settings()).time_bounds()
                 now_ms = int(time.time() * 1000)
                 source = JsonlSource(events, mode, warn=stderr, bounds=bounds, now_ms=now_ms)
@@ -298,14 +298,6 @@ def backtest_command(
     for line in _summary_lines(report, out):
         print(line, file=stdout)
     return EXIT_OK
-
-
-def _check_event_file(events: Path) -> None:
-    """An event file must exist and hold at least one event: an empty one would report n/a."""
-    input_file(events, "event file")
-    with events.open("rb") as fh:
-        if not any(line.strip() for line in fh):
-            raise BadInputError(f"event file {events} has no events")
 
 
 def export_command(

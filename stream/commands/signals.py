@@ -13,10 +13,15 @@ def signals(
     input: Annotated[Path, typer.Option("--input", help="JSON Lines of {id, text}.")],
     output: Annotated[Path | None, typer.Option(help="Where to write; stdout if omitted.")] = None,
 ) -> None:
-    """Negative/frustration markers and a verdict for each line of text."""
-    from stream.command_io import check_output_file
+    """Negative/frustration markers and a verdict for each line of text.
+
+    Exit 2 when the input is missing, empty or has a malformed line (named by its number), or the
+    output cannot be written.
+    """
+    from stream.command_io import check_output_file, input_with_lines
     from stream.signals import run_signals
 
+    input_with_lines(input, "input file", "has no lines to score")
     if output is None:
         run_signals(input, sys.stdout)
         return

@@ -166,6 +166,20 @@ def test_output_into_a_pipe_the_reader_closed_ends_quietly(tmp_path: Path) -> No
     assert (code, stderr) == (1, b"")
 
 
+@pytest.mark.parametrize("content", ["", "\n  \n"], ids=["empty", "blank-lines"])
+def test_signals_on_an_empty_file_is_refused_as_nothing_to_score(
+    tmp_path: Path, content: str
+) -> None:
+    # As a backtest of an empty event file: an empty result would look like a success.
+    path = tmp_path / "lines.jsonl"
+    path.write_text(content)
+    output = tmp_path / "scored.jsonl"
+    code, out = _invoke("signals", "--input", str(path), "--output", str(output))
+    assert code == 2
+    assert _sentence(out) == f"error: input file {path} has no lines to score\n"
+    assert not output.exists()
+
+
 # --- replay ------------------------------------------------------------------------------------
 
 
