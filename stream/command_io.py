@@ -84,6 +84,8 @@ def check_writable(out: Path) -> None:
     Writing is tried, not inferred from the mode bits: root passes every permission check yet
     cannot write a read-only file system.
     """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output directory {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -336,6 +336,13 @@ def test_backtest_into_a_folder_that_cannot_be_written(tmp_path: Path) -> None:
     assert f"cannot create output directory {out_dir}" in _sentence(out)
 
 
+def test_backtest_into_a_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
+    events = _one_event_file(tmp_path)
+    code, out = _backtest(events, events)
+    assert code == 2
+    assert _sentence(out) == f"error: output directory {events} is a file, not a folder\n"
+
+
 def _locked_folder(tmp_path: Path) -> Path:
     """A folder this process cannot write: its mode, or for root (which passes every mode
     check; CI runs as root) sysfs, where nobody creates files."""
