@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from stream.commands import settings_of
-from stream.errors import EXIT_FAILED
+from stream.errors import EXIT_FAILED, UsageError
 
 
 def lag(
@@ -57,6 +57,8 @@ def lag(
     from stream.lag import serve as serve_lag
     from stream.topics import INPUT_TOPICS
 
+    if count is not None and not (watch or serve is not None):
+        raise UsageError("--count bounds the refreshes of --watch or --serve; give one of them")
     settings = settings_of(ctx)
     logs.configure(settings.log_level)
     topics = topic or [settings.topic(name) for name in INPUT_TOPICS]

@@ -584,6 +584,15 @@ def test_a_topic_definition_that_cannot_be_read_names_its_file(
     assert _sentence(out) == "error: " + expected.format(path=path) + "\n"
 
 
+def test_lag_count_without_watch_or_serve_is_refused() -> None:
+    # It bounds refreshes; a single measurement has none, so the option would do nothing.
+    code, out = _invoke("lag", "--count", "3")
+    assert code == 2
+    assert _sentence(out) == (
+        "error: --count bounds the refreshes of --watch or --serve; give one of them\n"
+    )
+
+
 def test_lag_serve_on_a_port_that_is_taken() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
