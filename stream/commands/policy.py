@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -66,9 +66,16 @@ def publish(
     settings = settings_of(ctx)
     text = read_policy_text(path)
     config = settings.confluent_config()
+    topic = settings.topic("escalation.policy")
     if not dry_run:
-        # Before the diff and the suite: a publication that cannot reach the cluster stops here.
-        require_broker(config, settings.broker_wait_seconds)
+        # Before the diff and the suite: a publication that cannot reach the cluster, or whose
+        # topic is missing, stops here (exit 1, as every command on a missing topic).
+        cluster = require_broker(config, settings.broker_wait_seconds)
+        if topic not in cluster.topics:
+            raise RunError(
+                f"topic {topic!r} does not exist; run `escalation topics` with the same "
+                "ESCALATION_* settings to create it"
+            )
     try:
         policy = load_named_policy(path)
     except PolicyError as exc:
@@ -91,14 +98,25 @@ def publish(
         "author": author,
     }
     producer = Producer(config)
-    topic = settings.topic("escalation.policy")
+    refused: list[str] = []
+
+    def delivered(error: Any, _message: Any) -> None:
+        # flush() counts a refused record as done: only this callback tells the two apart.
+        if error is not None:
+            refused.append(str(error.str()))
+
     producer.produce(
-        topic, key=name.encode(), value=serde_for_topic("escalation.policy").encode(record)
+        topic,
+        key=name.encode(),
+        value=serde_for_topic("escalation.policy").encode(record),
+        on_delivery=delivered,
     )
     if producer.flush(PUBLISH_TIMEOUT_SECONDS):
         raise RunError(
             f"policy {version} not delivered to {topic} within {PUBLISH_TIMEOUT_SECONDS:g} s"
         )
+    if refused:
+        raise RunError(f"policy {version} not published to {topic}: {refused[0]}")
     typer.echo(f"published policy {version} to {topic}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +23,10 @@ from tests.integration.kafka_helpers import (
     Isolated,
     broker_available,
     cli_env,
+    free_port,
     isolated_topics,
     produce_raw,
+    set_topic_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,6 +44,8 @@ def no_topics(tmp_path: Path) -> dict[str, str]:
         "ESCALATION_TOPIC_PREFIX": prefix,
         "ESCALATION_APP_ID": f"{prefix}worker",
         "ESCALATION_DATA_DIR": str(tmp_path / "data"),
+        # Not the default 6066, which a worker of another checkout may hold.
+        "ESCALATION_WEB_PORT": str(free_port()),
     }
 
 
@@ -60,10 +65,14 @@ def no_topics(tmp_path: Path) -> dict[str, str]:
         (["replay", "--conversations", "2"],
          "error: topic '{prefix}support.messages' (message events) does not exist; run "
          "`escalation topics` with the same ESCALATION_* settings to create it\n"),
+        (["policy", "publish", "policy/default.yaml"],
+         "error: topic '{prefix}escalation.policy' does not exist; run `escalation topics` with "
+         "the same ESCALATION_* settings to create it\n"),
         (["worker"], "{prefix}support.messages: drift: does not exist"),
         (["topics", "--check"], ""),
     ],
-    ids=["lag", "lag-topic", "backtest", "export", "calibrate", "replay", "worker", "topics"],
+    ids=["lag", "lag-topic", "backtest", "export", "calibrate", "replay", "policy-publish",
+         "worker", "topics"],
 )  # fmt: skip
 def test_a_missing_topic_is_exit_1_in_every_command(
     no_topics: dict[str, str], tmp_path: Path, args: list[str], expected: str
@@ -113,3 +122,33 @@ def test_replay_into_a_log_writes_no_progress_bar(isolated: Isolated) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert re.fullmatch(r"delivered \d+ events: \{.*\}\n", done.stdout)
+
+
+def test_a_policy_the_broker_refuses_is_not_reported_published(isolated: Isolated) -> None:
+    # A policy topic that takes no record of this size: the delivery fails, and so must the command.
+    set_topic_config(isolated.topic("escalation.policy"), max_message_bytes="512")
+    done = run_module(
+        "stream.cli", "policy", "publish", "policy/default.yaml", "--skip-tests",
+        env=cli_env(isolated), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout
+    assert "published policy" not in done.stdout
+    assert done.stderr.endswith(
+        f"error: policy 2026.11-default-turn-signal-2 not published to "
+        f"{isolated.topic('escalation.policy')}: Broker: Message size too large\n"
+    )
+
+
+def test_worker_on_a_web_port_that_is_taken(isolated: Isolated, tmp_path: Path) -> None:
+    # Checked before Faust starts, whose own error was two tracebacks for the same sentence.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = cli_env(isolated, ESCALATION_WEB_PORT=str(port), ESCALATION_DATA_DIR=str(tmp_path))
+        done = run_module("stream.cli", "worker", env=env, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: cannot serve the worker's metrics and health on port {port} "
+        "(ESCALATION_WEB_PORT): Address already in use\n"
+    )
