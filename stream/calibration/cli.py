@@ -3,7 +3,8 @@
 Writes `DIR/report.json`, `DIR/report.html` and, when a change is supported, `DIR/proposal.yaml`.
 Exit codes (stream/errors.py): 0 reviewed; 1 nothing in the month could be judged (the report says
 why) or the cluster failed (no broker, a missing topic); 2 the command or its input was wrong (a
-bad month, an invalid policy, a malformed event line). A failed review leaves no folder it made.
+bad month, an invalid policy, a malformed event line, an event file that is empty or whose every
+line was skipped). A failed review leaves no folder it made.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from stream.calibration.review import Period, ReviewError, period_read_range, ru
 from stream.command_io import (
     check_writable,
     fail,
-    input_file,
+    input_with_lines,
     load_named_policy,
     removed_on_failure,
     report_footer,
     write_report,
 )
-from stream.errors import EXIT_FAILED, EXIT_OK, EscalationError
+from stream.errors import EXIT_FAILED, EXIT_OK, BadInputError, EscalationError
 from stream.settings import Settings
 
 
@@ -99,7 +100,7 @@ def calibrate_command(
             check_writable(out)
             source: EventSource
             if events is not None:
-                input_file(events, "event file")
+                input_with_lines(events, "event file", "has no events")  # as backtest
                 source = JsonlSource(events, mode, warn=stderr)
             else:
                 start, end = period_read_range(period, current)
@@ -121,6 +122,12 @@ def calibrate_command(
                 settings=review_settings,
                 progress=show,
             )
+            if events is not None and not source.events:
+                # As backtest: every line skipped is the file's fault, and a review of nothing
+                # would be all n/a.
+                raise BadInputError(
+                    f"event file {events} has no usable event (every line was skipped or refused)"
+                )
     except EscalationError as exc:
         return fail(exc, stderr)
     report = result.report

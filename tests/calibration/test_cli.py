@@ -115,9 +115,25 @@ def test_a_month_with_no_events_says_so(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
 
 
-def test_an_empty_file(tmp_path: Path) -> None:
-    code, stdout, _, report, _ = run(tmp_path, [])
-    assert code == 1 and report["warnings"] == ["the input has no events at all"]
+def test_an_empty_file_is_refused_as_backtest_refuses_it(tmp_path: Path) -> None:
+    code, stdout, stderr, report, out = run(tmp_path, [])
+    assert code == 2 and stdout == "" and report is None and not out.exists()
+    assert stderr == f"error: event file {tmp_path / 'events.jsonl'} has no events\n"
+
+
+def test_a_file_whose_every_line_is_skipped_is_refused(tmp_path: Path) -> None:
+    events = tmp_path / "garbage.jsonl"
+    events.write_text('garbage\n{"x": 1}\n')
+    stdout, stderr = io.StringIO(), io.StringIO()
+    out = tmp_path / "review"
+    code = calibrate_command(
+        MONTH, POLICY, out, events, False, on_error="skip", progress=False,
+        stdout=stdout, stderr=stderr,
+    )  # fmt: skip
+    assert code == 2 and stdout.getvalue() == "" and not out.exists()
+    assert stderr.getvalue().endswith(
+        f"error: event file {events} has no usable event (every line was skipped or refused)\n"
+    )
 
 
 def test_outcomes_without_decisions(tmp_path: Path) -> None:

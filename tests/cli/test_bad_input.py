@@ -456,6 +456,23 @@ def test_a_failed_backtest_keeps_the_folder_the_user_had_and_what_was_in_it(
     assert all((out_dir / name).read_bytes() == data for name, data in before.items())
 
 
+@pytest.mark.parametrize("content", ["", "\n\n  \n"], ids=["empty", "blank-lines"])
+def test_calibrate_on_an_empty_events_file_is_refused_as_backtest_is(
+    tmp_path: Path, content: str
+) -> None:
+    events = tmp_path / "empty.jsonl"
+    events.write_text(content)
+    out_dir = tmp_path / "review"
+    code, out = _invoke(
+        "calibrate", "--month", "2023-11", "--policy", "policy/default.yaml",
+        "--events", str(events), "--out", str(out_dir),
+    )  # fmt: skip
+    backtest_code, backtest_out = _backtest(events, tmp_path / "report")
+    assert (code, backtest_code) == (2, 2)
+    assert _sentence(out) == f"error: event file {events} has no events\n" == backtest_out
+    assert not out_dir.exists()
+
+
 def test_a_failed_calibration_leaves_no_folder_it_created(tmp_path: Path) -> None:
     events = tmp_path / "e.jsonl"
     events.write_text("garbage\n")
