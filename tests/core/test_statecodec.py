@@ -132,3 +132,8 @@ def test_a_version_2_state_loads_without_kept_scores_and_scores_the_next_turn_th
 def test_a_version_byte_it_does_not_know_is_refused(first: int) -> None:
     with pytest.raises(statecodec.StateCodecError, match=f"first byte {first:#04x}"):
         statecodec.decode(bytes([first]) + b"{}")
+
+
+def test_an_empty_record_is_refused_by_name() -> None:
+    with pytest.raises(statecodec.StateCodecError, match="^empty state record$"):
+        statecodec.decode(b"")
