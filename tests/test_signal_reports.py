@@ -143,3 +143,69 @@ def test_the_direct_rule_count_skips_a_bare_no_to_a_yes_no_question_as_step_does
     for answer, fires in (("No.", False), ("nope", False), ("No, that one was awful.", True)):
         assert choose_signal.rule_fires(dialogue(answer), everything_high, (), 0.5, policy) is fires
         assert choose_signal.offered(dialogue(answer), policy, as_model) is fires
+
+
+def test_a_successor_is_set_against_turn_signal_2_on_auc_and_f1_fold_by_fold() -> None:
+    names = ("tweets", "ReDial", "CCPE")
+    base = {
+        "fold_roc_auc": {n: [0.80, 0.82, 0.84, 0.82, 0.82] for n in names},
+        "fold_f1": {n: [0.20, 0.30, 0.25, 0.25, 0.25] for n in names},
+        **{n: {"roc_auc": 0.82, "f1_at_point": 0.25} for n in names},
+    }
+    variant = {
+        "fold_roc_auc": {n: [0.81, 0.83, 0.85, 0.83, 0.81] for n in names},
+        "fold_f1": {n: [0.30, 0.35, 0.30, 0.30, 0.24] for n in names},
+        **{n: {"roc_auc": 0.826, "f1_at_point": 0.298} for n in names},
+    }
+    against = choose_signal.against_turn_signal_2(variant, base)
+    auc, f1 = against["roc_auc"]["CCPE"], against["f1_at_point"]["CCPE"]
+    # AUC: +0.006 against a spread of 0.0141, four folds of five gaining: not beyond it.
+    assert (auc["gain"], auc["turn_signal_2_fold_sd"], auc["folds_gaining"]) == (0.006, 0.0141, 4)
+    assert not auc["beyond_spread"]
+    # F1: +0.048 against a spread of 0.0354: beyond it.
+    assert (f1["gain"], f1["turn_signal_2_fold_sd"], f1["beyond_spread"]) == (0.048, 0.0354, True)
+    assert f1["paired_fold_gains"] == [0.1, 0.05, 0.05, 0.05, -0.01]
+
+
+def test_a_domain_copy_adds_its_weight_without_counting_as_another_feature() -> None:
+    from train import train_signal
+    from train.signal_data import LabelledTurn
+
+    tweet = LabelledTurn("tweets", "1", "train", "late again", (), True)
+    chat = LabelledTurn("ReDial", "2", "train", "late again", ("hi",), True, "Have you seen it?")
+    extras = ("ai", "domains")
+    tweet_features = choose_signal.features_of(tweet, extras)
+    chat_features = choose_signal.features_of(chat, extras)
+    own = choose_signal.features_of(tweet, ())
+    assert tweet_features == own | {"@t|" + name for name in own}
+    # The context groups stay shared: only dialogues have a context, and it has no copy.
+    assert {"ai:yn", "x:yn:late"} <= chat_features
+    assert not any(name.startswith("@d|ai:") or name.startswith("@d|x:") for name in chat_features)
+    assert {"w:late", "@d|w:late"} <= chat_features and "@t|w:late" not in chat_features
+    # The scale is 1/sqrt(the turn's own count): a copy is the same feature seen again.
+    fitted = signal_cv.Fitted({"w:late": 1.0, "@t|w:late": 2.0}, 0.0, 0.0)
+    assert fitted.margin({"w:late", "@t|w:late"}) == 3.0
+    assert signal_cv.norm_count(tweet_features) == len(own)
+    assert train_signal.domain_of(tweet) == "tweet" and train_signal.domain_of(chat) == "dialogue"
+
+
+def test_product_checks_count_the_fold_models_on_the_expected_side() -> None:
+    checks = [
+        {"text": "useless", "context": "first turn", "counts": True, "scores": [0.5, 0.3, 0.6]},
+        {"text": "thanks", "context": "first turn", "counts": False, "scores": [0.1, 0.1, 0.45]},
+    ]
+    summary = choose_signal.summarise_checks(checks, 0.45)
+    assert [c["fold_models_right"] for c in summary["checks"]] == [2, 2]
+    # Fold 0 is right on both; fold 1 misses the complaint, fold 2 counts the thanks.
+    assert summary["fold_models_right_on_every_check"] == 1
+
+
+def test_a_tweet_s_soft_label_is_its_annotators_share_of_negative() -> None:
+    from train.signal_data import _negative_share
+
+    row = {"airline_sentiment": "negative", "airline_sentiment_confidence": "0.7"}
+    assert _negative_share(row) == 0.7
+    assert _negative_share({**row, "airline_sentiment": "neutral"}) == pytest.approx(0.15)
+    assert _negative_share({**row, "airline_sentiment_confidence": ""}) is None
+    assert _negative_share({"airline_sentiment": "negative"}) is None
+    assert _negative_share({**row, "airline_sentiment_confidence": "1.5"}) is None

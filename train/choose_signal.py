@@ -11,7 +11,12 @@ dialogues to those counts. Writes bench/results/signal_cv.json.
 
 Each variant is also set against the shipped features fold by fold (`against_shipped`): a gain in
 out-of-fold ROC AUC no larger than the shipped features' fold-to-fold standard deviation is not a
-reason to retrain, since a different cut of the same data moves the figure as much."""
+reason to retrain, since a different cut of the same data moves the figure as much. A successor of
+turn-signal-2 is set against it the same way on ROC AUC and on F1 at each one's own points
+(`against_turn_signal_2`, per-fold F1 in `fold_f1`); its tweets are also judged like for like, at
+the best point that lets no more calm tweets count than turn-signal-2's chat point lets calm chat
+turns (`tweets_at_turn_signal_2_fpr`); and the fold models score a few plain support-chat turns
+(`product_checks`), of which the development sets hold none."""
 
 from __future__ import annotations
 
@@ -56,15 +61,22 @@ class Variant:
     soft: bool = False
     # Context dropout (train/train_signal.py): the share of a turn's weight shown without context.
     dropout: float = 0.0
+    # Tweets fitted with their annotators' share of "negative" (signal_data.tweet_share) too.
+    soft_tweets: bool = False
 
 
 # The baseline every variant is set against (the bar): turn-signal-1's features and fit.
 SHIPPED = "shipped turn-signal-1 features (text, markers, lexicon, length, caps)"
-# The variant turn-signal-2 ships (train/train_signal.py): replayed through `step` at the policy's
-# threshold for the dialogue level.
-CHOSEN = (
+# The variant turn-signal-2 shipped: the bar a successor must clear (`against_turn_signal_2`).
+TURN_SIGNAL_2 = (
     "soft labels + repetition + AI turn kind + previous turn + tweet column, context dropout 0.4"
 )
+# The variant shipped (train/train_signal.py): replayed through `step` at the policy's threshold
+# for the dialogue level.
+CHOSEN = TURN_SIGNAL_2
+# turn-signal-2's chat point lets this share of calm chat turns count (out of fold): the cap its
+# social point is held to, and the like-for-like cap at which every variant's tweets are compared.
+TURN_SIGNAL_2_FPR = 0.0763
 VARIANTS: dict[str, Variant] = {
     SHIPPED: Variant(),
     "+ AI turn kind and answer opener + training-only tweet column": Variant(("ai",), True),
@@ -116,6 +128,24 @@ VARIANTS: dict[str, Variant] = {
     "turn-signal-2 (context dropout 0.4) with C = 8": Variant(
         ("repeat", "ai", "previous"), True, c=8.0, soft=True, dropout=0.4
     ),
+    "turn-signal-2 + domain copies of the turn's own features (tweet / dialogue)": Variant(
+        ("repeat", "ai", "previous", "domains"), True, soft=True, dropout=0.4
+    ),
+    "turn-signal-2 + domain copies + character 3-5-grams on tweets only": Variant(
+        ("repeat", "ai", "previous", "domains", "tweetchars"), True, soft=True, dropout=0.4
+    ),
+    "turn-signal-2 + domain copies, tweets weighted 2": Variant(
+        ("repeat", "ai", "previous", "domains"), True, tweet_weight=2.0, soft=True, dropout=0.4
+    ),
+    "turn-signal-2 + domain copies, C = 8": Variant(
+        ("repeat", "ai", "previous", "domains"), True, c=8.0, soft=True, dropout=0.4
+    ),
+    "turn-signal-2 + tweets' soft labels (annotator confidence)": Variant(
+        ("repeat", "ai", "previous"), True, soft=True, dropout=0.4, soft_tweets=True
+    ),
+    "turn-signal-2 + domain copies + tweets' soft labels": Variant(
+        ("repeat", "ai", "previous", "domains"), True, soft=True, dropout=0.4, soft_tweets=True
+    ),
     "tweets weighted 0.5 (dialogue sets 1)": Variant(tweet_weight=0.5),
     "tweets weighted 0.3 (dialogue sets 1)": Variant(tweet_weight=0.3),
     "C = 1": Variant(c=1.0),
@@ -159,11 +189,23 @@ EXTRAS: dict[str, Callable[[LabelledTurn], set[str]]] = {
 }
 
 
+# Extras that change the turn's own features rather than add a group: "domains" adds a copy of
+# each of the turn's own features for its domain (Daume III, "Frustratingly easy domain
+# adaptation", 2007): tweets ("@t|") or dialogues ("@d|"); the context groups stay shared only,
+# since only dialogues have a context. "tweetchars" adds character n-grams to tweets only.
+OWN_EXTRAS = ("domains", "tweetchars")
+
+
 def features_of(turn: LabelledTurn, extras: Sequence[str] = ()) -> set[str]:
     signal = analyze_turn(turn.text, turn.previous_customer[-train_signal.REPEAT_LOOKBACK :])
     features = turn_model.turn_features(turn.text, signal)
+    if "tweetchars" in extras and turn.dataset == "tweets":
+        features |= char_features(turn)
+    if "domains" in extras:
+        features = train_signal.with_domain_copies(features, train_signal.domain_of(turn))
     for extra in extras:
-        features |= EXTRAS[extra](turn)
+        if extra not in OWN_EXTRAS:
+            features |= EXTRAS[extra](turn)
     return features
 
 
@@ -184,6 +226,17 @@ def summarise(
         "chat_false_positive_rate": round(chat_fpr, 4),
         "social_threshold": social,
         "social_threshold_best_f1": signal_cv.best_threshold(*of(("tweets",))),
+    }
+    # Like for like: the tweets' F1 at the best point whose false-positive rate is at most
+    # turn-signal-2's chat point's, whatever this variant's own chat point lets through.
+    tweet_scores, tweet_labels = of(("tweets",))
+    fixed = train_signal.social_point(tweet_scores, tweet_labels, TURN_SIGNAL_2_FPR)
+    negative = [s for s, y in zip(tweet_scores, tweet_labels, strict=True) if y]
+    out["tweets_at_turn_signal_2_fpr"] = {
+        "false_positive_rate_cap": TURN_SIGNAL_2_FPR,
+        "point": fixed,
+        "f1": round(signal_cv.f1_at(tweet_scores, tweet_labels, fixed), 4),
+        "recall": round(sum(s >= fixed for s in negative) / len(negative), 4),
     }
     for name in ("tweets", *CHAT_SETS):
         s, y = of((name,))
@@ -210,6 +263,102 @@ def fold_aucs(
                     signal_cv.roc_auc([scores[i] for i in picked], [labels[i] for i in picked]), 4
                 )
             )
+    return out
+
+
+# Product checks (as tests/core/test_turn_model.py asks of the shipped model): plain support-chat
+# complaints must count at the variant's own chat point, calm turns must not, both as the first
+# turn of all and in a chat where the customer wrote once and the AI asked for the order number.
+# Cross-validation on movie dialogues and tweets cannot see this; two variants that cleared the
+# bar failed it (position, docs/signal.md; domain copies).
+PRODUCT_CHECKS: tuple[tuple[str, bool], ...] = (
+    ("This is ridiculous, I already told you my order number!", True),
+    ("Still nothing. This is useless!!!", True),
+    ("I have asked three times now and nobody answers", True),
+    ("This is useless!!! I asked three times already and nobody helps", True),
+    ("Thanks, that worked!", False),
+    ("Hi, can you check my order status?", False),
+)
+PRODUCT_CONTEXTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "first turn": ("", ()),
+    "in a chat": ("Could you share your order number?", ("My order 1234 has not arrived",)),
+}
+
+
+def product_checks(
+    models: Sequence[signal_cv.Fitted], extras: Sequence[str], point: float
+) -> dict[str, Any]:
+    """Each check's scores by the fold models (a chat turn: the dialogue domain when the variant
+    has domains), and how many fold models put it on the expected side of `point`."""
+    checks = []
+    for text, counts in PRODUCT_CHECKS:
+        for where, (ai, earlier) in PRODUCT_CONTEXTS.items():
+            turn = LabelledTurn("chat", "check", "train", text, earlier, counts, ai)
+            scores = [round(m.probability(features_of(turn, extras)), 4) for m in models]
+            checks.append({"text": text, "context": where, "counts": counts, "scores": scores})
+    return summarise_checks(checks, point)
+
+
+def summarise_checks(checks: list[dict[str, Any]], point: float) -> dict[str, Any]:
+    """Per check, the fold models on its expected side; and the fold models right on every one."""
+    right_on_all = [True] * len(checks[0]["scores"]) if checks else []
+    for check in checks:
+        sides = [(s >= point) == check["counts"] for s in check["scores"]]
+        check["fold_models_right"] = sum(sides)
+        right_on_all = [a and b for a, b in zip(right_on_all, sides, strict=True)]
+    return {
+        "point": point,
+        "fold_models_right_on_every_check": sum(right_on_all),
+        "checks": checks,
+    }
+
+
+def fold_f1s(
+    scores: Sequence[float],
+    labels: Sequence[bool],
+    datasets: Sequence[str],
+    folds: Sequence[int],
+    summary: dict[str, Any],
+) -> dict[str, list[float]]:
+    """Each set's F1 within each fold at the variant's own (pooled out-of-fold) points."""
+    out: dict[str, list[float]] = {}
+    for name in ("tweets", *CHAT_SETS):
+        point = summary[name]["point"]
+        out[name] = []
+        for fold in range(signal_cv.FOLDS):
+            picked = [i for i, d in enumerate(datasets) if d == name and folds[i] == fold]
+            out[name].append(
+                round(
+                    signal_cv.f1_at(
+                        [scores[i] for i in picked], [labels[i] for i in picked], point
+                    ),
+                    4,
+                )
+            )
+    return out
+
+
+def against_turn_signal_2(variant: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """Per set, for ROC AUC and F1 at each one's own points: the gain over the shipped
+    turn-signal-2, that model's fold-to-fold standard deviation, the paired per-fold gains, and
+    whether the gain is larger than the spread (the bar for a successor)."""
+    out: dict[str, Any] = {}
+    for metric, folds_key in (("roc_auc", "fold_roc_auc"), ("f1_at_point", "fold_f1")):
+        out[metric] = {}
+        for name in ("tweets", *CHAT_SETS):
+            mine, base = variant[folds_key][name], chosen[folds_key][name]
+            paired = [
+                round(v - b, 4) for v, b in zip(mine, base, strict=True) if math.isfinite(v - b)
+            ]
+            spread = _sd([b for b in base if math.isfinite(b)])
+            gain = variant[name][metric] - chosen[name][metric]
+            out[metric][name] = {
+                "gain": round(gain, 4),
+                "turn_signal_2_fold_sd": round(spread, 4),
+                "paired_fold_gains": paired,
+                "folds_gaining": sum(g > 0 for g in paired),
+                "beyond_spread": gain > spread,
+            }
     return out
 
 
@@ -364,6 +513,12 @@ def dialogue_level(
     return out
 
 
+def share(turn: LabelledTurn, variant: Variant) -> float:
+    if variant.soft_tweets and turn.tweet_share is not None:
+        return turn.tweet_share
+    return train_signal.share_of(turn)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -406,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tweet_column=variant.tweet_column,
             tweet_weight=variant.tweet_weight,
             balanced=variant.balanced,
-            shares=[train_signal.share_of(turns[i]) for i in owners] if variant.soft else None,
+            shares=[share(turns[i], variant) for i in owners] if variant.soft else None,
             row_weights=row_weights if variant.dropout else None,
         )
         scores = [row_scores[row] for row in own_row]
@@ -419,8 +574,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "balanced": variant.balanced,
             "soft_labels": variant.soft,
             "context_dropout": variant.dropout,
+            "tweet_soft_labels": variant.soft_tweets,
         }
         summary["fold_roc_auc"] = fold_aucs(scores, labels, datasets, folds)
+        summary["fold_f1"] = fold_f1s(scores, labels, datasets, folds, summary)
+        summary["product_checks"] = product_checks(
+            models, variant.extras, summary["chat_threshold"]
+        )
+        base = result["variants"].get(TURN_SIGNAL_2, summary if name == TURN_SIGNAL_2 else None)
+        if base is not None and "fold_f1" in base and name != TURN_SIGNAL_2:
+            summary["against_turn_signal_2"] = against_turn_signal_2(summary, base)
         shipped = result["variants"].get(SHIPPED, summary if name == SHIPPED else None)
         if shipped is not None and "fold_roc_auc" in shipped:
             summary["against_shipped"] = against_shipped(summary, shipped)

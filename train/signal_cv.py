@@ -23,8 +23,16 @@ FOLDS = 5
 FOLD_SALT = "escalation-stream/turn-signal/cv-v1"
 # The training-only column that absorbs "this is a tweet" (see stream.core.turn_model).
 TWEET_COLUMN = "set:tweets"
+# A feature's copy for one domain (tweets or dialogues) starts with this mark ("@t|", "@d|").
+DOMAIN_MARK = "@"
 # Candidate operating points, in steps of 0.01.
 THRESHOLDS = tuple(round(0.01 * i, 2) for i in range(1, 100))
+
+
+def norm_count(features: set[str]) -> int:
+    """The count a turn's features are scaled by: a domain copy (DOMAIN_MARK) of a feature is the
+    same feature seen again, not one more (the scorer adds both weights and counts it once)."""
+    return sum(1 for name in features if not name.startswith(DOMAIN_MARK))
 
 
 def fold_of(dataset: str, group: str) -> int:
@@ -42,7 +50,8 @@ class Fitted:
 
     def margin(self, features: set[str]) -> float:
         total = sum(self.weights.get(f, 0.0) for f in features)
-        return self.bias + (total / math.sqrt(len(features)) if features else 0.0)
+        count = norm_count(features)
+        return self.bias + (total / math.sqrt(count) if count else 0.0)
 
     def probability(self, features: set[str]) -> float:
         margin = max(-30.0, min(30.0, self.margin(features)))
@@ -98,7 +107,8 @@ def fit(
     indices: list[int] = []
     indptr = [0]
     for turn, dataset in zip(features, datasets, strict=True):
-        value = 1.0 / math.sqrt(len(turn)) if turn else 0.0
+        count = norm_count(turn)
+        value = 1.0 / math.sqrt(count) if count else 0.0
         kept = sorted(column[f] for f in turn if f in column)
         indices.extend(kept)
         data.extend([value] * len(kept))

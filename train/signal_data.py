@@ -54,6 +54,9 @@ class LabelledTurn:
     previous_ai: str = ""  # the AI agent's last turn before this one ("" when there is none)
     # Share of raters who gave 1 or 2 (dialogues); the label itself for tweets.
     share: float | None = None
+    # Tweets: the share of annotators who judged it negative, as far as the data tell it (the
+    # confidence of the majority class; when that class is not negative, half of the rest).
+    tweet_share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,16 @@ def satisfied(ratings: Sequence[int]) -> bool:
     return sum(r >= 4 for r in ratings) * 2 > len(ratings)
 
 
+def _negative_share(row: dict[str, str]) -> float | None:
+    try:
+        confidence = float(row["airline_sentiment_confidence"])
+    except (KeyError, ValueError):
+        return None
+    if not 0.0 <= confidence <= 1.0:
+        return None
+    return confidence if row["airline_sentiment"] == "negative" else (1.0 - confidence) / 2
+
+
 def load_tweets(root: Path = DATA_ROOT) -> list[LabelledTurn]:
     with (root / TWEETS).open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -91,6 +104,7 @@ def load_tweets(root: Path = DATA_ROOT) -> list[LabelledTurn]:
             text=row["text"],
             previous_customer=(),
             label=row["airline_sentiment"] == "negative",
+            tweet_share=_negative_share(row),
         )
         for row in rows
     ]

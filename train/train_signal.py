@@ -64,6 +64,27 @@ CONTEXT = ("ai", "previous", "repeat")
 # chosen by grouped CV in train/choose_signal.py; docs/signal.md).
 DROPOUT = 0.4
 DIALOGUE_SETS = signal_data.USS_SETS
+# Domain copies (compared by `make choose-signal`, not shipped: docs/signal.md): each domain's
+# training name prefix.
+DOMAIN_PREFIX = {
+    "tweet": signal_cv.DOMAIN_MARK + "t|",
+    "dialogue": signal_cv.DOMAIN_MARK + "d|",
+}
+
+
+def domain_of(turn: LabelledTurn) -> str:
+    """The domain of a turn: tweets, or dialogue turns."""
+    return "tweet" if turn.dataset == "tweets" else "dialogue"
+
+
+def with_domain_copies(features: set[str], domain: str) -> set[str]:
+    """Each feature, and its copy for `domain` (Daume III, "Frustratingly easy domain
+    adaptation", 2007): the shared copy learns what tweets and dialogues agree on, each domain's
+    copy what is its own, and a scorer would add the two weights. Compared under grouped CV and
+    not shipped: the chat channel is neither domain, and with the dialogue copy a plain support
+    complaint no longer counts in a chat (docs/signal.md)."""
+    mark = DOMAIN_PREFIX[domain]
+    return features | {mark + name for name in features}
 
 
 def features_of(turn: LabelledTurn, context: Sequence[str] = CONTEXT) -> set[str]:
