@@ -402,10 +402,29 @@ def worker_env(prefix: str, app_id: str, driver: str, n: int) -> dict[str, str]:
     )
 
 
+#: The checkout the worker runs from (`--worker-root`): another version of the worker, to pair
+#: runs of two versions on one broker with the same bench.
+WORKER_ROOT: list[Path] = [REPO_ROOT]
+#: Where the latency run's worker writes its event-loop stretches (`--loop-trace`), else None.
+LOOP_TRACE: list[Path | None] = [None]
+
+
 def start_worker(prefix: str, app_id: str, driver: str, n: int = 0) -> subprocess.Popen[bytes]:
     log = LOG_DIR / f"worker-{driver}-{n}.log"
     env = worker_env(prefix, app_id, driver, n)
-    return spawn([sys.executable, "-m", "stream.worker"], env, log)
+    command = [sys.executable, "-m", "stream.worker"]
+    if n == 99 and LOOP_TRACE[0] is not None:  # the latency run's worker
+        env["BENCH_LOOP_TRACE"] = str(LOOP_TRACE[0])
+        command = [sys.executable, str(Path(__file__).resolve().parent / "traced_worker.py")]
+    # `-m` puts the working directory first on the path, so the worker is that checkout's.
+    with log.open("wb") as fh:
+        return subprocess.Popen(
+            command,
+            cwd=WORKER_ROOT[0],
+            env=env,
+            stdout=fh,
+            stderr=fh,
+        )
 
 
 def workers(
@@ -537,6 +556,8 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
     app_id = f"{prefix}worker"
     process = start_worker(prefix, app_id, driver, 99)
     sent: dict[str, float] = {}
+    result: dict[str, Any] = {}
+    paced_from = paced_to = 0.0
     try:
         # Warm-up: wait until the worker answers, so start-up is not counted as latency.
         warm = [e for e in events if e[0] != "message"][:50]
@@ -582,6 +603,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
         # of a loaded machine the latency is queueing, which this (CPU per event at this rate,
         # beside the backlog's) tells apart from waits in the worker.
         cpu_start, paced_start = cpu_seconds(process.pid), time.perf_counter()
+        paced_from = time.time()
         load_start = os.getloadavg()[0]
         sampler = SchedSampler(process.pid)
         sampler.start()
@@ -602,6 +624,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
             collect(consumer.consume(100, timeout=0))
         paced_cpu = cpu_seconds(process.pid) - cpu_start
         paced_seconds = time.perf_counter() - paced_start
+        paced_to = time.time()
         sampler.mark()
         producer.flush(30)
         # Until the last decisions are in: their windows need the samples too.
@@ -622,7 +645,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
         }
         latencies.sort()
         ms = [x * 1000 for x in latencies]
-        return {
+        result = {
             "driver": driver,
             "rate_events_per_s": round(rate, 1),
             "events": len(measured),
@@ -648,6 +671,42 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
     finally:
         stop(process)
         drop_topics(prefix)
+        if LOOP_TRACE[0] is not None and result:
+            result["loop_stretches"] = loop_stretches(LOOP_TRACE[0], paced_from, paced_to)
+    return result
+
+
+def loop_stretches(path: Path, start: float, end: float) -> dict[str, Any]:
+    """The paced window's longest stretches of the worker's event loop without an await
+    (bench/traced_worker.py): each holds every decision whose record arrives meanwhile."""
+    try:
+        trace = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    paced = [s for s in trace["stretches"] if start <= s[0] <= end]
+    paced.sort(key=lambda s: s[2], reverse=True)
+    seconds = end - start
+    by_name: dict[str, list[float]] = {}
+    for _, _, cpu, name in paced:
+        by_name.setdefault(name, []).append(cpu)
+    return {
+        "paced_seconds": round(seconds, 1),
+        "longest_cpu_ms": [round(s[2] * 1000, 1) for s in paced[:10]],
+        "longest": [
+            {"cpu_ms": round(s[2] * 1000, 1), "wall_ms": round(s[1] * 1000, 1), "what": s[3]}
+            for s in paced[:5]
+        ],
+        "over_10ms_cpu_per_s": round(sum(1 for s in paced if s[2] > 0.010) / seconds, 2),
+        "over_20ms_cpu_per_s": round(sum(1 for s in paced if s[2] > 0.020) / seconds, 2),
+        "by_callback_over_5ms": {
+            name: {
+                "count": sum(1 for c in cpus if c > 0.005),
+                "max_cpu_ms": round(max(cpus) * 1000, 1),
+            }
+            for name, cpus in sorted(by_name.items(), key=lambda kv: -max(kv[1]))[:8]
+            if max(cpus) > 0.005
+        },
+    }
 
 
 def median_of(rounds: list[dict[str, Any]], name: str, field: str = "events_per_s") -> Any:
@@ -679,7 +738,28 @@ def main() -> None:
     )
     parser.add_argument("--no-pair", action="store_true", help="skip the two-worker run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results JSON to write")
+    parser.add_argument(
+        "--latency-only",
+        type=float,
+        metavar="RATE",
+        help="only the latency run, fed at RATE events/s for --latency-seconds (no backlog runs)",
+    )
+    parser.add_argument(
+        "--loop-trace",
+        action="store_true",
+        help="run the latency run's worker with its event-loop callbacks timed "
+        "(bench/traced_worker.py) and report the longest stretches without an await",
+    )
+    parser.add_argument(
+        "--worker-root",
+        type=Path,
+        default=REPO_ROOT,
+        help="the checkout to run the worker from (default: this one), to pair two versions",
+    )
     args = parser.parse_args()
+    WORKER_ROOT[0] = args.worker_root.resolve()
+    if args.loop_trace:
+        LOOP_TRACE[0] = LOG_DIR / f"loop-trace-{os.getpid()}.json"
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
     unknown = [d for d in drivers if d not in DRIVERS]
     if unknown:
@@ -689,6 +769,9 @@ def main() -> None:
 
     events = list(iter_events(SOURCE, ReplayConfig(conversations=args.conversations)))
     total = len(events)
+    if args.latency_only is not None:
+        latency_only(args, events, load_before)
+        return
     # The passthroughs share one backlog; each worker run gets a copy of its own (`workers`).
     prefix = backlog(events)
     rounds: list[dict[str, Any]] = []
@@ -786,6 +869,28 @@ def main() -> None:
     print(
         json.dumps({k: result[k] for k in ("median", "ratios", "latency_at_half_rate")}, indent=2)
     )
+
+
+def latency_only(
+    args: argparse.Namespace,
+    events: list[tuple[str, dict[str, Any]]],
+    load_before: tuple[float, float, float],
+) -> None:
+    """One latency run at a given rate: what paired runs of two versions compare."""
+    rate = args.latency_only
+    sample = events[: int(rate * args.latency_seconds)]
+    lat = attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
+    result = {
+        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python bench/worker_bench.py "
+        f"--latency-only {rate} --latency-seconds {args.latency_seconds} "
+        f"--conversations {args.conversations} --worker-root {WORKER_ROOT[0]}",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "latency": lat,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
 from typing import Any, cast
@@ -35,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 STATE_TABLE = "customer-state"
 STATS_TABLE = "decision-stats"
+#: Work a flush's state writes may add to one batch's stretch of the event loop (see write_some).
+FLUSH_SLICE_SECONDS = 0.002
 #: Allocations between two collections of the youngest generation (Python's default is 700).
 YOUNG_COLLECTION_EVERY = 20_000
 
@@ -168,6 +172,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
     )
     caught_up = CaughtUp(app)
     unacked: list[Any] = []  # events folded, outputs handed over, states not yet written
+    draining: list[Any] = []  # events whose states are being written (a flush under way)
     # Expires customers with no new event, by each partition's event time (stream/worker/sweep.py).
     idle = IdleSweep(
         table,
@@ -182,7 +187,8 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
     @app.agent(inputs, name="customer-decisions")
     async def decide(stream: faust.StreamT[bytes]) -> None:
         """Thin glue: merge each batch into event-time order, fold it, send its outputs; every
-        `state_flush_seconds` write the touched states, then ack the records folded since."""
+        `state_flush_seconds` write the touched states (a few with each batch that follows),
+        then ack the records folded before the flush began."""
         # The idle wait of the merge counts only time spent waiting for input: while a batch is
         # folded nothing can arrive, and a slow fold must not make the merge give up on order.
         await table.verify_at_start(input_types)
@@ -203,32 +209,54 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         waited = 0.0
         mark = time.monotonic()
         flushed_at = time.monotonic()
+        writing: Iterator[str] | None = None  # the customers of a flush still to write
 
-        async def flush() -> None:
-            """Hand the dirty states and the counts to the producer, then ack what they cover.
+        async def write_some(budget_s: float) -> None:
+            """Hand the next of the flush's states to the producer; once every one is, the
+            counts too, then ack what they cover.
 
-            Faust's commit flushes the producer before it commits, so an acked offset never runs
-            ahead of the outputs and state writes of its record (at least once). A record folded
-            again after a crash re-sends its decisions (same ids) from the state written before.
+            The states of a flush are written over the batches that follow it, about
+            `FLUSH_SLICE_SECONDS` of work with each, so a second's states do not hold the event
+            loop (and every decision that arrives meanwhile) at once; the agent still awaits
+            nothing in between, so no other agent runs in the middle of a batch. A customer
+            folded again before its turn is written with what it holds then. Faust's commit
+            flushes the producer before it commits, so an acked offset never runs ahead of the
+            outputs and state writes of its record (at least once). A record folded again after
+            a crash re-sends its decisions (same ids) from the state written before.
             """
-            nonlocal flushed_at
-            written = folder.flush()
-            for customer_id, (partition, state) in written.states.items():
+            nonlocal writing
+            assert writing is not None
+            states, done = folder.flush_some(writing, budget_s)
+            for customer_id, (partition, state) in states.items():
                 table.set(customer_id, partition, state)
-            idle.written(written.states)
-            for dimension, increment in written.counts.items():
+            # Not swept until its records are surely committed (stream/worker/sweep.py).
+            idle.written(states)
+            if not done:
+                return
+            writing = None
+            for dimension, increment in folder.take_counts().items():
                 stat_keys.send_soon(key=dimension, value=increment)
-            for event in unacked:
+            for event in draining:
                 await stream.ack(event)
+            draining.clear()
+            folder.trim()
+
+        async def flush(budget_s: float) -> None:
+            """Start writing every dirty state: the records folded so far are acked once the
+            last of them is handed to the producer."""
+            nonlocal writing, flushed_at
+            draining.extend(unacked)
             unacked.clear()
+            writing = iter(folder.dirty_customers())
             flushed_at = time.monotonic()
+            await write_some(budget_s)
 
         try:
             async for batch in batches(
                 stream,
                 settings.batch_size,
                 settings.batch_wait_seconds,
-                lambda: merge.held > 0 or bool(unacked),
+                lambda: merge.held > 0 or bool(unacked) or bool(draining),
             ):
                 waited += time.monotonic() - mark
                 for event in batch:
@@ -252,18 +280,20 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
                 if ready:
                     await hand_over(ready)
                     unacked.extend(event for _, _, event in ready)
-                if unacked and (
-                    folder.dirty >= settings.state_cache_size
-                    or time.monotonic() - flushed_at >= settings.state_flush_seconds
-                ):
-                    await flush()
+                if folder.dirty >= settings.state_cache_size:
+                    # The cache is full of unwritten states: everything is written now.
+                    await flush(math.inf)
+                elif writing is not None:
+                    await write_some(FLUSH_SLICE_SECONDS)
+                elif unacked and time.monotonic() - flushed_at >= settings.state_flush_seconds:
+                    await flush(FLUSH_SLICE_SECONDS)
                 mark = time.monotonic()
         except asyncio.CancelledError:
             # Stopping: what is folded is written and acked, so a clean restart does not fold it
             # again. Nothing here waits, so it completes although the task is cancelled. Not on
             # a crash: a write that raised half-way must leave its records unacked.
-            if unacked:
-                await flush()
+            if unacked or draining:
+                await flush(math.inf)
             raise
 
     async def hand_over(ready: list[tuple[RawRecord, Any, Any]]) -> None:
@@ -314,6 +344,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         floors.forget(partitions)
         # Not acked, so folded again by the next owner from the state the table has.
         unacked[:] = [e for e in unacked if e.message.partition not in partitions]
+        draining[:] = [e for e in draining if e.message.partition not in partitions]
 
     @app.agent(stat_keys, name="decision-stats")
     async def count(stream: faust.StreamT[int]) -> None:

@@ -14,9 +14,11 @@ No Faust import: the agent hands in records in the order to fold them and writes
 
 from __future__ import annotations
 
+import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from stream.core import statecodec
@@ -61,11 +63,18 @@ class StateCache:
     def discard(self, customer_id: str) -> None:
         self._states.pop(customer_id, None)
 
-    def trim(self) -> None:
-        """Drop the least recently used beyond `size`; called right after a flush, when no state
-        in the cache differs from the table's."""
-        while len(self._states) > self.size:
-            self._states.popitem(last=False)
+    def trim(self, keep: Callable[[str], bool] | None = None) -> None:
+        """Drop the least recently used beyond `size`, never one `keep` says to keep (a dirty
+        state, which differs from the table's until it is written)."""
+        excess = len(self._states) - self.size
+        if excess <= 0:
+            return
+        if keep is None:
+            gone = list(islice(self._states, excess))
+        else:
+            gone = list(islice((c for c in self._states if not keep(c)), excess))
+        for customer_id in gone:
+            del self._states[customer_id]
 
     def clear(self) -> None:
         self._states.clear()
@@ -181,6 +190,42 @@ class BatchFold:
         self._counts = Counter()
         self.cache.trim()
         return out
+
+    def flush_some(
+        self, customer_ids: Iterator[str], budget_s: float
+    ) -> tuple[dict[str, tuple[int, bytes]], bool]:
+        """The stored bytes of the next customers of `customer_ids` still dirty, encoded until
+        `budget_s` of work has run; each is clean after. Also whether `customer_ids` is used up.
+
+        A flush spread over several calls, so no single one holds the event loop for the whole
+        second's states; one not dirty any more (written since, or forgotten) is skipped.
+        """
+        policy = self.handler.policy
+        store = self.handler.store
+        dirty = self._dirty
+        out: dict[str, tuple[int, bytes]] = {}
+        until = time.perf_counter() + budget_s
+        for customer_id in customer_ids:
+            folded = dirty.pop(customer_id, None)
+            state = self.cache.get(customer_id) if folded is not None else None
+            if folded is not None and state is not None:
+                out[customer_id] = (folded[0], store(state, policy))
+            if time.perf_counter() >= until:
+                return out, False
+        return out, True
+
+    def dirty_customers(self) -> list[str]:
+        """The customers whose cached state is not written yet, longest dirty first."""
+        return list(self._dirty)
+
+    def take_counts(self) -> Counter[str]:
+        """The decision counts since the last time they were taken."""
+        counts, self._counts = self._counts, Counter()
+        return counts
+
+    def trim(self) -> None:
+        """Drop clean states beyond the cache's size (dirty ones stay until written)."""
+        self.cache.trim(keep=self.is_dirty)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """After a rebalance: forget the unwritten states of revoked partitions (their records

@@ -174,15 +174,24 @@ class Judging:
         return item
 
     def _remember(
-        self, memory: JudgingMemory | None, item: Item, policy: Policy
+        self,
+        memory: JudgingMemory | None,
+        item: Item,
+        policy: Policy,
+        judge_limits: tuple[JudgeSettings, MemoryLimits] | None = None,
     ) -> tuple[JudgingMemory, list[tuple[bytes, bytes]]]:
-        memory, judged = remember(
-            memory, item, JudgeSettings.from_policy(policy), limits_for(self._settings, policy)
-        )
+        """`judge_limits`: the policy's judge settings and memory limits, when the caller has
+        them already (a batch reads them once: the limits cost a few microseconds a record)."""
+        if judge_limits is None:
+            judge_limits = self.judge_limits(policy)
+        memory, judged = remember(memory, item, *judge_limits)
         out = [(j.conversation_id.encode(), self.output.encode(j.to_record())) for j in judged]
         for judgement in judged:
             metrics.record_judgement(judgement.verdict)
         return memory, out
+
+    def judge_limits(self, policy: Policy) -> tuple[JudgeSettings, MemoryLimits]:
+        return JudgeSettings.from_policy(policy), limits_for(self._settings, policy)
 
     def _restore(
         self,
@@ -237,6 +246,7 @@ class JudgingBatch:
         self._judging = judging
         self._load = load
         self._policy = policy
+        self._judge_limits = judging.judge_limits(policy)
         self._memories: dict[str, JudgingMemory] = {}
         self._folded: dict[str, tuple[int, list[Item]]] = {}
         self.publish: list[tuple[bytes, bytes]] = []
@@ -256,7 +266,9 @@ class JudgingBatch:
                 if memory is None:
                     loaded = self._load(customer_id, raw.partition)
                     memory = JudgingMemory.from_record(loaded) if loaded is not None else None
-                memory, published = judging._remember(memory, item, self._policy)
+                memory, published = judging._remember(
+                    memory, item, self._policy, self._judge_limits
+                )
             except Exception as exc:  # a bug in one customer's fold must not stop the partition
                 self.refused.append(
                     (raw, judging._refused(raw, "processing", f"{type(exc).__name__}: {exc}"))

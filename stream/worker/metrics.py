@@ -152,20 +152,36 @@ for _result in ("adopted", "rejected"):
     POLICY_UPDATES.labels(result=_result)
 
 
+# The labelled children the hot paths use, looked up once each: `labels()` takes a lock and
+# builds its key every call, a few microseconds for each decision and judgement.
+_LATENCY_SINCE_EVENT = DECISION_LATENCY.labels(since="event_time")
+_LATENCY_SINCE_APPEND = DECISION_LATENCY.labels(since="append")
+_decided: dict[tuple[str, str], Any] = {}
+_triggered: dict[tuple[str, str], Any] = {}
+_judged: dict[str, Any] = {}
+
+
 def record_decisions(
     decisions: Iterable[Decision], *, append_ms: int | None, now: float | None = None
 ) -> None:
     """Counts decisions that were just sent and observes their latency on both clocks."""
     sent = time.time() if now is None else now
     for decision in decisions:
-        DECISIONS.labels(action=decision.action, category=decision.category or "none").inc()
+        action = decision.action
+        key = (action, decision.category or "none")
+        counter = _decided.get(key)
+        if counter is None:
+            counter = _decided[key] = DECISIONS.labels(action=key[0], category=key[1])
+        counter.inc()
         for hit in decision.triggers:
-            TRIGGER_HITS.labels(trigger=hit.trigger, action=decision.action).inc()
-        DECISION_LATENCY.labels(since="event_time").observe(
-            max(0.0, sent - decision.occurred_at / 1000)
-        )
+            hit_key = (hit.trigger, action)
+            hits = _triggered.get(hit_key)
+            if hits is None:
+                hits = _triggered[hit_key] = TRIGGER_HITS.labels(trigger=hit.trigger, action=action)
+            hits.inc()
+        _LATENCY_SINCE_EVENT.observe(max(0.0, sent - decision.occurred_at / 1000))
         if append_ms is not None:
-            DECISION_LATENCY.labels(since="append").observe(max(0.0, sent - append_ms / 1000))
+            _LATENCY_SINCE_APPEND.observe(max(0.0, sent - append_ms / 1000))
 
 
 def record_handoffs(count: int) -> None:
@@ -185,7 +201,10 @@ def record_dead_letter(reason: str) -> None:
 
 
 def record_judgement(judgement: str) -> None:
-    JUDGEMENTS.labels(judgement=judgement).inc()
+    counter = _judged.get(judgement)
+    if counter is None:
+        counter = _judged[judgement] = JUDGEMENTS.labels(judgement=judgement)
+    counter.inc()
 
 
 def record_trigger_error(trigger: str) -> None:
@@ -286,16 +305,27 @@ def make_sensor(input_topics: frozenset[str]) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.next_offsets: dict[tuple[str, int], int] = {}
+            # Each topic's counter, looked up once: `labels()` costs a few microseconds, and
+            # these run for every record in and every send out.
+            self._in: dict[str, Any] = {}
+            self._out: dict[str, Any] = {}
 
         def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-            if tp.topic in input_topics:
-                EVENTS_IN.labels(topic=tp.topic).inc()
-                self.next_offsets[(tp.topic, tp.partition)] = offset + 1
+            topic = tp.topic
+            if topic in input_topics:
+                counter = self._in.get(topic)
+                if counter is None:
+                    counter = self._in[topic] = EVENTS_IN.labels(topic=topic)
+                counter.inc()
+                self.next_offsets[(topic, tp.partition)] = offset + 1
 
         def on_send_initiated(
             self, producer: Any, topic: str, message: Any, keysize: int, valsize: int
         ) -> Any:
-            RECORDS_OUT.labels(topic=topic).inc()
+            counter = self._out.get(topic)
+            if counter is None:
+                counter = self._out[topic] = RECORDS_OUT.labels(topic=topic)
+            counter.inc()
             return None
 
         def on_rebalance_start(self, app: Any) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice, takewhile
 from typing import Any, Protocol
 
 import structlog
@@ -89,15 +89,20 @@ class IdleSweep:
         self._per_tick = per_tick
         # Where the walk of each partition stopped: the last key visited (None: from the start).
         self._cursor: dict[int, str | None] = {}
-        # The customers of each flush in the last RECENT_S seconds, oldest first.
-        self._written: deque[tuple[float, frozenset[str]]] = deque()
+        # When each customer written in the last RECENT_S seconds was last written, oldest
+        # first (a flush's states are written over several batches, each told here).
+        self._written: dict[str, float] = {}
 
     def written(self, customer_ids: Iterable[str], now: float | None = None) -> None:
-        """The agent wrote these customers' states (a flush)."""
-        self._written.append((time.monotonic() if now is None else now, frozenset(customer_ids)))
+        """The agent wrote these customers' states (a flush, or a part of one)."""
+        at = time.monotonic() if now is None else now
+        written = self._written
+        for customer_id in customer_ids:
+            written.pop(customer_id, None)
+            written[customer_id] = at
 
     def _recent(self, customer_id: str) -> bool:
-        return any(customer_id in ids for _, ids in self._written)
+        return customer_id in self._written
 
     def candidate(self, partition: int) -> int | None:
         """The floor the partition's watermarks and held records allow now (None: unknown)."""
@@ -127,8 +132,9 @@ class IdleSweep:
     def _begin(self, now: float | None) -> Tally:
         now = time.monotonic() if now is None else now
         written = self._written
-        while written and written[0][0] < now - RECENT_S:
-            written.popleft()
+        gone = list(takewhile(lambda at: at < now - RECENT_S, written.values()))
+        for customer_id in list(islice(written, len(gone))):
+            del written[customer_id]
         return Tally()
 
     def _end(self, tally: Tally) -> Tally:

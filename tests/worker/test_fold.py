@@ -205,3 +205,39 @@ def test_dimension_keys_name_action_category_and_each_trigger(handler: RecordHan
         "category:billing:escalate",
         "trigger:explicit_request:escalate",
     ]
+
+
+def test_a_flush_written_in_parts_writes_what_one_flush_writes(handler: RecordHandler) -> None:
+    records = [record(n, customer=f"c-{n % 4}") for n in range(12)]
+    # Given the same batches, one flushed at once and one flushed in parts with a batch between
+    whole_store, parts_store = Store(), Store()
+    whole = BatchFold(handler, whole_store.load, cache_size=2)
+    parts = BatchFold(handler, parts_store.load, cache_size=2)
+    whole.fold(records[:8])
+    parts.fold(records[:8])
+    assert parts.dirty_customers() == ["c-0", "c-1", "c-2", "c-3"]
+    writing = iter(parts.dirty_customers())
+    # When the first part has no time at all, it still writes one customer
+    first, done = parts.flush_some(writing, 0.0)
+    assert list(first) == ["c-0"] and not done
+    parts_store.write_back(first)
+    # and a customer folded again before its turn is written once, with what it holds then
+    whole.fold(records[8:])
+    whole_store.write_back(whole.flush().states)
+    parts.fold(records[8:])
+    rest, done = parts.flush_some(writing, 10.0)
+    assert done and sorted(rest) == ["c-1", "c-2", "c-3"]
+    parts_store.write_back(rest)
+    # Then c-0, folded again after its write, is the only dirty customer left
+    assert parts.dirty_customers() == ["c-0"]
+    parts.trim()
+    # and the trim keeps it in the cache, beyond the cache's size, until it is written
+    assert parts.is_dirty("c-0") and parts.cache.get("c-0") is not None
+    assert len(parts.cache) == 2
+    last, done = parts.flush_some(iter(parts.dirty_customers()), 10.0)
+    assert done and list(last) == ["c-0"]
+    parts_store.write_back(last)
+    # and the table holds what the whole flushes wrote, with every decision counted once
+    assert parts_store.data == whole_store.data
+    assert sum(n for k, n in parts.take_counts().items() if k.startswith("action:")) == 12
+    assert parts.take_counts() == {}
