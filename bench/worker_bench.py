@@ -399,12 +399,15 @@ def worker_env(prefix: str, app_id: str, driver: str, n: int) -> dict[str, str]:
         ESCALATION_DATA_DIR=str(LOG_DIR / f"state-{app_id}-{n}"),
         ESCALATION_LOG_LEVEL="warning",
         ESCALATION_WEB_PORT=str(web_port(n)),
+        **WORKER_SETTINGS,
     )
 
 
 #: The checkout the worker runs from (`--worker-root`): another version of the worker, to pair
 #: runs of two versions on one broker with the same bench.
 WORKER_ROOT: list[Path] = [REPO_ROOT]
+#: Settings given to every worker the bench starts (`--worker-env NAME=VALUE`), to pair settings.
+WORKER_SETTINGS: dict[str, str] = {}
 #: Where the latency run's worker writes its event-loop stretches (`--loop-trace`), else None.
 LOOP_TRACE: list[Path | None] = [None]
 
@@ -751,6 +754,13 @@ def main() -> None:
         "(bench/traced_worker.py) and report the longest stretches without an await",
     )
     parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for every worker started (ESCALATION_...), to pair two settings",
+    )
+    parser.add_argument(
         "--worker-root",
         type=Path,
         default=REPO_ROOT,
@@ -758,6 +768,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     WORKER_ROOT[0] = args.worker_root.resolve()
+    for setting in args.worker_env:
+        name, _, value = setting.partition("=")
+        if not name.startswith("ESCALATION_") or not value:
+            parser.error(f"--worker-env takes ESCALATION_NAME=VALUE, not {setting!r}")
+        WORKER_SETTINGS[name] = value
     if args.loop_trace:
         LOOP_TRACE[0] = LOG_DIR / f"loop-trace-{os.getpid()}.json"
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
@@ -883,7 +898,8 @@ def latency_only(
     result = {
         "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python bench/worker_bench.py "
         f"--latency-only {rate} --latency-seconds {args.latency_seconds} "
-        f"--conversations {args.conversations} --worker-root {WORKER_ROOT[0]}",
+        f"--conversations {args.conversations} --worker-root {WORKER_ROOT[0]}"
+        + "".join(f" --worker-env {k}={v}" for k, v in WORKER_SETTINGS.items()),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
