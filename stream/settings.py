@@ -101,9 +101,10 @@ class Settings(BaseSettings):
     batch_wait_seconds: float = Field(default=0.01, gt=0.0)
     # Decoded customer states kept in front of the table (least recently used dropped first).
     state_cache_size: int = Field(default=20_000, ge=1)
-    # A folded state is written to the table (and its changelog) at most this long after its
-    # batch, or sooner when this many states wait (the cache size): one changelog record per
-    # customer per flush. Decisions do not wait for it; offsets are acked after it.
+    # A flush of the folded states begins this long after the last one, or sooner when the cache
+    # is full of unwritten states; its writes (one changelog record per customer per flush) go out
+    # over the next few batches, about 2 ms of them with each, so no batch holds the event loop
+    # for the whole flush. Decisions do not wait for it; offsets are acked after its last write.
     state_flush_seconds: float = Field(default=1.0, ge=0.0)
     # How the consumer fetches: the broker answers once this many bytes are there or after this
     # wait. Faust's minimum of one byte made a fetch request per record or two under paced
