@@ -389,6 +389,22 @@ def test_a_redelivered_ai_turn_resends_the_same_continue(run: Run, events: Event
     assert run.one(turn) == first
 
 
+def test_a_redelivered_turn_that_decided_nothing_keeps_the_state(
+    run: Run, events: EventFactory
+) -> None:
+    # A person owns the conversation: the customer turn decided nothing, and read again it still
+    # decides nothing, with the customer's state handed back unchanged.
+    run.feed(events.human("Sam here"))
+    turn = events.customer("thanks Sam")
+    assert run.feed(turn) == ([], [])
+    before = run.state
+    assert before is not None
+    stored = before.to_record()
+    result = run.step(turn)
+    assert result.decisions == [] and result.handoffs == []
+    assert result.state is before and before.to_record() == stored
+
+
 def test_a_package_is_revised_when_the_ai_agent_speaks_again_and_not_otherwise(
     run: Run, events: EventFactory
 ) -> None:
