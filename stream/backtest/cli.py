@@ -322,7 +322,11 @@ def export_command(
             check_output_file(out, create_folder=True)
             source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
             show = stderr.isatty() if progress is None else progress
-            written = write_source(source, out, progress=show)
+            nothing = RunError(
+                f"the input topics hold no event appended between {from_} and {to}: "
+                "nothing to export"
+            )
+            written = write_source(source, out, progress=show, nothing_read=nothing)
     except EscalationError as exc:
         return fail(exc, stderr)
     skipped = f", {source.skipped_count:,} skipped" if source.skipped_count else ""

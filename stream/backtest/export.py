@@ -22,11 +22,20 @@ from stream.backtest.sources import (
     KafkaSource,
     OnError,
 )
+from stream.errors import EscalationError
 from stream.serde import RegistryConfig
 
 
-def write_source(source: KafkaSource, out: Path, *, progress: bool = False) -> int:
-    """Writes every event of `source` to `out` (atomically: a failed export leaves no file)."""
+def write_source(
+    source: KafkaSource,
+    out: Path,
+    *,
+    progress: bool = False,
+    nothing_read: EscalationError | None = None,
+) -> int:
+    """Writes every event of `source` to `out` (atomically: a failed export leaves no file, and a
+    file of that name from before stays as it was). `nothing_read`, when given, is raised when
+    the source yields no event: an empty file would look like a frozen test set."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     written = 0
@@ -45,6 +54,8 @@ def write_source(source: KafkaSource, out: Path, *, progress: bool = False) -> i
                 if written % 1024 == 0:
                     bar.update(1024)
         bar.update(written % 1024)
+        if nothing_read is not None and written == 0:
+            raise nothing_read
         os.replace(partial, out)
     except BaseException:
         partial.unlink(missing_ok=True)

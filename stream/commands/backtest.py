@@ -76,8 +76,8 @@ def export(
 ) -> None:
     """Write a time range of the input topics to a JSON Lines event file (a frozen test set).
 
-    Exit 2 when an option or the output is wrong; 1 when no broker answers or an input topic does
-    not exist.
+    Exit 2 when an option or the output is wrong; 1 when no broker answers, an input topic does
+    not exist or the range holds no event (no file is written then).
     """
     from stream.backtest.cli import export_command
 

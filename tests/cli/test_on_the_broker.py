@@ -152,3 +152,22 @@ def test_worker_on_a_web_port_that_is_taken(isolated: Isolated, tmp_path: Path) 
         f"error: cannot serve the worker's metrics and health on port {port} "
         "(ESCALATION_WEB_PORT): Address already in use\n"
     )
+
+
+def test_an_export_of_a_range_with_no_event_fails_and_keeps_the_file_there(
+    isolated: Isolated, tmp_path: Path
+) -> None:
+    # As a backtest of the same range: an empty file would pass for a frozen test set.
+    out = tmp_path / "history.jsonl"
+    out.write_text("an earlier export\n")
+    done = run_module(
+        "stream.cli", "export", "--from", "2020-01-01", "--to", "2020-01-02", "--out", str(out),
+        env=cli_env(isolated), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        "error: the input topics hold no event appended between 2020-01-01 and 2020-01-02: "
+        "nothing to export\n"
+    )
+    assert out.read_text() == "an earlier export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.jsonl"]
