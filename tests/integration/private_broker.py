@@ -39,6 +39,7 @@ SCRAM_PASSWORD = "scram-secret-for-tests"
 PORT_LOCKS = Path(tempfile.gettempdir()) / "escalation-test-ports"
 PORT_RANGE = range(29100, 29200)
 _CLAIMED: dict[int, int] = {}  # port -> descriptor of its lock, held until this process exits
+_OUTSIDE: set[int] = set()  # ports outside the range this process handed out
 
 
 def free_port() -> int:
@@ -66,7 +67,14 @@ def free_port() -> int:
             _CLAIMED[port] = fd
             return port
         os.close(fd)  # closing releases the lock
-    return any_free_port()
+    # Outside the range: the system's free ports, none handed out twice by this process (the
+    # system may give a port back as soon as the probe that found it closes).
+    for _ in range(100):
+        port = any_free_port()
+        if port not in _CLAIMED and port not in _OUTSIDE:
+            _OUTSIDE.add(port)
+            return port
+    raise RuntimeError("no loopback port this process has not handed out already, in 100 tries")
 
 
 def _bindable(port: int) -> bool:
