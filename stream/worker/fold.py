@@ -14,6 +14,7 @@ No Faust import: the agent hands in records in the order to fold them and writes
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -178,17 +179,13 @@ class BatchFold:
         return out
 
     def flush(self) -> Flush:
-        """The stored bytes of every dirty state and the counts since the last flush; all clean."""
-        policy = self.handler.policy
-        out = Flush(counts=self._counts)
-        for customer_id, (partition, _) in self._dirty.items():
-            state = self.cache.get(customer_id)
-            if state is not None:
-                # Trimmed in place to the policy's byte budget, so the cache holds what is stored.
-                out.states[customer_id] = (partition, self.handler.store(state, policy))
-        self._dirty = {}
-        self._counts = Counter()
-        self.cache.trim()
+        """The stored bytes of every dirty state and the counts since the last flush; all clean.
+
+        The whole of a flush at once (the agent's stop, a full cache): the same `flush_some`
+        the agent spreads over batches, with no time limit."""
+        states, _ = self.flush_some(iter(self.dirty_customers()), math.inf)
+        out = Flush(states=states, counts=self.take_counts())
+        self.trim()
         return out
 
     def flush_some(
@@ -209,6 +206,7 @@ class BatchFold:
             folded = dirty.pop(customer_id, None)
             state = self.cache.get(customer_id) if folded is not None else None
             if folded is not None and state is not None:
+                # Trimmed in place to the policy's byte budget, so the cache holds what is stored.
                 out[customer_id] = (folded[0], store(state, policy))
             if time.perf_counter() >= until:
                 return out, False
