@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -853,10 +854,11 @@ def main() -> None:
     sample = events[: int(rate * args.latency_seconds)]
     lat = attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
     result = {
-        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} make bench  "
-        f"(python bench/worker_bench.py --conversations {args.conversations} "
-        f"--rounds {args.rounds} --latency-seconds {args.latency_seconds} "
-        f"--drivers {','.join(drivers)}{' --no-pair' if args.no_pair else ''})",
+        # As it was run (`make bench` runs it with no option), then every option's value.
+        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python {shlex.join(sys.argv)}",
+        "options": f"--conversations {args.conversations} --rounds {args.rounds} "
+        f"--latency-seconds {args.latency_seconds} --drivers {','.join(drivers)}"
+        f"{' --no-pair' if args.no_pair else ''}",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
             "cpus": os.cpu_count(),
