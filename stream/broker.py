@@ -13,7 +13,7 @@ from typing import Any, Final
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata  # type: ignore[attr-defined]
 
-from stream.errors import BrokerUnreachableError
+from stream.errors import BrokerUnreachableError, RunError
 from stream.logs import librdkafka_log
 
 DEFAULT_WAIT_SECONDS: Final[float] = 10.0
@@ -36,3 +36,15 @@ def require_broker(
     except KafkaException:
         raise BrokerUnreachableError(str(config.get("bootstrap.servers", "?")), timeout) from None
     return metadata
+
+
+def require_topic(metadata: ClusterMetadata, topic: str, holds: str = "") -> None:
+    """`RunError` (exit 1, as every command on a missing topic) unless `topic` exists in the
+    cluster's `metadata`: asked once, before a client would retry into it for a minute. `holds`
+    says what the topic carries, for the message."""
+    if topic not in metadata.topics:
+        what = f" ({holds})" if holds else ""
+        raise RunError(
+            f"topic {topic!r}{what} does not exist; run `escalation topics` with the same "
+            "ESCALATION_* settings to create it"
+        )

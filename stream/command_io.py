@@ -78,6 +78,14 @@ def input_with_lines(path: Path, what: str, empty: str) -> Path:
     return path
 
 
+def no_usable_event(events: Path) -> BadInputError:
+    """The error of an event file whose every line was skipped or refused: the file's fault
+    (exit 2), as an empty one is, and a report of nothing would be all n/a."""
+    return BadInputError(
+        f"event file {events} has no usable event (every line was skipped or refused)"
+    )
+
+
 def check_writable(out: Path) -> None:
     """Refuses an output directory that cannot be created or written, before any work is done.
 

@@ -35,13 +35,14 @@ from stream.command_io import (
     fail,
     input_with_lines,
     load_named_policy,
+    no_usable_event,
     removed_on_failure,
     report_footer,
     write_report,
 )
 from stream.core.decision import Decision
 from stream.core.policy import Policy, default_policy
-from stream.errors import EXIT_OK, BadInputError, EscalationError, RunError, UsageError
+from stream.errors import EXIT_OK, EscalationError, RunError, UsageError
 from stream.settings import Settings
 
 
@@ -95,6 +96,13 @@ def _kafka_source(
         topics=topics,
         on_error=mode,
         warn=warn,
+    )
+
+
+def _empty_range(from_: str | None, to: str | None, what: str) -> RunError:
+    """A topic range with no event: the run failed (exit 1), the call was right."""
+    return RunError(
+        f"the input topics hold no event appended between {from_} and {to}: nothing to {what}"
     )
 
 
@@ -272,15 +280,10 @@ def backtest_command(
                 bounds = (settings or Settings()).time_bounds()
                 now_ms = int(time.time() * 1000)
                 source = JsonlSource(events, mode, warn=stderr, bounds=bounds, now_ms=now_ms)
-                nothing_read: EscalationError = BadInputError(
-                    f"event file {events} has no usable event (every line was skipped or refused)"
-                )
+                nothing_read: EscalationError = no_usable_event(events)
             else:
                 source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
-                nothing_read = RunError(
-                    f"the input topics hold no event appended between {from_} and {to}: "
-                    "nothing to backtest"
-                )
+                nothing_read = _empty_range(from_, to, "backtest")
             show = stderr.isatty() if progress is None else progress
             _, report = run_backtest(
                 source,
@@ -322,10 +325,7 @@ def export_command(
             check_output_file(out, create_folder=True)
             source = _kafka_source(from_, to, bootstrap, settings, topics, mode, stderr)
             show = stderr.isatty() if progress is None else progress
-            nothing = RunError(
-                f"the input topics hold no event appended between {from_} and {to}: "
-                "nothing to export"
-            )
+            nothing = _empty_range(from_, to, "export")
             written = write_source(source, out, progress=show, nothing_read=nothing)
     except EscalationError as exc:
         return fail(exc, stderr)

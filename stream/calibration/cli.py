@@ -22,11 +22,12 @@ from stream.command_io import (
     fail,
     input_with_lines,
     load_named_policy,
+    no_usable_event,
     removed_on_failure,
     report_footer,
     write_report,
 )
-from stream.errors import EXIT_FAILED, EXIT_OK, BadInputError, EscalationError
+from stream.errors import EXIT_FAILED, EXIT_OK, EscalationError
 from stream.settings import Settings
 
 
@@ -125,9 +126,7 @@ def calibrate_command(
             if events is not None and not source.events:
                 # As backtest: every line skipped is the file's fault, and a review of nothing
                 # would be all n/a.
-                raise BadInputError(
-                    f"event file {events} has no usable event (every line was skipped or refused)"
-                )
+                raise no_usable_event(events)
     except EscalationError as exc:
         return fail(exc, stderr)
     report = result.report

@@ -58,7 +58,7 @@ def publish(
     """
     from confluent_kafka import Producer
 
-    from stream.broker import require_broker
+    from stream.broker import require_broker, require_topic
     from stream.commands.policy_tests import publish_gate
     from stream.core.policy import PolicyError, policy_warnings, read_policy_text
     from stream.serde import serde_for_topic
@@ -70,12 +70,7 @@ def publish(
     if not dry_run:
         # Before the diff and the suite: a publication that cannot reach the cluster, or whose
         # topic is missing, stops here (exit 1, as every command on a missing topic).
-        cluster = require_broker(config, settings.broker_wait_seconds)
-        if topic not in cluster.topics:
-            raise RunError(
-                f"topic {topic!r} does not exist; run `escalation topics` with the same "
-                "ESCALATION_* settings to create it"
-            )
+        require_topic(require_broker(config, settings.broker_wait_seconds), topic)
     try:
         policy = load_named_policy(path)
     except PolicyError as exc:

@@ -12,7 +12,7 @@ import typer
 
 from stream.command_io import check_output_file
 from stream.commands import settings_of
-from stream.errors import BadInputError, RunError, UsageError
+from stream.errors import BadInputError, UsageError
 
 
 def replay(
@@ -93,7 +93,7 @@ def replay(
             count = write_jsonl(stream, out)
         typer.echo(f"wrote {count} events to {jsonl}")
         return
-    from stream.broker import require_broker
+    from stream.broker import require_broker, require_topic
     from stream.replay.kafka import default_encoder, produce
     from stream.topics import EVENT_TOPICS
 
@@ -101,12 +101,7 @@ def replay(
     topic_for = {kind: settings.topic(name) for kind, name in EVENT_TOPICS.items()}
     cluster = require_broker(config, settings.broker_wait_seconds)
     for kind, topic in topic_for.items():
-        # Asked once here: a producer would retry each event into a missing topic for a minute.
-        if topic not in cluster.topics:
-            raise RunError(
-                f"topic {topic!r} ({kind} events) does not exist; run `escalation topics` "
-                "with the same ESCALATION_* settings to create it"
-            )
+        require_topic(cluster, topic, f"{kind} events")
     delivered = produce(
         stream,
         settings.bootstrap_servers,
