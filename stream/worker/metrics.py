@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import prometheus_client
@@ -153,12 +154,34 @@ for _result in ("adopted", "rejected"):
 
 
 # The labelled children the hot paths use, looked up once each: `labels()` takes a lock and
-# builds its key every call, a few microseconds for each decision and judgement.
+# builds its key every call, a few microseconds for each record, decision and judgement.
 _LATENCY_SINCE_EVENT = DECISION_LATENCY.labels(since="event_time")
 _LATENCY_SINCE_APPEND = DECISION_LATENCY.labels(since="append")
-_decided: dict[tuple[str, str], Any] = {}
-_triggered: dict[tuple[str, str], Any] = {}
-_judged: dict[str, Any] = {}
+
+
+@cache
+def _decided(action: str, category: str) -> Any:
+    return DECISIONS.labels(action=action, category=category)
+
+
+@cache
+def _triggered(trigger: str, action: str) -> Any:
+    return TRIGGER_HITS.labels(trigger=trigger, action=action)
+
+
+@cache
+def _judged(judgement: str) -> Any:
+    return JUDGEMENTS.labels(judgement=judgement)
+
+
+@cache
+def _events_in(topic: str) -> Any:
+    return EVENTS_IN.labels(topic=topic)
+
+
+@cache
+def _records_out(topic: str) -> Any:
+    return RECORDS_OUT.labels(topic=topic)
 
 
 def record_decisions(
@@ -168,17 +191,9 @@ def record_decisions(
     sent = time.time() if now is None else now
     for decision in decisions:
         action = decision.action
-        key = (action, decision.category or "none")
-        counter = _decided.get(key)
-        if counter is None:
-            counter = _decided[key] = DECISIONS.labels(action=key[0], category=key[1])
-        counter.inc()
+        _decided(action, decision.category or "none").inc()
         for hit in decision.triggers:
-            hit_key = (hit.trigger, action)
-            hits = _triggered.get(hit_key)
-            if hits is None:
-                hits = _triggered[hit_key] = TRIGGER_HITS.labels(trigger=hit.trigger, action=action)
-            hits.inc()
+            _triggered(hit.trigger, action).inc()
         _LATENCY_SINCE_EVENT.observe(max(0.0, sent - decision.occurred_at / 1000))
         if append_ms is not None:
             _LATENCY_SINCE_APPEND.observe(max(0.0, sent - append_ms / 1000))
@@ -201,10 +216,7 @@ def record_dead_letter(reason: str) -> None:
 
 
 def record_judgement(judgement: str) -> None:
-    counter = _judged.get(judgement)
-    if counter is None:
-        counter = _judged[judgement] = JUDGEMENTS.labels(judgement=judgement)
-    counter.inc()
+    _judged(judgement).inc()
 
 
 def record_trigger_error(trigger: str) -> None:
@@ -305,27 +317,17 @@ def make_sensor(input_topics: frozenset[str]) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.next_offsets: dict[tuple[str, int], int] = {}
-            # Each topic's counter, looked up once: `labels()` costs a few microseconds, and
-            # these run for every record in and every send out.
-            self._in: dict[str, Any] = {}
-            self._out: dict[str, Any] = {}
 
         def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
             topic = tp.topic
             if topic in input_topics:
-                counter = self._in.get(topic)
-                if counter is None:
-                    counter = self._in[topic] = EVENTS_IN.labels(topic=topic)
-                counter.inc()
+                _events_in(topic).inc()
                 self.next_offsets[(topic, tp.partition)] = offset + 1
 
         def on_send_initiated(
             self, producer: Any, topic: str, message: Any, keysize: int, valsize: int
         ) -> Any:
-            counter = self._out.get(topic)
-            if counter is None:
-                counter = self._out[topic] = RECORDS_OUT.labels(topic=topic)
-            counter.inc()
+            _records_out(topic).inc()
             return None
 
         def on_rebalance_start(self, app: Any) -> dict[str, Any]:
