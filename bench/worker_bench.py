@@ -321,9 +321,11 @@ def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]
     }
 
 
-def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    command: list[str], env: dict[str, str], log: Path, cwd: Path = REPO_ROOT
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as fh:
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=fh, stderr=fh)
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=fh, stderr=fh)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -421,14 +423,7 @@ def start_worker(prefix: str, app_id: str, driver: str, n: int = 0) -> subproces
         env["BENCH_LOOP_TRACE"] = str(LOOP_TRACE[0])
         command = [sys.executable, str(Path(__file__).resolve().parent / "traced_worker.py")]
     # `-m` puts the working directory first on the path, so the worker is that checkout's.
-    with log.open("wb") as fh:
-        return subprocess.Popen(
-            command,
-            cwd=WORKER_ROOT[0],
-            env=env,
-            stdout=fh,
-            stderr=fh,
-        )
+    return spawn(command, env, log, cwd=WORKER_ROOT[0])
 
 
 def workers(
@@ -898,10 +893,11 @@ def latency_only(
     sample = events[: int(rate * args.latency_seconds)]
     lat = attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
     result = {
-        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python bench/worker_bench.py "
-        f"--latency-only {rate} --latency-seconds {args.latency_seconds} "
+        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python {shlex.join(sys.argv)}",
+        "options": f"--latency-only {rate} --latency-seconds {args.latency_seconds} "
         f"--conversations {args.conversations} --worker-root {WORKER_ROOT[0]}"
-        + "".join(f" --worker-env {k}={v}" for k, v in WORKER_SETTINGS.items()),
+        + "".join(f" --worker-env {k}={v}" for k, v in WORKER_SETTINGS.items())
+        + (" --loop-trace" if LOOP_TRACE[0] is not None else ""),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
