@@ -20,6 +20,7 @@ nothing here asserts a target, and the machine's load average is recorded beside
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import platform
@@ -672,6 +673,7 @@ def latency(events: list[tuple[str, dict[str, Any]]], rate: float, driver: str) 
         drop_topics(prefix)
         if LOOP_TRACE[0] is not None and result:
             result["loop_stretches"] = loop_stretches(LOOP_TRACE[0], paced_from, paced_to)
+            result["slowest_1_percent_by_callback"] = slowest_by_callback(LOOP_TRACE[0], timed)
     return result
 
 
@@ -705,6 +707,41 @@ def loop_stretches(path: Path, start: float, end: float) -> dict[str, Any]:
             for name, cpus in sorted(by_name.items(), key=lambda kv: -max(kv[1]))[:8]
             if max(cpus) > 0.005
         },
+    }
+
+
+def slowest_by_callback(
+    path: Path, timed: list[tuple[float, float, float]], share: float = 0.01
+) -> dict[str, Any]:
+    """Whose work the slowest `share` of decisions waited behind: the main thread's CPU, in ms
+    per slow decision, of each event-loop callback inside its window (sent -> decided), a
+    callback cut by the window counted for the part inside. Callbacks shorter than the trace's
+    `BENCH_LOOP_TRACE_MIN_MS` are not in it; set it low (0.05) for this."""
+    try:
+        trace = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    worst = sorted(timed)[-max(1, int(len(timed) * share)) :]
+    if not worst:
+        return {}
+    stretches = sorted(trace["stretches"])
+    starts = [s[0] for s in stretches]
+    by_name: dict[str, float] = {}
+    for _, sent, decided in worst:
+        # Stretches are under a second long: look back that far from the window's start.
+        for at, wall, cpu, name in stretches[bisect.bisect_left(starts, sent - 1.0) :]:
+            if at >= decided:
+                break
+            inside = min(at + wall, decided) - max(at, sent)
+            if inside > 0 and wall > 0:
+                by_name[name] = by_name.get(name, 0.0) + cpu * inside / wall
+    n = len(worst)
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1])
+    return {
+        "decisions": n,
+        "mean_latency_ms": round(sum(w[0] for w in worst) / n * 1000, 1),
+        "traced_cpu_ms": round(sum(by_name.values()) / n * 1000, 1),
+        "cpu_ms_by_callback": {name: round(v / n * 1000, 2) for name, v in ranked[:15]},
     }
 
 

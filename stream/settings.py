@@ -92,9 +92,10 @@ class Settings(BaseSettings):
     # customer and a produce request, so it waits longer than the customer agent.
     calibration_batch_wait_seconds: float = Field(default=0.5, gt=0.0)
     # A stretch of work with no await in it holds every other agent, the customer agent's
-    # decisions included, for its whole length: the calibration agent hands the event loop back
-    # after this long (stream/worker/batches.py, TimeSlices).
-    work_slice_seconds: float = Field(default=0.005, gt=0.0)
+    # decisions included, for its whole length: the calibration agent and the idle sweep hand
+    # the event loop back after this long, and go on only once nothing else is ready
+    # (stream/worker/batches.py, TimeSlices), so a decision waits for at most one slice of it.
+    work_slice_seconds: float = Field(default=0.002, gt=0.0)
     # The agent folds up to this many records at a time, waiting at most this long for them:
     # one state write per customer per batch, at the cost of up to the wait in latency.
     batch_size: int = Field(default=1000, ge=1)

@@ -182,6 +182,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         input_types,
         merge.times,
         settings.idle_sweep_keys_per_tick,
+        work_slice_s=settings.work_slice_seconds,
     )
 
     @app.agent(inputs, name="customer-decisions")

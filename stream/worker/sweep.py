@@ -2,7 +2,8 @@
 
 Each tick walks up to `per_tick` keys of each partition's RocksDB store, after where the last tick
 stopped, so a million customers cost a bounded slice of work per tick and every key is visited
-again after a full pass; the agent gets the event loop every `YIELD_EVERY` keys. The clock of a
+again after a full pass; it runs in the event loop's idle time, a slice of work at a time
+(`TimeSlices`, stream/worker/batches.py), so the decisions never wait for it. The clock of a
 partition is its kept floor (stream/worker/floors.py). Each tick proposes the floor the partition's
 watermarks allow now (stream/core/sweep.py): the gate's watermark of each input topic of the
 partition minus the past bound, and the time of any record the event-time merge holds for it,
@@ -22,7 +23,6 @@ changelog. Its cached copy is dropped, so the next fold reads what the sweep wro
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ from stream.core import statecodec
 from stream.core.eventtime import EventClock
 from stream.core.sweep import partition_floor, sweep
 from stream.worker import metrics
+from stream.worker.batches import TimeSlices
 from stream.worker.floors import PartitionFloors
 from stream.worker.fold import BatchFold
 
@@ -43,8 +44,6 @@ log = structlog.get_logger(__name__)
 # Seconds after its state was written during which a customer is not swept: well over the
 # worker's commit interval (1 s), so its records are committed by then.
 RECENT_S = 30.0
-# Keys swept between two chances for the agent to run.
-YIELD_EVERY = 50
 
 
 class SweptTable(Protocol):
@@ -79,6 +78,7 @@ class IdleSweep:
         input_topics: Iterable[str],
         held: Callable[[int], Iterator[int]],
         per_tick: int,
+        work_slice_s: float = 0.002,
     ) -> None:
         self._table = table
         self._folder = folder
@@ -87,6 +87,7 @@ class IdleSweep:
         self._topics = list(input_topics)
         self._held = held
         self._per_tick = per_tick
+        self._work_slice_s = work_slice_s
         # Where the walk of each partition stopped: the last key visited (None: from the start).
         self._cursor: dict[int, str | None] = {}
         # When each customer written in the last RECENT_S seconds was last written, oldest
@@ -121,12 +122,13 @@ class IdleSweep:
         return self._end(tally)
 
     async def run(self) -> Tally:
-        """One slice of every partition, letting the agent run every `YIELD_EVERY` keys: a key
-        costs a decode (about 0.1-0.3 ms), and the event loop is the agent's."""
+        """One slice of every partition, in the loop's idle time: a key costs a decode (about
+        0.1-0.3 ms), a tick up to a thousand keys per partition, and the event loop is the
+        agent's."""
         tally = self._begin(None)
-        for n, _ in enumerate(self._visits(tally), 1):
-            if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        slices = TimeSlices(self._work_slice_s)
+        for _ in self._visits(tally):
+            await slices.pause()
         return self._end(tally)
 
     def _begin(self, now: float | None) -> Tally:
