@@ -31,11 +31,11 @@ from typing import Any, cast
 
 import faust
 import structlog
-from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP, Message
 
 from stream.worker import metrics
 from stream.worker.commits import FetchLedger, commit_point
+from stream.worker.delivery import InlineDelivery
 from stream.worker.fetching import BatchedFetchThread
 from stream.worker.producer import DrainingProducer
 
@@ -50,8 +50,9 @@ QUIET_SECONDS = 10.0
 HOLE_LOG_SECONDS = 10.0
 
 
-class AtLeastOnceConsumer(AIOKafkaConsumer):
-    """The aiokafka consumer of Faust with the commit and seek rules above."""
+class AtLeastOnceConsumer(InlineDelivery):
+    """The aiokafka consumer of Faust with the commit and seek rules above, handing records
+    over inline (stream/worker/delivery.py)."""
 
     compacted: frozenset[str] = frozenset()
 
