@@ -88,9 +88,9 @@ class TimeSlices:
     a slice waited for the next one. So `pause()` keeps yielding while the loop has other
     callbacks ready, and the batch goes on only when the loop would otherwise wait for I/O or a
     timer: the agent's work runs in the loop's idle time, and a decision waits for at most one
-    slice, not one per hop. At 1,362 events/s that took p99 from 126-152 ms to 82-87 ms (2 ms
-    slices; docs/worker.md). Under a load that never leaves the loop idle the stretch goes on
-    after `max_defer_s` anyway, so the agent still makes progress.
+    slice, not one per hop (docs/worker.md, "The event loop as a scheduler"). Under a load that
+    never leaves the loop idle the stretch goes on after `max_defer_s` anyway, so the agent
+    still makes progress.
 
     Only where the agent may be interrupted, that is where a rebalance or another task may run
     without breaking what it holds. The ready queue is CPython's event loop's own (`_ready`);

@@ -4,16 +4,21 @@ while it is suspended (stream/worker/delivery.py)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 from mode.utils.locks import Event
 
 from stream.worker.consumer import AtLeastOnceApp, AtLeastOnceConsumer
 
 PARTITION = TP("support.messages", 1)
+#: sha256 of faust-streaming 0.15.3's `Consumer._drain_messages`, the loop delivery.py copies.
+FAUST_DRAIN_LOOP_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
 
 
 class Msg:
@@ -86,3 +91,13 @@ def test_while_the_flow_is_suspended_a_stuck_hand_over_is_given_up_as_in_faust(
     assert drain(consumer, [3, 4], stuck) == [3, 4]
     assert handed == [3, 4]
     assert (consumer.handed_inline, consumer.handed_while_suspended) == (0, 2)
+
+
+def test_the_loop_copied_is_the_installed_fausts() -> None:
+    """delivery.py is Faust's drain loop with one call changed: a Faust whose loop differs (an
+    upgrade) must be read against it before the copy is trusted."""
+    source = inspect.getsource(FaustConsumer._drain_messages)
+    assert hashlib.sha256(source.encode()).hexdigest() == FAUST_DRAIN_LOOP_SHA256, (
+        "faust-streaming's Consumer._drain_messages changed: compare it with "
+        "stream/worker/delivery.py, carry the change over, then update the hash here"
+    )
