@@ -4,21 +4,18 @@ while it is suspended (stream/worker/delivery.py)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 from mode.utils.locks import Event
 
+from stream.worker import delivery
 from stream.worker.consumer import AtLeastOnceApp, AtLeastOnceConsumer
+from stream.worker.delivery import installed_loop_is_the_copied_one
 
 PARTITION = TP("support.messages", 1)
-#: sha256 of faust-streaming 0.15.3's `Consumer._drain_messages`, the loop delivery.py copies.
-FAUST_DRAIN_LOOP_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
 
 
 class Msg:
@@ -94,10 +91,25 @@ def test_while_the_flow_is_suspended_a_stuck_hand_over_is_given_up_as_in_faust(
 
 
 def test_the_loop_copied_is_the_installed_fausts() -> None:
-    """delivery.py is Faust's drain loop with one call changed: a Faust whose loop differs (an
-    upgrade) must be read against it before the copy is trusted."""
-    source = inspect.getsource(FaustConsumer._drain_messages)
-    assert hashlib.sha256(source.encode()).hexdigest() == FAUST_DRAIN_LOOP_SHA256, (
+    """delivery.py is Faust's drain loop with one call changed: with a Faust whose loop differs
+    (an upgrade) the worker runs Faust's own, slower loop, and this fails until the copy is
+    read against it."""
+    assert installed_loop_is_the_copied_one(), (
         "faust-streaming's Consumer._drain_messages changed: compare it with "
-        "stream/worker/delivery.py, carry the change over, then update the hash here"
+        "stream/worker/delivery.py, carry the change over, then update COPIED_LOOP_SHA256"
     )
+
+
+def test_with_another_faust_loop_the_worker_runs_fausts_own(
+    consumer: AtLeastOnceConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "COPIED_LOOP_SHA256", "0" * 64)
+    assert not delivery.installed_loop_is_the_copied_one()
+    tasks: list[Any] = []  # kept, so no two share an id
+
+    async def callback(message: Msg) -> None:
+        tasks.append(asyncio.current_task())
+
+    assert drain(consumer, [5, 6], callback) == [5, 6]
+    # Faust's wait_first: each hand-over in a task of its own, none counted as inline.
+    assert len({id(t) for t in tasks}) == 2 and consumer.handed_inline == 0
