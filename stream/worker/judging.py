@@ -212,10 +212,9 @@ class Judging:
         try:
             loaded = load(customer_id, done[0])
             memory = JudgingMemory.from_record(loaded) if loaded is not None else None
-            settings = JudgeSettings.from_policy(policy)
-            limits = limits_for(self._settings, policy)
+            judge_limits = self.judge_limits(policy)
             for item in done[1]:
-                memory, _ = remember(memory, item, settings, limits)
+                memory, _ = remember(memory, item, *judge_limits)
         except Exception:
             folded.pop(customer_id)
             return
