@@ -883,15 +883,13 @@ def main() -> None:
         )
 
     rate = (medians["worker_aiokafka"]["events_per_s"] or 200) / 2
-    sample = events[: int(rate * args.latency_seconds)]
-    lat = attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
+    lat = latency_at(events, rate, args.latency_seconds)
     result = {
-        # As it was run (`make bench` runs it with no option), then every option's value.
-        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python {shlex.join(sys.argv)}",
-        "options": f"--conversations {args.conversations} --rounds {args.rounds} "
-        f"--latency-seconds {args.latency_seconds} --drivers {','.join(drivers)}"
-        f"{' --no-pair' if args.no_pair else ''}",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **result_head(
+            f"--conversations {args.conversations} --rounds {args.rounds} "
+            f"--latency-seconds {args.latency_seconds} --drivers {','.join(drivers)}"
+            f"{' --no-pair' if args.no_pair else ''}"
+        ),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -920,6 +918,25 @@ def main() -> None:
     )
 
 
+def latency_at(
+    events: list[tuple[str, dict[str, Any]]], rate: float, seconds: float
+) -> dict[str, Any]:
+    """The latency run at `rate` over the first `seconds` worth of events (fewer if there are
+    not that many)."""
+    sample = events[: int(rate * seconds)]
+    return attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
+
+
+def result_head(options: str) -> dict[str, str]:
+    """A result's first fields: the command as it was run (`make bench` runs it with no
+    option), then every option's value, and when."""
+    return {
+        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python {shlex.join(sys.argv)}",
+        "options": options,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def latency_only(
     args: argparse.Namespace,
     events: list[tuple[str, dict[str, Any]]],
@@ -927,15 +944,14 @@ def latency_only(
 ) -> None:
     """One latency run at a given rate: what paired runs of two versions compare."""
     rate = args.latency_only
-    sample = events[: int(rate * args.latency_seconds)]
-    lat = attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
+    lat = latency_at(events, rate, args.latency_seconds)
     result = {
-        "command": f"KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP} python {shlex.join(sys.argv)}",
-        "options": f"--latency-only {rate} --latency-seconds {args.latency_seconds} "
-        f"--conversations {args.conversations} --worker-root {WORKER_ROOT[0]}"
-        + "".join(f" --worker-env {k}={v}" for k, v in WORKER_SETTINGS.items())
-        + (" --loop-trace" if LOOP_TRACE[0] is not None else ""),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **result_head(
+            f"--latency-only {rate} --latency-seconds {args.latency_seconds} "
+            f"--conversations {args.conversations} --worker-root {WORKER_ROOT[0]}"
+            + "".join(f" --worker-env {k}={v}" for k, v in WORKER_SETTINGS.items())
+            + (" --loop-trace" if LOOP_TRACE[0] is not None else "")
+        ),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "latency": lat,
