@@ -25,10 +25,11 @@ def test_the_month_from_the_topics_is_reviewed_as_the_same_file(
 ) -> None:
     # Given a month's events on the topics, record timestamp = event time, a few hours back
     now = int(time.time() * 1000)
-    start = (now // HOUR - 6) * HOUR
+    start = month_start_before(now)
     month = dt.datetime.fromtimestamp(start / 1000, dt.UTC).strftime("%Y-%m")
     events = easy_refunds(30, start=start)
     assert max(e.occurred_at for e in events) < now
+    assert {_month(e.occurred_at) for e in events} == {month}
     produce_events(isolated, events)
     settings = Settings(bootstrap_servers=BOOTSTRAP, topic_prefix=isolated.prefix)
 
@@ -60,3 +61,32 @@ def test_the_month_from_the_topics_is_reviewed_as_the_same_file(
     assert (tmp_path / "topics" / "proposal.yaml").read_text() == (
         tmp_path / "file" / "proposal.yaml"
     ).read_text()
+
+
+def _month(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m")
+
+
+def month_start_before(now: int) -> int:
+    """Six hours back, or, in a month's first six hours, the last six hours of the month before:
+    the thirty conversations span five hours and must all fall in one month, which the review
+    reads whole."""
+    start = (now // HOUR - 6) * HOUR
+    if _month(start) == _month(now):
+        return start
+    first = dt.datetime.fromtimestamp(now / 1000, dt.UTC).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    return int(first.timestamp() * 1000) - 6 * HOUR
+
+
+@pytest.mark.parametrize(
+    "now",
+    ["2026-12-01T03:10:00", "2026-12-01T06:00:00", "2026-11-30T23:59:00", "2026-03-01T00:00:01"],
+)
+def test_the_conversations_fall_in_one_month_at_any_hour(now: str) -> None:
+    at = int(dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC).timestamp() * 1000)
+    start = month_start_before(at)
+    events = easy_refunds(30, start=start)
+    assert max(e.occurred_at for e in events) < at
+    assert len({_month(e.occurred_at) for e in events}) == 1
