@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # traffic, most of the worker's CPU at a few hundred events/s (stream/worker/fetching.py).
     fetch_min_bytes: int = Field(default=16_384, ge=1)
     fetch_max_wait_ms: int = Field(default=10, ge=0)
+    # How long the producer gathers records before a request: without a linger every changelog
+    # write and output record is its own produce request, and batching them is most of the
+    # throughput, at up to the linger in latency.
+    producer_linger_seconds: float = Field(default=0.01, ge=0.0)
     # Event-time order across the input topics: how long an input with records not yet read may
     # hold the others back (Kafka Streams' max.task.idle.ms), and how many records may be held.
     order_idle_ms: float = Field(default=1000.0, ge=0.0)

@@ -86,9 +86,7 @@ def build_app(settings: Settings, *, model: TurnModel | None = None) -> faust.Ap
         producer_acks=-1,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
-        # Without a linger every changelog write and output record is its own produce request;
-        # batching them is most of the throughput, at a few milliseconds of latency.
-        producer_linger=0.01,
+        producer_linger=settings.producer_linger_seconds,
         # Commit often: after a crash everything since the last commit is processed again, and
         # the deterministic decision ids make those re-sends duplicates the consumer can drop.
         # Only by time: a commit every N acks runs inside Faust's fetch loop, which then hands

@@ -78,3 +78,10 @@ def test_draining_flush_of_an_empty_buffer_returns_at_once() -> None:
 def test_the_worker_app_flushes_through_the_draining_buffer() -> None:
     app = build_app(Settings(bootstrap_servers="127.0.0.1:1"))
     assert isinstance(app.producer.buffer, DrainingBuffer)
+
+
+def test_the_producer_lingers_as_the_settings_say() -> None:
+    """The linger reaches the aiokafka producer's own settings, in milliseconds."""
+    for seconds, millis in ((0.003, 3), (0.01, 10)):
+        app = build_app(Settings(bootstrap_servers="127.0.0.1:1", producer_linger_seconds=seconds))
+        assert app.producer._settings_default()["linger_ms"] == millis
