@@ -34,7 +34,9 @@ import urllib.error
 import urllib.request
 import uuid
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -322,11 +324,20 @@ def passthrough(prefix: str, total: int, timeout: float = 300) -> dict[str, Any]
     }
 
 
+def passthrough_under_test(prefix: str, total: int) -> dict[str, Any]:
+    """The confluent passthrough on the CPUs of the systems under test (it runs in this
+    process, and librdkafka's threads take the CPUs of the thread that starts them)."""
+    with on_cpus_under_test():
+        return passthrough(prefix, total)
+
+
 def spawn(
     command: list[str], env: dict[str, str], log: Path, cwd: Path = REPO_ROOT
 ) -> subprocess.Popen[bytes]:
+    cpus = PINNED[0]
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus.under_test))
     with log.open("wb") as fh:
-        return subprocess.Popen(command, cwd=cwd, env=env, stdout=fh, stderr=fh)
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=fh, stderr=fh, preexec_fn=pin)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -345,33 +356,66 @@ def drain_rate(
     processes: list[subprocess.Popen[bytes]],
     log: Path,
     timeout: float,
+    output: str,
+    before: int = 0,
 ) -> dict[str, Any]:
-    """Sustained rate and CPU: from the first commit to the last, so start-up doesn't count."""
+    """Sustained rate and CPU: from the first output record to the last, so neither start-up
+    nor commit timing counts.
+
+    Commits trail the records they cover (the worker acks a record once its state is written,
+    up to a second later, and Faust commits once a second): the first commit of a drain that
+    lasts a few seconds can come when most of the backlog is already folded, and a rate from
+    commits then says 22,000 events/s where the CPU says 5,000. Output records go out within
+    the producer's linger of their input, so the time from the first on `output` to the last
+    (polled every `POLL_S`) is the time the drain took; `before` is how many records `output`
+    held before the run. Committed offsets still say when the drain is over and that it is
+    complete.
+    """
     deadline = time.monotonic() + timeout
-    first_at = first_count = None
-    cpu_first = 0.0
+    samples: list[tuple[float, int, float]] = []  # (time, output records, CPU seconds)
     done = 0
-    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
-        done = committed(group, parts)
-        now = time.perf_counter()
-        if done and first_at is None:
-            first_at, first_count = now, done
-            cpu_first = sum(cpu_seconds(p.pid) for p in processes)
-        if done >= total:
-            break
-        time.sleep(0.25)
-    assert first_at is not None and first_count is not None, f"no progress; see {log}"
-    elapsed = time.perf_counter() - first_at
-    cpu = sum(cpu_seconds(p.pid) for p in processes if p.poll() is None) - cpu_first
-    moved = done - first_count
+    meta = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group})
+    try:
+        while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+            now = time.perf_counter()
+            samples.append(
+                (now, _end_offsets(meta, output), sum(cpu_seconds(p.pid) for p in processes))
+            )
+            done = sum(max(tp.offset, 0) for tp in meta.committed(parts, timeout=10))
+            if done >= total:
+                break
+            time.sleep(POLL_S)
+        final = _end_offsets(meta, output)
+    finally:
+        meta.close()
+    started = next((s for s in samples if s[1] > before), None)
+    assert started is not None, f"no output on {output}; see {log}"
+    # The first sample that saw every output record, or the last one taken.
+    ended = next((s for s in samples if s[1] >= final), samples[-1])
+    elapsed = ended[0] - started[0]
+    cpu = ended[2] - started[2]
     return {
         "events": done,
-        "measured_events": moved,
         "seconds": round(elapsed, 2),
-        "events_per_s": round(moved / elapsed, 1) if elapsed > 0 else None,
-        "cpu_us_per_event": round(cpu / moved * 1e6, 1) if moved else None,
+        "events_per_s": round(total / elapsed, 1) if elapsed > 0 else None,
+        "cpu_us_per_event": round(cpu / total * 1e6, 1),
+        "output_records": final - before,
         "complete": done >= total,
     }
+
+
+#: How often `drain_rate` reads the output's end offsets: the rate's resolution at each end.
+POLL_S = 0.05
+
+
+def _end_offsets(consumer: Consumer, topic: str) -> int:
+    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if metadata is None or metadata.error is not None:
+        return 0
+    return sum(
+        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+        for p in metadata.partitions
+    )
 
 
 def faust_ceiling(prefix: str, total: int, driver: str, timeout: float = 600) -> dict[str, Any]:
@@ -385,9 +429,20 @@ def faust_ceiling(prefix: str, total: int, driver: str, timeout: float = 600) ->
         BENCH_OUTPUT=prefix + FAUST_PASSTHROUGH_TOPIC,
     )
     command = [sys.executable, str(REPO_ROOT / "bench" / "faust_passthrough.py"), "worker"]
+    # The passthroughs of every round write to one topic.
+    before = end_offsets(prefix + FAUST_PASSTHROUGH_TOPIC)
     process = spawn([*command, "-l", "warn"], env, log)
     try:
-        return drain_rate(app_id, input_partitions(prefix), total, [process], log, timeout)
+        return drain_rate(
+            app_id,
+            input_partitions(prefix),
+            total,
+            [process],
+            log,
+            timeout,
+            prefix + FAUST_PASSTHROUGH_TOPIC,
+            before,
+        )
     finally:
         stop(process)
 
@@ -414,6 +469,78 @@ WORKER_ROOT: list[Path] = [REPO_ROOT]
 WORKER_SETTINGS: dict[str, str] = {}
 #: Where the latency run's worker writes its event-loop stretches (`--loop-trace`), else None.
 LOOP_TRACE: list[Path | None] = [None]
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """The CPUs of what is measured and of the bench's own load (`--worker-cpus`).
+
+    On a machine this small the broker, the bench's paced producer and the worker share two
+    cores: every wake-up of the producer or the broker can preempt the worker and leave its
+    caches cold. Pinned, what is measured (the worker, the Faust and confluent passthroughs)
+    has its CPUs to itself, as it has when the broker and the producers run on other machines.
+    The broker is pinned by whoever starts it (`KAFKA_CPUS=0 deploy/kafka/kafka.sh up`); its
+    CPUs are recorded beside the figures.
+    """
+
+    under_test: frozenset[int]
+    bench: frozenset[int]
+
+    @classmethod
+    def parse(cls, text: str) -> Pinning:
+        allowed = os.sched_getaffinity(0)
+        try:
+            wanted = frozenset(int(c) for c in text.split(",") if c.strip())
+        except ValueError:
+            raise ValueError(
+                f"--worker-cpus takes CPU numbers like 1 or 2,3, not {text!r}"
+            ) from None
+        if not wanted or not wanted < allowed:
+            raise ValueError(
+                f"--worker-cpus {text!r} must be some, not all, of the CPUs this process may use "
+                f"({','.join(map(str, sorted(allowed)))}): the rest run the bench's own load"
+            )
+        return cls(wanted, frozenset(allowed - wanted))
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "systems_under_test": sorted(self.under_test),
+            "bench": sorted(self.bench),
+            "broker": broker_cpus(),
+        }
+
+
+#: `--worker-cpus`, else None (nothing pinned).
+PINNED: list[Pinning | None] = [None]
+
+
+def broker_cpus() -> list[str]:
+    """The CPUs each local Kafka broker process may run on, as Linux lists them ("0", "0-1")."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if b"kafka.Kafka" not in (status.parent / "cmdline").read_bytes():
+                continue
+            for line in status.read_text().splitlines():
+                if line.startswith("Cpus_allowed_list:"):
+                    found.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    return found
+
+
+@contextmanager
+def on_cpus_under_test() -> Iterator[None]:
+    """Run the calling thread (and the threads it starts) where the systems under test run."""
+    pinned = PINNED[0]
+    if pinned is None:
+        yield
+        return
+    os.sched_setaffinity(0, pinned.under_test)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, pinned.bench)
 
 
 def start_worker(prefix: str, app_id: str, driver: str, n: int = 0) -> subprocess.Popen[bytes]:
@@ -487,6 +614,7 @@ def _workers(
             processes,
             LOG_DIR / f"worker-{driver}-0.log",
             timeout,
+            prefix + "escalation.decisions",
         )
     finally:
         for process in processes:
@@ -794,6 +922,13 @@ def main() -> None:
         help="a setting for every worker started (ESCALATION_...), to pair two settings",
     )
     parser.add_argument(
+        "--worker-cpus",
+        metavar="LIST",
+        help="pin what is measured (workers, passthroughs) to these CPUs, e.g. 1, and the "
+        "bench's own producers and consumers to the others; pin the broker with "
+        "KAFKA_CPUS when starting it",
+    )
+    parser.add_argument(
         "--worker-root",
         type=Path,
         default=REPO_ROOT,
@@ -806,6 +941,13 @@ def main() -> None:
         if not name.startswith("ESCALATION_") or not value:
             parser.error(f"--worker-env takes ESCALATION_NAME=VALUE, not {setting!r}")
         WORKER_SETTINGS[name] = value
+    if args.worker_cpus is not None:
+        try:
+            PINNED[0] = Pinning.parse(args.worker_cpus)
+        except ValueError as exc:
+            parser.error(str(exc))
+        # This thread, and every thread it starts from now on, runs the bench's own load.
+        os.sched_setaffinity(0, PINNED[0].bench)
     if args.loop_trace:
         LOOP_TRACE[0] = LOG_DIR / f"loop-trace-{os.getpid()}.json"
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
@@ -829,7 +971,7 @@ def main() -> None:
             print(f"round {number + 1}", flush=True)
             row: dict[str, Any] = {"load_average": os.getloadavg()[0]}
             row["confluent_passthrough"] = attempt(
-                "confluent passthrough", lambda: passthrough(prefix, total)
+                "confluent passthrough", lambda: passthrough_under_test(prefix, total)
             )
             for driver in drivers:
                 # A driver that never commits is given up on after two minutes.
@@ -889,6 +1031,7 @@ def main() -> None:
             f"--conversations {args.conversations} --rounds {args.rounds} "
             f"--latency-seconds {args.latency_seconds} --drivers {','.join(drivers)}"
             f"{' --no-pair' if args.no_pair else ''}"
+            f"{pinned_option()}"
         ),
         "machine": {
             "cpus": os.cpu_count(),
@@ -896,6 +1039,7 @@ def main() -> None:
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "note": "shared machine under load from other processes: compare ratios, not rates",
+            "pinned": None if PINNED[0] is None else PINNED[0].record(),
         },
         "versions": {
             p: version(p)
@@ -927,6 +1071,13 @@ def latency_at(
     return attempt("latency (aiokafka)", lambda: latency(sample, rate, "aiokafka"))
 
 
+def pinned_option() -> str:
+    pinned = PINNED[0]
+    return (
+        "" if pinned is None else f" --worker-cpus {','.join(map(str, sorted(pinned.under_test)))}"
+    )
+
+
 def result_head(options: str) -> dict[str, str]:
     """A result's first fields: the command as it was run (`make bench` runs it with no
     option), then every option's value, and when."""
@@ -951,7 +1102,9 @@ def latency_only(
             f"--conversations {args.conversations} --worker-root {WORKER_ROOT[0]}"
             + "".join(f" --worker-env {k}={v}" for k, v in WORKER_SETTINGS.items())
             + (" --loop-trace" if LOOP_TRACE[0] is not None else "")
+            + pinned_option()
         ),
+        "pinned": None if PINNED[0] is None else PINNED[0].record(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "latency": lat,

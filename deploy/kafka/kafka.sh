@@ -9,6 +9,8 @@
 #   KAFKA_DATA_DIR           storage, rendered config, log and pid file (default deploy/kafka/data)
 #   KAFKA_START_TIMEOUT      seconds to wait for the broker to answer (default 60)
 #   KAFKA_STOP_TIMEOUT       seconds to wait after SIGTERM before SIGKILL (default 30)
+#   KAFKA_CPUS               run the broker on these CPUs only (taskset list, e.g. 0), so a benchmark
+#                            can keep the system it measures off the broker's cores
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -207,6 +209,12 @@ cmd_up() {
   done
 
   command -v java >/dev/null || die "java not found (Kafka 3.9 needs Java 11+)"
+  local pin=()
+  if [[ -n "${KAFKA_CPUS:-}" ]]; then
+    command -v taskset >/dev/null || die "KAFKA_CPUS is set but taskset (util-linux) is not installed"
+    taskset -c "$KAFKA_CPUS" true 2>/dev/null || die "KAFKA_CPUS=$KAFKA_CPUS is not a CPU list this machine has"
+    pin=(taskset -c "$KAFKA_CPUS")
+  fi
   fetch_jars
   render_config
   format_storage
@@ -215,7 +223,7 @@ cmd_up() {
   started="$(now)"
   printf '=== kafka.sh up %s ===\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$LOG_FILE"
   # setsid: the broker outlives the shell (or CI step) that started it, like a service would.
-  nohup setsid java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.Kafka "$CONFIG" \
+  nohup setsid "${pin[@]}" java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.Kafka "$CONFIG" \
     </dev/null >>"$LOG_FILE" 2>&1 &
   pid=$!
   echo "$pid" >"$PID_FILE"
