@@ -141,24 +141,34 @@ def input_partitions(prefix: str) -> list[TopicPartition]:
 def committed(group: str, parts: list[TopicPartition]) -> int:
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group})
     try:
-        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+        return committed_by(consumer, parts)
     finally:
         consumer.close()
+
+
+def committed_by(consumer: Consumer, parts: list[TopicPartition]) -> int:
+    """Records the consumer's group has committed on `parts`, asked through `consumer`."""
+    return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
 
 
 def end_offsets(topic: str) -> int:
     """Records ever written to `topic` (sum of its partitions' end offsets), 0 if it is absent."""
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "bench-meta"})
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return 0
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        )
+        return end_offsets_by(consumer, topic)
     finally:
         consumer.close()
+
+
+def end_offsets_by(consumer: Consumer, topic: str) -> int:
+    """`end_offsets`, asked through a consumer already open (polled every few ms)."""
+    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if metadata is None or metadata.error is not None:
+        return 0
+    return sum(
+        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in metadata.partitions
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -379,13 +389,13 @@ def drain_rate(
         while time.monotonic() < deadline and all(p.poll() is None for p in processes):
             now = time.perf_counter()
             samples.append(
-                (now, _end_offsets(meta, output), sum(cpu_seconds(p.pid) for p in processes))
+                (now, end_offsets_by(meta, output), sum(cpu_seconds(p.pid) for p in processes))
             )
-            done = sum(max(tp.offset, 0) for tp in meta.committed(parts, timeout=10))
+            done = committed_by(meta, parts)
             if done >= total:
                 break
             time.sleep(POLL_S)
-        final = _end_offsets(meta, output)
+        final = end_offsets_by(meta, output)
     finally:
         meta.close()
     started = next((s for s in samples if s[1] > before), None)
@@ -406,16 +416,6 @@ def drain_rate(
 
 #: How often `drain_rate` reads the output's end offsets: the rate's resolution at each end.
 POLL_S = 0.05
-
-
-def _end_offsets(consumer: Consumer, topic: str) -> int:
-    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-    if metadata is None or metadata.error is not None:
-        return 0
-    return sum(
-        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-        for p in metadata.partitions
-    )
 
 
 def faust_ceiling(prefix: str, total: int, driver: str, timeout: float = 600) -> dict[str, Any]:
