@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from stream.worker.batches import TimeSlices
+
+
+async def _stretch(
+    slices: TimeSlices,
+    other: Callable[[], Coroutine[Any, Any, None]],
+    records: int,
+    order: list[str],
+) -> None:
+    """`records` records of a stretch, with a pause after each, beside the task `other`."""
+    task = asyncio.create_task(other())
+    slices.start()
+    for n in range(records):
+        order.append(f"record {n}")
+        await slices.pause()
+    await task
 
 
 def test_a_used_budget_lets_ready_tasks_run_between_records() -> None:
@@ -15,12 +32,7 @@ def test_a_used_budget_lets_ready_tasks_run_between_records() -> None:
             order.append("other")
 
         slices = TimeSlices(budget_s)
-        task = asyncio.create_task(other())
-        slices.start()
-        for n in range(3):
-            order.append(f"record {n}")
-            await slices.pause()
-        await task
+        await _stretch(slices, other, 3, order)
         return order, slices.pauses
 
     # A budget already used at every record: the ready task runs after the first record.
@@ -44,12 +56,7 @@ def test_a_pause_lets_every_hop_of_other_work_run_before_the_stretch_goes_on() -
                 await asyncio.sleep(0)
 
         slices = TimeSlices(0.0)
-        task = asyncio.create_task(pipeline())
-        slices.start()
-        for n in range(2):
-            order.append(f"record {n}")
-            await slices.pause()
-        await task
+        await _stretch(slices, pipeline, 2, order)
         assert slices.pauses == 2 and slices.cut_short == 0
         return order
 
